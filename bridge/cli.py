@@ -1,0 +1,272 @@
+"""``splade-bridge``: the command line. Results on stdout, progress and logs on stderr.
+
+Exit codes: 0 success; 1 partial failure (some records failed, see the dead-letter file);
+2 failure (bad usage, unreachable cluster, refused request, nothing indexed); 3 node not running.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+
+import click
+
+from .cluster.commands import cluster
+
+log = logging.getLogger(__name__)
+
+
+class Settings:
+    """Connection and model options shared by every command (``ctx.obj``)."""
+
+    def __init__(self, **kw):
+        self.kw = kw
+
+    def connection(self):
+        from .config import ConnectionConfig
+
+        kw = self.kw
+        urls = tuple(u.strip() for u in (kw["url"] or "").split(",") if u.strip()) or None
+        password = None
+        if kw["password_file"]:
+            with open(kw["password_file"]) as f:
+                password = f.read().strip()
+        return ConnectionConfig.from_env(urls=urls, username=kw["username"], password=password,
+                                         ca_certs=kw["ca_certs"], verify_certs=not kw["insecure"],
+                                         timeout=kw["timeout"])
+
+    def client(self):
+        from .client import make_client
+
+        return make_client(self.connection())
+
+
+def _encoder(model: str | None, meta: dict | None = None, **overrides):
+    from .config import EncoderConfig
+    from .encoder import SpladeEncoder
+    from .model_store import DEFAULT_MODEL
+
+    stamp = (meta or {}).get("model", {})
+    ref = model or stamp.get("model") or DEFAULT_MODEL
+    extra = {k: stamp[k] for k in ("pooling", "activation") if k in stamp}
+    return SpladeEncoder(EncoderConfig(model=ref, **extra, **overrides))
+
+
+def _emit(fmt: str, data, text: str) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False) if fmt == "json" else text)
+
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                      help="text for people, json for machines.")
+MODEL = click.option("--model", envvar="BRIDGE_MODEL", default=None,
+                     help="Hub id, local directory, or 'splade-tiny' (offline). Default: the index's "
+                          "stamped model, else rasyosef/splade-small.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--url", envvar="BRIDGE_URL", default=None,
+              help="Cluster URL(s), comma-separated [env BRIDGE_URL; default http://127.0.0.1:9200].")
+@click.option("--username", envvar="BRIDGE_USERNAME", default=None, help="Basic-auth user [env BRIDGE_USERNAME].")
+@click.option("--password-file", envvar="BRIDGE_PASSWORD_FILE", type=click.Path(dir_okay=False), default=None,
+              help="File holding the password (or env BRIDGE_PASSWORD). Never printed.")
+@click.option("--ca-certs", envvar="BRIDGE_CA_CERTS", default=None, help="CA bundle for TLS verification.")
+@click.option("--insecure", is_flag=True, help="Disable TLS certificate verification (warns).")
+@click.option("--timeout", default=30.0, show_default=True, help="Request timeout in seconds.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("-v", "--verbose", is_flag=True, help="Info logs on stderr.")
+@click.pass_context
+def main_group(ctx, debug, verbose, **kw) -> None:
+    """Run SPLADE learned-sparse retrieval natively on OpenSearch/Elasticsearch."""
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = Settings(debug=debug, **kw)
+
+
+main_group.add_command(cluster)
+
+
+@main_group.group("model")
+def model_group() -> None:
+    """Model utilities."""
+
+
+@model_group.command("fetch-tiny")
+def fetch_tiny_cmd() -> None:
+    """Download (once), verify and cache the offline SPLADE-tiny; prints its directory."""
+    from .model_store import fetch_tiny
+
+    click.echo(str(fetch_tiny()))
+
+
+@main_group.group("index")
+def index_group() -> None:
+    """Create indices."""
+
+
+def _index_options(f):
+    opts = [
+        MODEL,
+        click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True,
+                     help="Text field(s) kept for BM25 and encoded (title + text are joined)."),
+        click.option("--vector-field", default="splade", show_default=True, help="rank_features field name."),
+        click.option("--exclude-vector", is_flag=True, help="Keep the vector out of _source (smaller index; "
+                                                            "explain then needs re-encoding)."),
+        click.option("--shards", default=1, show_default=True, type=int),
+        click.option("--replicas", default=None, type=int, help="Replica count (default: cluster default)."),
+        click.option("--top-k", type=int, default=None, help="Document pruning: keep the k largest weights."),
+        click.option("--max-ratio", type=float, default=None, help="Pruning: keep w >= ratio * max(w)."),
+        click.option("--alpha-mass", type=float, default=None, help="Pruning: keep this fraction of mass."),
+        click.option("--abs-value", type=float, default=None, help="Pruning: keep w >= value."),
+        click.option("--quantize", type=click.Choice(["float", "int"]), default="float", show_default=True),
+        click.option("--scale", type=float, default=100.0, show_default=True, help="Scale for --quantize int."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _create_index(client, name, encoder, text_fields, vector_field, exclude_vector, shards, replicas,
+                  top_k, max_ratio, alpha_mass, abs_value, quantize, scale) -> dict:
+    from . import mapping
+    from .config import PruneConfig, QuantConfig
+
+    cfg = mapping.IndexConfig(vector_field=vector_field, text_fields=tuple(text_fields),
+                              exclude_vector_from_source=exclude_vector, shards=shards, replicas=replicas,
+                              prune=PruneConfig(top_k, max_ratio, alpha_mass, abs_value),
+                              quant=QuantConfig(kind=quantize, scale=scale))
+    body = mapping.build(cfg, encoder.stamp)
+    client.indices.create(index=name, body=body)
+    return body["mappings"]["_meta"][mapping.META_KEY]
+
+
+@index_group.command("create")
+@click.argument("name")
+@_index_options
+@FORMAT
+@click.pass_obj
+def index_create(settings, name, model, fmt, **kw) -> None:
+    """Create index NAME with a rank_features field, stamped with the model."""
+    meta = _create_index(settings.client(), name, _encoder(model), **kw)
+    _emit(fmt, {"index": name, "meta": meta}, f"created {name} (model {meta['model']['model']})")
+
+
+@main_group.command("ingest")
+@click.argument("name")
+@click.argument("source", type=str)
+@MODEL
+@click.option("--id-field", default="_id", show_default=True, help="Record field holding the document id.")
+@click.option("--create/--no-create", default=True, show_default=True,
+              help="Create the index (with --text-field defaults) when it does not exist.")
+@click.option("--window", default=256, show_default=True, help="Documents encoded together.")
+@click.option("--chunk-size", default=500, show_default=True, help="Documents per bulk request.")
+@click.option("--max-retries", default=8, show_default=True, help="Resends of a 429-rejected document.")
+@click.option("--dead-letter", type=click.Path(dir_okay=False), default=None,
+              help="JSONL of rejected records (default: ./<index>-deadletter-<UTC time>.jsonl, "
+                   "written only when something is rejected).")
+@click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True)
+@FORMAT
+@click.pass_obj
+def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_size, max_retries, dead_letter,
+               text_fields, fmt) -> None:
+    """Encode SOURCE (a JSONL file, or - for stdin) and bulk-index it into NAME."""
+    from tqdm import tqdm
+
+    from . import ingest, mapping
+
+    client = settings.client()
+    if not client.indices.exists(index=name):
+        if not create:
+            raise click.ClickException(f"index {name!r} does not exist (use --create)")
+        encoder = _encoder(model)
+        meta = _create_index(client, name, encoder, text_fields, "splade", False, 1, None,
+                             None, None, None, None, "float", 100.0)
+    else:
+        _, meta = mapping.read_meta(client.indices.get_mapping(index=name))
+        encoder = _encoder(model, meta)
+        from .search import check_stamp
+
+        check_stamp(name, meta, encoder.stamp)
+    if dead_letter is None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        dead_letter = f"{name}-deadletter-{stamp}.jsonl"
+    total = None
+    if source != "-":
+        with open(source, "rb") as f:
+            total = sum(1 for line in f if line.strip())
+    cfg = ingest.IngestConfig(id_field=id_field, text_fields=tuple(meta.get("text_fields", text_fields)),
+                              window=window, chunk_size=chunk_size, max_retries=max_retries)
+    with ingest.open_lines(source) as lines, tqdm(total=total, unit="doc", file=sys.stderr,
+                                                 desc=f"ingest {name}", dynamic_ncols=True) as bar:
+        summary = ingest.run(client, encoder, name, ingest.read_jsonl(lines), meta, cfg,
+                             dead_letter=dead_letter, progress=bar.update)
+    if not summary.failed:
+        summary.dead_letter = None
+    _emit(fmt, summary.as_dict(),
+          f"read {summary.read}, encoded {summary.encoded}, indexed {summary.indexed}, failed {summary.failed} "
+          f"in {summary.seconds:.1f}s ({summary.docs_per_s:.1f} docs/s)"
+          + (f"; rejected records in {summary.dead_letter}" if summary.failed else ""))
+    if summary.failed:
+        raise SystemExit(2 if summary.indexed == 0 else 1)
+
+
+@main_group.command("search")
+@click.argument("name")
+@click.argument("text")
+@MODEL
+@click.option("--size", default=10, show_default=True)
+@click.option("--form", type=click.Choice(["rank_feature", "neural_sparse"]), default="rank_feature",
+              show_default=True, help="Query DSL: linear rank_feature clauses, or OpenSearch neural_sparse.")
+@click.option("--filter", "filters", multiple=True, help="A filter clause as JSON (repeatable).")
+@click.option("--explain", is_flag=True, help="Show each hit's top contributing tokens.")
+@click.option("--allow-model-mismatch", is_flag=True, help="Query even if the index was built with another model.")
+@click.option("--print-query", is_flag=True, help="Print the request body instead of searching.")
+@FORMAT
+@click.pass_obj
+def search_cmd(settings, name, text, model, size, form, filters, explain, allow_model_mismatch,
+               print_query, fmt) -> None:
+    """Search NAME with the SPLADE expansion of TEXT; scores are SPLADE dot products."""
+    from . import mapping
+    from .search import Searcher, SearchOptions
+
+    client = settings.client()
+    _, meta = mapping.read_meta(client.indices.get_mapping(index=name))
+    try:
+        parsed = tuple(json.loads(f) for f in filters)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--filter")
+    searcher = Searcher(client, _encoder(model, meta), name, allow_model_mismatch=allow_model_mismatch)
+    opts = SearchOptions(size=size, form=form, filters=parsed, explain=explain)
+    if print_query:
+        click.echo(json.dumps(searcher.build(text, opts)[0], indent=2, ensure_ascii=False))
+        return
+    hits = searcher.search(text, opts)
+    lines = []
+    for rank, h in enumerate(hits, 1):
+        title = str(h.source.get("title") or h.source.get("text") or "")[:70]
+        lines.append(f"{rank:>3}. {h.score:8.4f}  {h.id}  {title}")
+        if h.explain:
+            lines.append("       " + ", ".join(f"{t}={c:.3f}" for t, c in h.explain))
+    _emit(fmt, [h.as_dict() for h in hits], "\n".join(lines) or "no hits")
+
+
+@main_group.command("expand")
+@click.argument("text")
+@MODEL
+@click.option("--top-k", type=int, default=None, help="Keep only the k largest weights.")
+@FORMAT
+def expand_cmd(text, model, top_k, fmt) -> None:
+    """Print the SPLADE query expansion of TEXT as {token: weight}."""
+    from .config import PruneConfig
+    from .sparse import prune
+
+    encoder = _encoder(model)
+    tokens = encoder.tokens(prune(encoder.encode_query(text), PruneConfig(top_k=top_k)))
+    tokens = dict(sorted(tokens.items(), key=lambda kv: -kv[1]))
+    _emit(fmt, tokens, "\n".join(f"{w:8.4f}  {t}" for t, w in tokens.items()) or "(no tokens)")
+
+
+def main() -> None:
+    from .errors import run_cli
+
+    run_cli(main_group)

@@ -1,0 +1,87 @@
+"""``splade-bridge cluster up | down | status``: a local single node for development and tests."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .engines import ENGINES
+from .local import NodeSpec, down, status, up
+
+
+def _node_options(f):
+    options = [
+        click.option("--engine", type=click.Choice(sorted(ENGINES)), default="opensearch", show_default=True,
+                     help="Which engine to run."),
+        click.option("--version", "version", default="",
+                     help="Server version (default: opensearch 2.19.6, the newest 2.19.x on JDK 17; "
+                          "elasticsearch 7.17.29). 3.x needs Java 21+."),
+        click.option("--port", default=9200, show_default=True, type=int, help="HTTP port on 127.0.0.1."),
+        click.option("--heap", default="512m", show_default=True, help="JVM heap (-Xms/-Xmx)."),
+        click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+                     help="Node data/log/pid directory (default: under the splade-bridge state dir)."),
+        click.option("--java-home", type=click.Path(path_type=Path), default=None,
+                     help="JDK to run the node with (default: first suitable of $JAVA_HOME, /usr/lib/jvm/*)."),
+        click.option("--setting", "settings", multiple=True, metavar="KEY=VALUE",
+                     help="Extra node setting, e.g. thread_pool.write.queue_size=2 (repeatable)."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def _spec(engine, version, port, heap, data_dir, java_home, settings) -> NodeSpec:
+    pairs = []
+    for s in settings:
+        if "=" not in s:
+            raise click.BadParameter(f"{s!r} is not KEY=VALUE", param_hint="--setting")
+        k, v = s.split("=", 1)
+        pairs.append((k.strip(), v.strip()))
+    return NodeSpec(engine=engine, version=version, port=port, heap=heap, data_dir=data_dir,
+                    java_home=java_home, settings=tuple(pairs))
+
+
+@click.group("cluster")
+def cluster() -> None:
+    """Run a real single-node OpenSearch/Elasticsearch locally (downloaded from Maven Central)."""
+
+
+@cluster.command("up")
+@_node_options
+@click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for health.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def up_cmd(timeout, fmt, **kw) -> None:
+    """Start the node (idempotent); prints its URL once it is healthy with mapper-extras loaded."""
+    info = up(_spec(**kw), timeout=timeout)
+    if fmt == "json":
+        click.echo(json.dumps(info.__dict__))
+        return
+    state = "already running" if info.already_running else f"started in {info.seconds:.1f}s"
+    click.echo(f"{info.engine} {info.version} {state} (pid {info.pid}); modules: {', '.join(info.modules)}",
+               err=True)
+    click.echo(info.url)
+
+
+@cluster.command("down")
+@_node_options
+def down_cmd(**kw) -> None:
+    """Stop the node started by ``cluster up`` (via its pid file)."""
+    spec = _spec(**kw)
+    click.echo(f"stopped {spec.engine} on port {spec.port}" if down(spec) else "not running", err=True)
+
+
+@cluster.command("status")
+@_node_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status_cmd(fmt, **kw) -> None:
+    """Say whether the node is running, and where."""
+    st = status(_spec(**kw))
+    if fmt == "json":
+        click.echo(json.dumps(st))
+    elif st["running"]:
+        click.echo(f"running: {st['engine']} {st['version']} at {st['url']} (pid {st['pid']})")
+    else:
+        click.echo(f"not running ({st['engine']} on port {st['url'].rsplit(':', 1)[1]})")
+    if not st["running"]:
+        raise SystemExit(3)

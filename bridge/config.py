@@ -1,0 +1,121 @@
+"""Configuration as frozen, validated dataclasses."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .model_store import DEFAULT_MODEL
+from .pooling import check_options
+
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    model: str = DEFAULT_MODEL
+    query_model: str | None = None  # asymmetric models: a separate query checkpoint
+    pooling: str = "max"
+    activation: str = "log1p_relu"
+    doc_max_length: int = 512
+    query_max_length: int = 64
+    doc_prompt: str = ""
+    query_prompt: str = ""
+    device: str = "auto"
+    dtype: str = "float32"
+    batch_tokens: int = 8192  # padded tokens per forward pass
+    max_batch: int = 64
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        check_options(self.pooling, self.activation)
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        for name in ("doc_max_length", "query_max_length", "batch_tokens", "max_batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError("threads must be >= 1")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """Which weights of a vector to keep; every set option applies, in the order listed."""
+
+    top_k: int | None = None          # keep the k largest
+    max_ratio: float | None = None    # keep w >= max_ratio * max(w)
+    alpha_mass: float | None = None   # keep the largest weights holding this fraction of the total mass
+    abs_value: float | None = None    # keep w >= abs_value
+
+    def __post_init__(self) -> None:
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError("top_k must be >= 1")
+        for name in ("max_ratio", "alpha_mass"):
+            v = getattr(self, name)
+            if v is not None and not 0.0 < v <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {v}")
+        if self.abs_value is not None and self.abs_value < 0:
+            raise ValueError("abs_value must be >= 0")
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """How weights are stored: ``float`` as-is, or ``int`` = round(w * scale) (cluster scores are then
+    divided back by the query side so they still equal the SPLADE dot product)."""
+
+    kind: str = "float"
+    scale: float = 100.0
+    floor: float = 0.0  # drop weights below this after quantization (never below Lucene's MIN_NORMAL)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("float", "int"):
+            raise ValueError(f"quantization kind must be 'float' or 'int', got {self.kind!r}")
+        if not self.scale > 0:
+            raise ValueError("scale must be > 0")
+        if self.floor < 0:
+            raise ValueError("floor must be >= 0")
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "scale": self.scale if self.kind == "int" else 1.0, "floor": self.floor}
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    """How to reach a cluster. Secrets are never part of ``repr``."""
+
+    urls: tuple[str, ...] = ("http://127.0.0.1:9200",)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    verify_certs: bool = True
+    ca_certs: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    timeout: float = 30.0
+    max_retries: int = 3
+
+    def __post_init__(self) -> None:
+        if not self.urls:
+            raise ValueError("at least one cluster URL is needed")
+        for u in self.urls:
+            if not u.startswith(("http://", "https://")):
+                raise ValueError(f"cluster URL must start with http:// or https://, got {u!r}")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be > 0")
+
+    @classmethod
+    def from_env(cls, **overrides) -> "ConnectionConfig":
+        env = os.environ
+        password = env.get("BRIDGE_PASSWORD")
+        if not password and env.get("BRIDGE_PASSWORD_FILE"):
+            with open(env["BRIDGE_PASSWORD_FILE"]) as f:
+                password = f.read().strip()
+        values = {
+            "urls": tuple(u.strip() for u in env.get("BRIDGE_URL", "http://127.0.0.1:9200").split(",") if u.strip()),
+            "username": env.get("BRIDGE_USERNAME") or None,
+            "password": password or None,
+            "ca_certs": env.get("BRIDGE_CA_CERTS") or None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

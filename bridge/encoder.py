@@ -1,0 +1,173 @@
+"""The model edge: load a SPLADE MLM checkpoint and turn texts into sparse vectors.
+
+``encode_documents`` and ``encode_query`` are separate entry points (lengths, prompts and, for
+asymmetric models, checkpoints differ). Texts are sorted by length and packed into batches under a
+token budget with dynamic padding; pooling happens on the transformed hidden states so the dense
+``[batch, length, vocab]`` logits never exist, and each batch's output is made sparse before the next.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from . import model_store
+from .config import EncoderConfig
+from .pooling import pool_hidden
+from .types import SparseVector
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def pick_device(name: str) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _split_output_head(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Detach the vocabulary projection from an MLM model: afterwards the model returns the transformed
+    hidden states in place of logits, and we apply ``weight``/``bias`` ourselves, chunk by chunk."""
+    decoder = model.get_output_embeddings()
+    if decoder is None or not hasattr(decoder, "weight"):
+        raise ValueError(f"{type(model).__name__} has no output embeddings: not a masked-LM checkpoint")
+    weight = decoder.weight.detach()
+    bias = decoder.bias.detach() if getattr(decoder, "bias", None) is not None else None
+    for name, module in model.named_modules():
+        for child_name, child in module.named_children():
+            if child is decoder:
+                setattr(module, child_name, torch.nn.Identity())
+                return weight, bias
+    raise ValueError("could not locate the output projection inside the model")
+
+
+@dataclass
+class _Side:
+    """One loaded checkpoint (documents and queries may use different ones)."""
+
+    tokenizer: object
+    model: torch.nn.Module
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    max_length: int
+    prompt: str
+    revision: str
+    name: str
+
+
+class SpladeEncoder:
+    """Encode texts into SPLADE sparse vectors. Construction loads the model(s); nothing at import."""
+
+    def __init__(self, config: EncoderConfig | None = None):
+        self.config = config or EncoderConfig()
+        self.device = pick_device(self.config.device)
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        self._doc = self._load(self.config.model, self.config.doc_max_length, self.config.doc_prompt)
+        if self.config.query_model and self.config.query_model != self.config.model:
+            self._query = self._load(self.config.query_model, self.config.query_max_length,
+                                     self.config.query_prompt)
+        else:
+            self._query = _Side(**{**self._doc.__dict__, "max_length": min(
+                self.config.query_max_length, self._doc.max_length), "prompt": self.config.query_prompt})
+        self.vocab: list[str] = self._doc.tokenizer.convert_ids_to_tokens(list(range(self._doc.weight.shape[0])))
+
+    def _load(self, ref: str, max_length: int, prompt: str) -> _Side:
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+        resolved = model_store.resolve(ref)
+        tokenizer = AutoTokenizer.from_pretrained(resolved)
+        model = AutoModelForMaskedLM.from_pretrained(resolved, dtype=_DTYPES[self.config.dtype])
+        model.eval().to(self.device)
+        weight, bias = _split_output_head(model)
+        weights_path = model_store.weights_file(resolved)
+        revision = model_store.sha256_file(weights_path)[:16] if weights_path else "unknown"
+        limit = min(max_length, getattr(model.config, "max_position_embeddings", max_length),
+                    tokenizer.model_max_length or max_length)
+        name = model_store.TINY_ALIAS if ref == model_store.TINY_ALIAS else ref
+        log.info("loaded %s (revision %s) on %s", name, revision, self.device)
+        return _Side(tokenizer, model, weight, bias, limit, prompt, revision, name)
+
+    # -- public API --------------------------------------------------------------------------------
+
+    @property
+    def stamp(self) -> dict:
+        """What an index must record to be queried with this encoder (see ``mapping.build``)."""
+        return {"model": self._doc.name, "revision": self._doc.revision,
+                "query_model": self._query.name, "query_revision": self._query.revision,
+                "pooling": self.config.pooling, "activation": self.config.activation}
+
+    def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
+        return list(self._encode(self._doc, texts))
+
+    def encode_query(self, texts: Sequence[str] | str) -> list[SparseVector] | SparseVector:
+        if isinstance(texts, str):
+            return next(self._encode(self._query, [texts]))
+        return list(self._encode(self._query, texts))
+
+    def tokens(self, vector: SparseVector) -> dict[str, float]:
+        return vector.to_tokens(self.vocab)
+
+    def token_count(self, texts: Sequence[str], query: bool = False) -> list[int]:
+        side = self._query if query else self._doc
+        enc = side.tokenizer([side.prompt + t for t in texts], truncation=True, max_length=side.max_length)
+        return [len(ids) for ids in enc["input_ids"]]
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _batches(self, lengths: Sequence[int]) -> Iterator[list[int]]:
+        """Indices grouped longest-first under the token budget (padded length x batch size)."""
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        batch: list[int] = []
+        for i in order:
+            longest = lengths[batch[0]] if batch else lengths[i]
+            if batch and (longest * (len(batch) + 1) > self.config.batch_tokens
+                          or len(batch) >= self.config.max_batch):
+                yield batch
+                batch = []
+            batch.append(i)
+        if batch:
+            yield batch
+
+    @torch.inference_mode()
+    def _encode(self, side: _Side, texts: Sequence[str]) -> Iterator[SparseVector]:
+        texts = [side.prompt + t for t in texts]
+        enc = side.tokenizer(texts, truncation=True, max_length=side.max_length)
+        ids = enc["input_ids"]
+        out: list[SparseVector | None] = [None] * len(texts)
+        for batch in self._batches([len(x) for x in ids]):
+            padded = side.tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt")
+            input_ids = padded["input_ids"].to(self.device)
+            mask = padded["attention_mask"].to(self.device)
+            hidden = side.model(input_ids=input_ids, attention_mask=mask).logits
+            weights = pool_hidden(hidden, mask, side.weight, side.bias, self.config.pooling,
+                                  self.config.activation)
+            for row, i in enumerate(batch):
+                out[i] = _to_sparse(weights[row])
+        yield from out  # type: ignore[misc]
+
+
+def _to_sparse(row: torch.Tensor) -> SparseVector:
+    idx = torch.nonzero(row > 0, as_tuple=True)[0]
+    return SparseVector(idx.cpu().numpy().astype(np.int64), row[idx].float().cpu().numpy())
+
+
+def encode_stream(encoder: SpladeEncoder, texts: Iterable[str], window: int = 256) -> Iterator[SparseVector]:
+    """Encode an unbounded stream in windows (length sorting happens inside each window)."""
+    buf: list[str] = []
+    for t in texts:
+        buf.append(t)
+        if len(buf) >= window:
+            yield from encoder.encode_documents(buf)
+            buf = []
+    if buf:
+        yield from encoder.encode_documents(buf)

@@ -1,0 +1,45 @@
+"""One place that turns failures into a one-line message and an exit code (tracebacks with --debug)."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line, credential-free description of a failure."""
+    try:
+        from opensearchpy.exceptions import ConnectionError as OSConnectionError
+        from opensearchpy.exceptions import TransportError
+    except ImportError:  # pragma: no cover
+        OSConnectionError = TransportError = ()  # type: ignore[assignment]
+    if isinstance(exc, OSConnectionError):
+        return f"cannot reach the cluster: {type(exc.info).__name__ if exc.info else exc.error}"
+    if isinstance(exc, TransportError):
+        info = exc.info if isinstance(exc.info, dict) else {}
+        err = info.get("error") if isinstance(info.get("error"), dict) else {}
+        reason = err.get("reason") or (err.get("root_cause") or [{}])[0].get("reason") or exc.error
+        return f"cluster refused the request (HTTP {exc.status_code}): {reason}"
+    return str(exc) or type(exc).__name__
+
+
+def run_cli(group: click.Group) -> None:
+    debug = "--debug" in sys.argv[1:]
+    try:
+        group.main(prog_name="splade-bridge", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(f"error: {describe(exc)}", err=True)
+        sys.exit(2)

@@ -1,0 +1,286 @@
+"""Ingest: records -> documents -> encoded batches -> bulk actions -> ``streaming_bulk``.
+
+Everything up to ``bulk_actions`` is a pure generator. ``run`` is the one edge: an encoder thread fills a
+bounded queue while the calling thread feeds ``streaming_bulk`` from it, so encoding and bulk I/O
+overlap and memory stays bounded. 429 rejections are resent by the helper (``max_retries``); the
+transport itself retries connection errors and 502/503/504.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import IO, Callable, Iterable, Iterator
+
+from .sparse import KeyCodec, prune, quantize, to_features
+from .types import BadRecord, Document
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    id_field: str = "_id"
+    text_fields: tuple[str, ...] = ("title", "text")
+    window: int = 256           # documents encoded together (sorted by length inside)
+    chunk_size: int = 500       # documents per bulk request
+    max_chunk_bytes: int = 10 * 1024 * 1024
+    max_retries: int = 8        # per document, on 429 only
+    initial_backoff: float = 1.0
+    max_backoff: float = 60.0
+    queue_windows: int = 4      # encoded windows waiting for the bulk side
+    refresh: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.text_fields:
+            raise ValueError("at least one text field is needed")
+        for name in ("window", "chunk_size", "max_chunk_bytes", "queue_windows"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+
+
+@dataclass
+class IngestSummary:
+    read: int = 0
+    encoded: int = 0
+    indexed: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    dead_letter: str | None = None
+    errors: list[dict] = field(default_factory=list)
+
+    @property
+    def docs_per_s(self) -> float:
+        return self.indexed / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["docs_per_s"] = round(self.docs_per_s, 2)
+        out["errors"] = self.errors[:20]
+        return out
+
+
+# -- pure stages ---------------------------------------------------------------------------------
+
+def read_jsonl(lines: Iterable[str | bytes]) -> Iterator[dict | BadRecord]:
+    """Parse JSON lines (text or raw bytes); a bad line becomes a ``BadRecord`` naming its line number."""
+    for n, line in enumerate(lines, 1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield BadRecord(f"invalid UTF-8 at byte {exc.start}", line=n,
+                                raw=line[:1000].decode("utf-8", "replace"))
+                continue
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield BadRecord(f"malformed JSON: {exc.msg}", line=n, raw=line[:1000])
+            continue
+        if not isinstance(obj, dict):
+            yield BadRecord("a JSON object was expected", line=n, raw=line[:1000])
+            continue
+        yield {**obj, "__line__": n}
+
+
+def to_documents(records: Iterable[dict | BadRecord], cfg: IngestConfig) -> Iterator[Document | BadRecord]:
+    """Validate records into ``Document``s (title + text joined); never mutates the input dicts."""
+    for n, rec in enumerate(records, 1):
+        if isinstance(rec, BadRecord):
+            yield rec
+            continue
+        line = rec.get("__line__", n)
+        doc_id = rec.get(cfg.id_field)
+        if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+            doc_id = str(doc_id)
+        if not isinstance(doc_id, str) or not doc_id.strip():
+            yield BadRecord(f"missing or invalid id field {cfg.id_field!r}", line=line)
+            continue
+        parts = []
+        for name in cfg.text_fields:
+            value = rec.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                parts = None
+                yield BadRecord(f"text field {name!r} is not a string", line=line, id=doc_id)
+                break
+            if value.strip():
+                parts.append(value.strip())
+        if parts is None:
+            continue
+        if not parts:
+            yield BadRecord(f"no text in fields {list(cfg.text_fields)}", line=line, id=doc_id)
+            continue
+        fields = {k: v for k, v in rec.items() if k not in (cfg.id_field, "__line__")}
+        yield Document(id=doc_id, text="\n".join(parts), fields=fields, line=line)
+
+
+def content_hash(doc: Document) -> str:
+    return hashlib.sha256(doc.text.encode("utf-8")).hexdigest()[:32]
+
+
+def bulk_action(index: str, doc: Document, features: dict[str, float], vector_field: str) -> dict:
+    source = {**doc.fields, vector_field: features, "content_hash": content_hash(doc)}
+    return {"_op_type": "index", "_index": index, "_id": doc.id, "_source": source}
+
+
+def encoded_actions(docs: Iterable[Document | BadRecord], encoder, index: str, meta: dict,
+                    window: int) -> Iterator[list[dict | BadRecord]]:
+    """Windows of bulk actions (and bad records, passed through in order) for encoded documents."""
+    from .config import PruneConfig, QuantConfig
+
+    prune_cfg = PruneConfig(**meta.get("pruning", {}))
+    quant = meta.get("quantization", {})
+    quant_cfg = QuantConfig(kind=quant.get("kind", "float"), scale=quant.get("scale", 1.0) or 1.0,
+                            floor=quant.get("floor", 0.0))
+    if quant_cfg.kind == "float":
+        quant_cfg = QuantConfig(kind="float", floor=quant_cfg.floor)
+    if meta.get("key_codec", KeyCodec.name) != KeyCodec.name:
+        raise ValueError(f"index uses key codec {meta.get('key_codec')!r}; this version knows {KeyCodec.name!r}")
+    field_name = meta["vector_field"]
+    buf: list[Document | BadRecord] = []
+
+    def flush() -> list[dict | BadRecord]:
+        good = [d for d in buf if isinstance(d, Document)]
+        vectors = iter(encoder.encode_documents([d.text for d in good]))
+        out: list[dict | BadRecord] = []
+        for item in buf:
+            if isinstance(item, BadRecord):
+                out.append(item)
+                continue
+            features = to_features(quantize(prune(next(vectors), prune_cfg), quant_cfg), encoder.vocab)
+            if not features:
+                out.append(BadRecord("the text encodes to an empty vector", line=item.line, id=item.id))
+            else:
+                out.append(bulk_action(index, item, features, field_name))
+        return out
+
+    for d in docs:
+        buf.append(d)
+        if len(buf) >= window:
+            yield flush()
+            buf = []
+    if buf:
+        yield flush()
+
+
+# -- the edge ------------------------------------------------------------------------------------
+
+class DeadLetter:
+    """Bad records and failed documents, one JSON object per line, opened on first use."""
+
+    def __init__(self, path: str | None):
+        self.path, self._fh = path, None
+
+    def write(self, entry: dict) -> None:
+        if self.path is None:
+            return
+        if self._fh is None:
+            self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: dict,
+        cfg: IngestConfig = IngestConfig(), dead_letter: str | None = None,
+        progress: Callable[[int], None] | None = None) -> IngestSummary:
+    """Encode and index ``records`` into ``index`` (created beforehand with ``meta``)."""
+    from opensearchpy.helpers import streaming_bulk
+
+    summary = IngestSummary(dead_letter=dead_letter)
+    letters = DeadLetter(dead_letter)
+    windows: queue.Queue = queue.Queue(maxsize=cfg.queue_windows)
+    failure: list[BaseException] = []
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            docs = to_documents(records, cfg)
+            for batch in encoded_actions(docs, encoder, index, meta, cfg.window):
+                while not stop.is_set():
+                    try:
+                        windows.put(batch, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            failure.append(exc)
+        finally:
+            windows.put(_DONE)
+
+    def actions() -> Iterator[dict]:
+        while True:
+            batch = windows.get()
+            if batch is _DONE:
+                return
+            for item in batch:
+                summary.read += 1
+                if isinstance(item, BadRecord):
+                    summary.failed += 1
+                    _record_error(summary, letters, {k: v for k, v in asdict(item).items() if v is not None})
+                    continue
+                summary.encoded += 1
+                yield item
+
+    started = time.monotonic()
+    worker = threading.Thread(target=produce, name="splade-encode", daemon=True)
+    worker.start()
+    try:
+        for ok, item in streaming_bulk(client, actions(), chunk_size=cfg.chunk_size,
+                                       max_chunk_bytes=cfg.max_chunk_bytes, raise_on_error=False,
+                                       raise_on_exception=False, max_retries=cfg.max_retries,
+                                       initial_backoff=cfg.initial_backoff, max_backoff=cfg.max_backoff):
+            if ok:
+                summary.indexed += 1
+            else:
+                summary.failed += 1
+                (op, info), = item.items()
+                _record_error(summary, letters, {"id": info.get("_id"), "reason": _reason(info)})
+            if progress:
+                progress(1)
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+        letters.close()
+    if failure:
+        raise failure[0]
+    if cfg.refresh:
+        client.indices.refresh(index=index)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _reason(info: dict) -> str:
+    err = info.get("error")
+    if isinstance(err, dict):
+        return f"{err.get('type')}: {err.get('reason')}"
+    return str(err or f"status {info.get('status')}")
+
+
+def _record_error(summary: IngestSummary, letters: DeadLetter, entry: dict) -> None:
+    log.warning("record %s rejected: %s", entry.get("id") or f"line {entry.get('line')}", entry.get("reason"))
+    summary.errors.append(entry)
+    letters.write(entry)
+
+
+def open_lines(path: str) -> IO[bytes]:
+    """Raw lines of a file or stdin (``-``); decoding happens per line in ``read_jsonl``."""
+    import sys
+
+    if path == "-":
+        return sys.stdin.buffer
+    return open(path, "rb")

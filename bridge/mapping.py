@@ -1,0 +1,88 @@
+"""Index bodies from ``mappings/*.json``, stamped with how their vectors were made.
+
+The ``_meta.splade_bridge`` stamp records the model (name and weights hash), pooling, pruning,
+quantization and key codec; the query side reads it back to refuse mismatched encoders and to undo
+integer quantization scales.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+
+from .config import PruneConfig, QuantConfig
+from .sparse import KeyCodec
+
+META_KEY = "splade_bridge"
+META_VERSION = 1
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    vector_field: str = "splade"
+    text_fields: tuple[str, ...] = ("title", "text")
+    exclude_vector_from_source: bool = False
+    shards: int = 1
+    replicas: int | None = None
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    template: str = "splade"
+
+    def __post_init__(self) -> None:
+        if not self.vector_field or "." in self.vector_field:
+            raise ValueError(f"vector_field must be a plain field name, got {self.vector_field!r}")
+        if not self.text_fields:
+            raise ValueError("at least one text field is needed")
+        if self.vector_field in self.text_fields:
+            raise ValueError("vector_field must differ from the text fields")
+        if self.shards < 1 or (self.replicas is not None and self.replicas < 0):
+            raise ValueError("shards must be >= 1 and replicas >= 0")
+
+
+def load_template(name: str) -> dict:
+    text = resources.files("bridge.mappings").joinpath(f"{name}.json").read_text()
+    return json.loads(text)
+
+
+def build(cfg: IndexConfig, stamp: dict) -> dict:
+    """The body for ``indices.create``: template filled with field names, settings and the stamp."""
+    body = copy.deepcopy(load_template(cfg.template))
+    props = body["mappings"]["properties"]
+    text_mapping = props.pop("__TEXT_FIELD__")
+    props[cfg.vector_field] = props.pop("__VECTOR_FIELD__")
+    for name in cfg.text_fields:
+        props[name] = copy.deepcopy(text_mapping)
+    if cfg.exclude_vector_from_source:
+        body["mappings"]["_source"] = {"excludes": [cfg.vector_field]}
+    index_settings = body.setdefault("settings", {}).setdefault("index", {})
+    index_settings["number_of_shards"] = cfg.shards
+    if cfg.replicas is not None:
+        index_settings["number_of_replicas"] = cfg.replicas
+    body["mappings"]["_meta"][META_KEY] = {
+        "meta_version": META_VERSION,
+        "vector_field": cfg.vector_field,
+        "text_fields": list(cfg.text_fields),
+        "model": dict(stamp),
+        "pruning": cfg.prune.as_dict(),
+        "quantization": cfg.quant.as_dict(),
+        "key_codec": KeyCodec.name,
+        "source_excludes_vector": cfg.exclude_vector_from_source,
+    }
+    return body
+
+
+def read_meta(mapping_response: dict) -> tuple[str, dict]:
+    """(concrete index name, stamp) from a ``GET <index>/_mapping`` response for one index or alias."""
+    if len(mapping_response) != 1:
+        raise ValueError(f"expected one index behind the name, found {sorted(mapping_response)}")
+    (index, body), = mapping_response.items()
+    meta = (body.get("mappings") or {}).get("_meta", {}).get(META_KEY)
+    if meta is None:
+        raise ValueError(f"index {index!r} was not created by splade-bridge (no _meta.{META_KEY} stamp)")
+    return index, meta
+
+
+def vector_field_type(mapping_response: dict, field_name: str) -> str | None:
+    (_, body), = mapping_response.items()
+    return ((body.get("mappings") or {}).get("properties", {}).get(field_name) or {}).get("type")

@@ -1,0 +1,66 @@
+"""Pure query DSL builders: weighted (already key-encoded) tokens -> request bodies, built as data.
+
+Every form scores ``sum over tokens of weight x stored feature value``, i.e. the SPLADE dot product:
+- ``rank_feature``: ``bool.should`` of ``rank_feature`` clauses with ``"linear": {}`` and ``boost`` = weight
+  (the default saturation function would not be a dot product);
+- ``neural_sparse``: OpenSearch >= 2.14 ``query_tokens`` (weights must lie in (0, 64]);
+- ``sparse_vector``: Elasticsearch >= 8.15 ``query_vector``.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+FORMS = ("rank_feature", "neural_sparse", "sparse_vector")
+
+
+def rank_feature_query(field: str, weights: dict[str, float]) -> dict:
+    return {"bool": {"should": [
+        {"rank_feature": {"field": f"{field}.{key}", "linear": {}, "boost": weight}}
+        for key, weight in weights.items()
+    ]}}
+
+
+def neural_sparse_query(field: str, weights: dict[str, float]) -> dict:
+    return {"neural_sparse": {field: {"query_tokens": dict(weights)}}}
+
+
+def sparse_vector_query(field: str, weights: dict[str, float]) -> dict:
+    return {"sparse_vector": {"field": field, "query_vector": dict(weights)}}
+
+
+_BUILDERS = {"rank_feature": rank_feature_query, "neural_sparse": neural_sparse_query,
+             "sparse_vector": sparse_vector_query}
+
+
+def scoring_query(form: str, field: str, weights: dict[str, float]) -> dict:
+    if form not in _BUILDERS:
+        raise ValueError(f"query form must be one of {FORMS}, got {form!r}")
+    if not weights:
+        raise ValueError("the query expands to no tokens; nothing to search for")
+    return _BUILDERS[form](field, weights)
+
+
+def search_body(scoring: dict, size: int = 10, filters: Sequence[dict] = (),
+                source: bool | Sequence[str] = True) -> dict:
+    """Wrap a scoring query with filters, size and ``_source`` selection.
+
+    Filters go in ``bool.filter`` beside the scoring query (in ``must``), so they restrict hits
+    without adding to the score.
+    """
+    if size < 0:
+        raise ValueError("size must be >= 0")
+    query: dict[str, Any] = scoring
+    if filters:
+        query = {"bool": {"must": [scoring], "filter": [dict(f) for f in filters]}}
+    body: dict[str, Any] = {"size": size, "query": query}
+    if source is not True:
+        body["_source"] = list(source) if not isinstance(source, bool) else source
+    return body
+
+
+def match_query(text: str, fields: Sequence[str], size: int = 10, filters: Sequence[dict] = ()) -> dict:
+    """BM25 over the text fields of the same index (the baseline; BEIR's multi_match settings)."""
+    scoring = {"multi_match": {"query": text, "fields": list(fields), "type": "best_fields",
+                                   "tie_breaker": 0.5}} \
+        if len(fields) > 1 else {"match": {fields[0]: {"query": text}}}
+    return search_body(scoring, size=size, filters=filters, source=False)

@@ -1,0 +1,132 @@
+"""Query side at the cluster edge: expand text, check the index stamp, search, explain hits."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from . import mapping, query
+from .client import clause_budget
+from .config import PruneConfig
+from .sparse import KeyCodec, fit_query_weights, from_features, prune
+
+log = logging.getLogger(__name__)
+
+STAMP_KEYS = ("revision", "query_revision", "pooling", "activation")
+
+
+class ModelMismatchError(ValueError):
+    """The index was built with another model (or pooling) than the query encoder."""
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    size: int = 10
+    form: str = "rank_feature"
+    filters: tuple[dict, ...] = ()
+    source: bool | tuple[str, ...] = True
+    explain: bool = False
+    explain_top: int = 5
+    query_prune: PruneConfig = field(default_factory=PruneConfig)
+
+    def __post_init__(self) -> None:
+        if self.form not in query.FORMS:
+            raise ValueError(f"form must be one of {query.FORMS}, got {self.form!r}")
+        if self.size < 0 or self.explain_top < 1:
+            raise ValueError("size must be >= 0 and explain_top >= 1")
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float  # SPLADE dot product (cluster score with query scaling undone)
+    source: dict
+    explain: tuple[tuple[str, float], ...] | None = None
+
+    def as_dict(self) -> dict:
+        out = {"_id": self.id, "_score": self.score, **({"_source": self.source} if self.source else {})}
+        if self.explain is not None:
+            out["explain"] = [{"token": t, "contribution": c} for t, c in self.explain]
+        return out
+
+
+def check_stamp(index: str, meta: dict, encoder_stamp: dict) -> None:
+    stored = meta.get("model", {})
+    diffs = [f"{k}: index {stored.get(k)!r} vs encoder {encoder_stamp.get(k)!r}"
+             for k in STAMP_KEYS if stored.get(k) != encoder_stamp.get(k)]
+    if diffs:
+        raise ModelMismatchError(
+            f"index {index!r} was built with model {stored.get('model')!r}, the query encoder is "
+            f"{encoder_stamp.get('model')!r} ({'; '.join(diffs)}); scores would be meaningless. "
+            "Use the index's model, or pass --allow-model-mismatch to query anyway")
+
+
+def explain_hit(query_tokens: dict[str, float], doc_tokens: dict[str, float],
+                top: int = 5) -> tuple[tuple[str, float], ...]:
+    """Top contributions ``q[t] * d[t]`` of one hit, computed client-side."""
+    contrib = [(t, w * doc_tokens[t]) for t, w in query_tokens.items() if t in doc_tokens]
+    contrib.sort(key=lambda tc: (-tc[1], tc[0]))
+    return tuple(contrib[:top])
+
+
+class Searcher:
+    """Searches one index (or alias) created by splade-bridge with a matching encoder."""
+
+    def __init__(self, client, encoder, index: str, allow_model_mismatch: bool = False,
+                 budget: int | None = None):
+        self.client, self.encoder, self.index = client, encoder, index
+        mappings = client.indices.get_mapping(index=index)
+        self.concrete_index, self.meta = mapping.read_meta(mappings)
+        field_type = mapping.vector_field_type(mappings, self.field)
+        if field_type not in ("rank_features", "sparse_vector"):
+            raise ValueError(f"field {self.field!r} of index {index!r} is {field_type!r}, not rank_features")
+        if allow_model_mismatch:
+            try:
+                check_stamp(index, self.meta, encoder.stamp)
+            except ModelMismatchError as exc:
+                log.warning("%s", exc)
+        else:
+            check_stamp(index, self.meta, encoder.stamp)
+        self.budget = budget if budget is not None else clause_budget(client)
+        self.scale = float(self.meta.get("quantization", {}).get("scale", 1.0))
+
+    @property
+    def field(self) -> str:
+        return self.meta["vector_field"]
+
+    def expand(self, text: str, prune_cfg: PruneConfig = PruneConfig()) -> dict[str, float]:
+        """Query tokens (plain, not key-encoded) and SPLADE weights."""
+        return self.encoder.tokens(prune(self.encoder.encode_query(text), prune_cfg))
+
+    def build(self, text: str, opts: SearchOptions = SearchOptions()) -> tuple[dict, dict[str, float], float]:
+        """(request body, plain query tokens used, factor with cluster score = factor x SPLADE score)."""
+        tokens = self.expand(text, opts.query_prune)
+        stored_scale = {KeyCodec.encode(t): w / self.scale for t, w in tokens.items()}
+        max_weight = 64.0 if opts.form == "neural_sparse" else float("inf")
+        weights, factor = fit_query_weights(stored_scale, max_weight=max_weight, budget=self.budget)
+        used = {KeyCodec.decode(k): tokens[KeyCodec.decode(k)] for k in weights}
+        source: bool | Sequence[str] = opts.source
+        if opts.explain:
+            source = True
+        body = query.search_body(query.scoring_query(opts.form, self.field, weights), size=opts.size,
+                                 filters=opts.filters, source=source)
+        if not opts.explain and opts.source is True and not self.meta.get("source_excludes_vector"):
+            body["_source"] = {"excludes": [self.field]}
+        return body, used, factor
+
+    def search(self, text: str, opts: SearchOptions = SearchOptions()) -> list[Hit]:
+        body, used, factor = self.build(text, opts)
+        resp = self.client.search(index=self.index, body=body)
+        hits = []
+        for h in resp["hits"]["hits"]:
+            source = dict(h.get("_source") or {})
+            explained = None
+            if opts.explain:
+                features = source.pop(self.field, None)
+                if features is None:
+                    raise ValueError(f"index {self.index!r} does not keep {self.field!r} in _source; "
+                                     "explain needs the stored document weights")
+                doc = {t: v / self.scale for t, v in from_features(features).items()}
+                explained = explain_hit(used, doc, opts.explain_top)
+            hits.append(Hit(h["_id"], h["_score"] / factor, source, explained))
+        return hits

@@ -1,0 +1,52 @@
+"""Small value types passed between the pure stages."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class SparseVector:
+    """Non-zero vocabulary weights of one text: ``indices`` (token ids, ascending) and ``values``."""
+
+    indices: np.ndarray
+    values: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.indices.shape != self.values.shape or self.indices.ndim != 1:
+            raise ValueError("indices and values must be 1-d arrays of the same length")
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    def to_tokens(self, vocab: list[str]) -> dict[str, float]:
+        return {vocab[i]: float(v) for i, v in zip(self.indices.tolist(), self.values.tolist())}
+
+    def dot(self, other: "SparseVector") -> float:
+        common, a, b = np.intersect1d(self.indices, other.indices, assume_unique=True, return_indices=True)
+        return float(np.dot(self.values[a].astype(np.float64), other.values[b].astype(np.float64)))
+
+    @classmethod
+    def empty(cls) -> "SparseVector":
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class Document:
+    """One record to index: its id, the text to encode, and the fields to store beside the vector."""
+
+    id: str
+    text: str
+    fields: dict = field(default_factory=dict)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """An input record that cannot be indexed, with where it came from and why."""
+
+    reason: str
+    line: int | None = None
+    id: str | None = None
+    raw: str | None = None
