@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import datetime, timezone
 
@@ -80,6 +81,10 @@ def main_group(ctx, debug, verbose, **kw) -> None:
     """Run SPLADE learned-sparse retrieval natively on OpenSearch/Elasticsearch."""
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    if not debug:  # the client logs every failed attempt with a traceback; our error line says it once
+        logging.getLogger("opensearch").setLevel(logging.CRITICAL)
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     ctx.obj = Settings(debug=debug, **kw)
 
 
@@ -170,11 +175,25 @@ def index_create(settings, name, model, fmt, **kw) -> None:
 def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_size, max_retries, dead_letter,
                text_fields, fmt) -> None:
     """Encode SOURCE (a JSONL file, or - for stdin) and bulk-index it into NAME."""
+    cfg = dict(id_field=id_field, window=window, chunk_size=chunk_size, max_retries=max_retries)
+    summary = _ingest_file(settings.client(), name, source, model, create, text_fields, dead_letter, cfg)
+    if not summary.failed:
+        summary.dead_letter = None
+    _emit(fmt, summary.as_dict(),
+          f"read {summary.read}, encoded {summary.encoded}, indexed {summary.indexed}, failed {summary.failed} "
+          f"in {summary.seconds:.1f}s ({summary.docs_per_s:.1f} docs/s)"
+          + (f"; rejected records in {summary.dead_letter}" if summary.failed else ""))
+    if summary.failed:
+        raise SystemExit(2 if summary.indexed == 0 else 1)
+
+
+def _ingest_file(client, name, source, model, create, text_fields, dead_letter, cfg_kw):
+    """Create the index when asked and missing, then stream SOURCE into it with a progress bar."""
     from tqdm import tqdm
 
     from . import ingest, mapping
+    from .search import check_stamp
 
-    client = settings.client()
     if not client.indices.exists(index=name):
         if not create:
             raise click.ClickException(f"index {name!r} does not exist (use --create)")
@@ -184,8 +203,6 @@ def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_si
     else:
         _, meta = mapping.read_meta(client.indices.get_mapping(index=name))
         encoder = _encoder(model, meta)
-        from .search import check_stamp
-
         check_stamp(name, meta, encoder.stamp)
     if dead_letter is None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -194,20 +211,11 @@ def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_si
     if source != "-":
         with open(source, "rb") as f:
             total = sum(1 for line in f if line.strip())
-    cfg = ingest.IngestConfig(id_field=id_field, text_fields=tuple(meta.get("text_fields", text_fields)),
-                              window=window, chunk_size=chunk_size, max_retries=max_retries)
+    cfg = ingest.IngestConfig(text_fields=tuple(meta.get("text_fields", text_fields)), **cfg_kw)
     with ingest.open_lines(source) as lines, tqdm(total=total, unit="doc", file=sys.stderr,
                                                  desc=f"ingest {name}", dynamic_ncols=True) as bar:
-        summary = ingest.run(client, encoder, name, ingest.read_jsonl(lines), meta, cfg,
-                             dead_letter=dead_letter, progress=bar.update)
-    if not summary.failed:
-        summary.dead_letter = None
-    _emit(fmt, summary.as_dict(),
-          f"read {summary.read}, encoded {summary.encoded}, indexed {summary.indexed}, failed {summary.failed} "
-          f"in {summary.seconds:.1f}s ({summary.docs_per_s:.1f} docs/s)"
-          + (f"; rejected records in {summary.dead_letter}" if summary.failed else ""))
-    if summary.failed:
-        raise SystemExit(2 if summary.indexed == 0 else 1)
+        return ingest.run(client, encoder, name, ingest.read_jsonl(lines), meta, cfg,
+                          dead_letter=dead_letter, progress=bar.update)
 
 
 @main_group.command("search")
@@ -264,6 +272,16 @@ def expand_cmd(text, model, top_k, fmt) -> None:
     tokens = encoder.tokens(prune(encoder.encode_query(text), PruneConfig(top_k=top_k)))
     tokens = dict(sorted(tokens.items(), key=lambda kv: -kv[1]))
     _emit(fmt, tokens, "\n".join(f"{w:8.4f}  {t}" for t, w in tokens.items()) or "(no tokens)")
+
+
+def _register_jobs() -> None:
+    from .jobs import demo_cmd, eval_cmd
+
+    main_group.add_command(eval_cmd)
+    main_group.add_command(demo_cmd)
+
+
+_register_jobs()
 
 
 def main() -> None:

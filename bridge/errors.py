@@ -14,7 +14,9 @@ def describe(exc: BaseException) -> str:
     except ImportError:  # pragma: no cover
         OSConnectionError = TransportError = ()  # type: ignore[assignment]
     if isinstance(exc, OSConnectionError):
-        return f"cannot reach the cluster: {type(exc.info).__name__ if exc.info else exc.error}"
+        detail = str(exc.info or exc.error)
+        detail = detail.rsplit(": ", 1)[-1] if ": " in detail else detail
+        return f"cannot reach the cluster ({type(exc).__name__}: {detail})"
     if isinstance(exc, TransportError):
         info = exc.info if isinstance(exc.info, dict) else {}
         err = info.get("error") if isinstance(info.get("error"), dict) else {}

@@ -119,8 +119,9 @@ def _maven_get(group: str, artifact: str, version: str, ext: str) -> Path:
          "-Dtransitive=false", f"-Dartifact={coords}"],
         capture_output=True, text=True)
     if proc.returncode != 0 or not path.exists():
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
-        raise NodeError(f"could not download {coords} from Maven Central: " + " | ".join(tail))
+        errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "[ERROR]" in ln and ln.strip(" [ERROR]")]
+        reason = errors[0].split(": ", 2)[-1] if errors else "mvn exited with " + str(proc.returncode)
+        raise NodeError(f"could not download {coords} from Maven Central: {reason.strip()}")
     return path
 
 

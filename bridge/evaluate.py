@@ -1,0 +1,186 @@
+"""Retrieval evaluation on BEIR-format folders against the live cluster.
+
+Modes: ``bm25`` (multi_match on the index's text fields), ``splade`` (the bridge's query path),
+``hybrid`` (BM25 + SPLADE by reciprocal rank fusion or min-max score normalisation) and ``exact``
+(in-memory SPLADE dot products over the vectors stored in the same index: the parity reference).
+Metrics come from ir_measures; only judged queries are run and scored.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from . import query as dsl
+from .search import Searcher, SearchOptions
+from .sparse import from_features
+
+log = logging.getLogger(__name__)
+
+MODES = ("bm25", "splade", "hybrid", "exact")
+HYBRID = ("rrf", "norm")
+Run = dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Collection:
+    corpus: Path
+    queries: dict[str, str]   # judged queries only
+    qrels: dict[str, dict[str, int]]
+
+
+def load_beir(folder: str | Path, split: str = "test") -> Collection:
+    folder = Path(folder)
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    for p in (folder / "corpus.jsonl", folder / "queries.jsonl", qrels_path):
+        if not p.exists():
+            raise FileNotFoundError(f"{p} is missing: not a BEIR-format folder for split {split!r}")
+    qrels: dict[str, dict[str, int]] = {}
+    with open(qrels_path, encoding="utf-8") as f:
+        rows = csv.reader(f, delimiter="\t")
+        header = next(rows)
+        if [h.strip() for h in header[:2]] != ["query-id", "corpus-id"]:
+            raise ValueError(f"{qrels_path}: expected a 'query-id corpus-id score' header, got {header}")
+        for qid, did, score in rows:
+            qrels.setdefault(qid, {})[did] = int(score)
+    queries = {}
+    with open(folder / "queries.jsonl", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                q = json.loads(line)
+                if q["_id"] in qrels:
+                    queries[q["_id"]] = q["text"]
+    missing = set(qrels) - set(queries)
+    if missing:
+        raise ValueError(f"{len(missing)} judged queries are missing from queries.jsonl, e.g. {sorted(missing)[:3]}")
+    return Collection(folder / "corpus.jsonl", queries, qrels)
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+class StoredVectors:
+    """The document vectors stored in an index, as a sparse matrix for exact scoring."""
+
+    def __init__(self, client, index: str, field: str, scale: float = 1.0):
+        from opensearchpy.helpers import scan
+        from scipy.sparse import csr_matrix
+
+        self.ids: list[str] = []
+        self.columns: dict[str, int] = {}
+        indptr, cols, vals = [0], [], []
+        for hit in scan(client, index=index, query={"query": {"match_all": {}}}, _source=[field], size=1000):
+            features = from_features(hit["_source"].get(field) or {})
+            self.ids.append(hit["_id"])
+            for token, value in features.items():
+                cols.append(self.columns.setdefault(token, len(self.columns)))
+                vals.append(value / scale)
+            indptr.append(len(cols))
+        self.matrix = csr_matrix((np.asarray(vals, dtype=np.float64), cols, indptr),
+                                 shape=(len(self.ids), max(1, len(self.columns))))
+
+    def scores(self, tokens: dict[str, float]) -> np.ndarray:
+        q = np.zeros(self.matrix.shape[1])
+        for t, w in tokens.items():
+            col = self.columns.get(t)
+            if col is not None:
+                q[col] = w
+        return self.matrix @ q
+
+    def top(self, tokens: dict[str, float], k: int) -> dict[str, float]:
+        s = self.scores(tokens)
+        k = min(k, len(s))
+        idx = np.argpartition(-s, k - 1)[:k] if k else []
+        return {self.ids[i]: float(s[i]) for i in sorted(idx, key=lambda i: -s[i]) if s[i] > 0}
+
+
+def bm25_run(client, index: str, fields: list[str], queries: dict[str, str], k: int) -> Run:
+    run = {}
+    for qid, text in queries.items():
+        hits = client.search(index=index, body=dsl.match_query(text, fields, size=k))["hits"]["hits"]
+        run[qid] = {h["_id"]: float(h["_score"]) for h in hits}
+    return run
+
+
+def splade_run(searcher: Searcher, queries: dict[str, str], k: int) -> Run:
+    opts = SearchOptions(size=k, source=False)
+    return {qid: {h.id: h.score for h in searcher.search(text, opts)} for qid, text in queries.items()}
+
+
+def exact_run(searcher: Searcher, vectors: StoredVectors, queries: dict[str, str], k: int) -> Run:
+    """The same query tokens the cluster gets (after clause budget), scored in memory."""
+    run = {}
+    for qid, text in queries.items():
+        _, used, _ = searcher.build(text, SearchOptions(size=k))
+        run[qid] = vectors.top(used, k)
+    return run
+
+
+def fuse(a: Run, b: Run, method: str = "rrf", k: int = 100, rrf_k: int = 60) -> Run:
+    """Hybrid of two runs: reciprocal rank fusion, or the sum of min-max normalised scores."""
+    if method not in HYBRID:
+        raise ValueError(f"hybrid method must be one of {HYBRID}, got {method!r}")
+    out: Run = {}
+    for qid in set(a) | set(b):
+        fused: dict[str, float] = {}
+        for run in (a.get(qid, {}), b.get(qid, {})):
+            ranked = sorted(run.items(), key=lambda kv: -kv[1])
+            if method == "rrf":
+                for rank, (did, _) in enumerate(ranked, 1):
+                    fused[did] = fused.get(did, 0.0) + 1.0 / (rrf_k + rank)
+            elif ranked:
+                hi, lo = ranked[0][1], ranked[-1][1]
+                for did, s in ranked:
+                    fused[did] = fused.get(did, 0.0) + ((s - lo) / (hi - lo) if hi > lo else 1.0)
+        out[qid] = dict(sorted(fused.items(), key=lambda kv: -kv[1])[:k])
+    return out
+
+
+# -- metrics -------------------------------------------------------------------------------------
+
+def score(run: Run, qrels: dict[str, dict[str, int]], metrics: Iterable[str]) -> dict[str, float]:
+    import ir_measures
+
+    measures = [ir_measures.parse_measure(m) for m in metrics]
+    judged = {q: r for q, r in run.items() if q in qrels}
+    agg = ir_measures.calc_aggregate(measures, qrels, judged)
+    return {str(m): float(agg[m]) for m in measures}
+
+
+def write_trec(run: Run, path: Path, tag: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for qid in sorted(run):
+            for rank, (did, s) in enumerate(sorted(run[qid].items(), key=lambda kv: -kv[1]), 1):
+                f.write(f"{qid} Q0 {did} {rank} {s:.6f} {tag}\n")
+
+
+def evaluate(client, searcher: Searcher, collection: Collection, modes: Iterable[str],
+             metrics: list[str], depth: int = 100, hybrid: str = "rrf",
+             progress: Callable[[str], None] | None = None) -> tuple[dict[str, dict[str, float]], dict[str, Run]]:
+    modes = list(modes)
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        raise ValueError(f"unknown modes {sorted(unknown)}; choose from {MODES}")
+    fields = list(searcher.meta.get("text_fields", ["title", "text"]))
+    runs: dict[str, Run] = {}
+    needs = set(modes) | ({"bm25", "splade"} if "hybrid" in modes else set())
+    for mode in ("bm25", "splade", "exact"):
+        if mode not in needs:
+            continue
+        if progress:
+            progress(mode)
+        if mode == "bm25":
+            runs[mode] = bm25_run(client, searcher.index, fields, collection.queries, depth)
+        elif mode == "splade":
+            runs[mode] = splade_run(searcher, collection.queries, depth)
+        else:
+            vectors = StoredVectors(client, searcher.index, searcher.field, searcher.scale)
+            runs[mode] = exact_run(searcher, vectors, collection.queries, depth)
+    if "hybrid" in modes:
+        runs["hybrid"] = fuse(runs["bm25"], runs["splade"], hybrid, depth)
+    results = {m: score(runs[m], collection.qrels, metrics) for m in modes}
+    return results, {m: runs[m] for m in modes}

@@ -1,0 +1,108 @@
+"""Whole jobs on top of the single commands: ``eval`` (BEIR folders) and ``demo`` (the quick start)."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+
+
+@click.command("eval")
+@click.option("--dataset", required=True, type=click.Path(file_okay=False, exists=True),
+              help="BEIR-format folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
+@click.option("--index", "index", required=True, help="Index holding the collection (built with --ingest).")
+@click.option("--split", default="test", show_default=True)
+@click.option("--ingest/--no-ingest", "do_ingest", default=False, show_default=True,
+              help="Build the index from corpus.jsonl first (created if missing).")
+@click.option("--model", envvar="BRIDGE_MODEL", default=None, help="Model for --ingest / queries "
+              "(default: the index's stamped model).")
+@click.option("--modes", default="bm25,splade,hybrid,exact", show_default=True,
+              help="Comma-separated: bm25, splade, hybrid, exact.")
+@click.option("--metrics", default="nDCG@10,RR@10,R@100", show_default=True,
+              help="ir_measures names, comma-separated (MRR@10 is accepted for RR@10).")
+@click.option("--hybrid", type=click.Choice(["rrf", "norm"]), default="rrf", show_default=True,
+              help="Hybrid fusion: reciprocal rank fusion or min-max normalised score sum.")
+@click.option("--depth", default=100, show_default=True, help="Hits retrieved per query and mode.")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
+              help="Write each mode's run in TREC format here.")
+@FORMAT
+@click.pass_obj
+def eval_cmd(settings, dataset, index, split, do_ingest, model, modes, metrics, hybrid, depth, runs_dir, fmt):
+    """Score BM25, SPLADE, hybrid and exact runs of a BEIR collection through the live cluster."""
+    from . import evaluate, mapping
+    from .cli import _encoder, _ingest_file
+    from .search import Searcher
+
+    client = settings.client()
+    collection = evaluate.load_beir(dataset, split)
+    if do_ingest:
+        summary = _ingest_file(client, index, str(collection.corpus), model, True, ("title", "text"), None, {})
+        click.echo(f"ingested {summary.indexed} documents ({summary.failed} failed) in {summary.seconds:.0f}s",
+                   err=True)
+    _, meta = mapping.read_meta(client.indices.get_mapping(index=index))
+    searcher = Searcher(client, _encoder(model, meta), index)
+    metric_names = [m.strip().replace("MRR@", "RR@") for m in metrics.split(",") if m.strip()]
+    started = time.monotonic()
+    results, runs = evaluate.evaluate(client, searcher, collection, [m.strip() for m in modes.split(",")],
+                                      metric_names, depth=depth, hybrid=hybrid,
+                                      progress=lambda m: click.echo(f"running {m} ...", err=True))
+    if runs_dir:
+        Path(runs_dir).mkdir(parents=True, exist_ok=True)
+        for mode, run in runs.items():
+            evaluate.write_trec(run, Path(runs_dir) / f"{mode}.trec", f"splade-bridge-{mode}")
+    out = {"dataset": str(dataset), "split": split, "index": index, "queries": len(collection.queries),
+           "model": meta["model"]["model"], "results": results, "seconds": round(time.monotonic() - started, 1)}
+    if fmt == "json":
+        click.echo(json.dumps(out))
+        return
+    width = max(len(m) for m in metric_names)
+    click.echo(f"{len(collection.queries)} judged queries, model {out['model']}")
+    click.echo("mode    " + "  ".join(f"{m:>{width}}" for m in metric_names))
+    for mode, vals in results.items():
+        click.echo(f"{mode:<8}" + "  ".join(f"{vals[m]:>{width}.4f}" for m in metric_names))
+
+
+@click.command("demo")
+@click.option("--index", default="scifact-demo", show_default=True)
+@click.option("--model", default="splade-tiny", show_default=True,
+              help="Model to use (default: the offline SPLADE-tiny, no hub needed).")
+@click.option("--corpus", type=click.Path(dir_okay=False), default=None,
+              help="JSONL corpus (default: ../shared/datasets/scifact/corpus.jsonl if present, else a "
+                   "200-document SciFact sample shipped with the package).")
+@click.option("--query", "queries", multiple=True,
+              default=("vitamin D deficiency and bone fractures", "stem cells repair heart tissue"))
+@click.option("--start-node/--no-start-node", default=True, show_default=True,
+              help="Start a local OpenSearch node first (splade-bridge cluster up).")
+@click.pass_obj
+def demo_cmd(settings, index, model, corpus, queries, start_node):
+    """The whole job: node up -> create index -> ingest -> search -> top hits."""
+    from importlib import resources
+
+    from .cli import _encoder, _ingest_file
+    from .search import Searcher, SearchOptions
+
+    if start_node:
+        from .cluster.local import NodeSpec, up
+
+        info = up(NodeSpec())
+        click.echo(f"node: {info.engine} {info.version} at {info.url}", err=True)
+        settings.kw["url"] = settings.kw["url"] or info.url
+    if corpus is None:
+        shared = Path.cwd().parent / "shared" / "datasets" / "scifact" / "corpus.jsonl"
+        corpus = str(shared) if shared.exists() else str(resources.files("bridge.samples") / "scifact-200.jsonl")
+    client = settings.client()
+    client.indices.delete(index=index, ignore_unavailable=True)
+    summary = _ingest_file(client, index, corpus, model, True, ("title", "text"), None, {})
+    click.echo(f"indexed {summary.indexed} documents from {corpus} at {summary.docs_per_s:.1f} docs/s", err=True)
+    searcher = Searcher(client, _encoder(model), index)
+    for text in queries:
+        click.echo(f"\nquery: {text}")
+        for rank, hit in enumerate(searcher.search(text, SearchOptions(size=5, explain=True, explain_top=3)), 1):
+            title = str(hit.source.get("title", ""))[:80]
+            tokens = ", ".join(f"{t}={c:.2f}" for t, c in hit.explain or ())
+            click.echo(f"{rank}. {hit.score:7.3f}  {hit.id:>10}  {title}  [{tokens}]")
+    sys.stdout.flush()

@@ -1,0 +1,91 @@
+"""The encoder against the offline SPLADE-tiny: golden values and sentence-transformers parity."""
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import SAMPLE, load_jsonl
+
+pytestmark = pytest.mark.model
+
+GARLIC_QUERY = "how many tablespoons of garlic powder are in an ounce"
+
+
+def test_golden_query_expansion(encoder):
+    """Values from the offline-model note: 17 dims; ounce 2.334, powder 1.874, garlic 1.758."""
+    vec = encoder.encode_query(GARLIC_QUERY)
+    tokens = encoder.tokens(vec)
+    assert len(tokens) == 17
+    top = sorted(tokens.items(), key=lambda kv: -kv[1])[:3]
+    assert [t for t, _ in top] == ["ounce", "powder", "garlic"]
+    assert [w for _, w in top] == pytest.approx([2.334, 1.874, 1.758], abs=1e-3)
+
+
+def test_document_encoding_is_sparse_and_plausible(encoder):
+    (vec,) = encoder.encode_documents(["Vitamin D deficiency is linked to weak bones and fractures."])
+    tokens = encoder.tokens(vec)
+    assert 10 < len(tokens) < 500  # a random model would light up ~30,000 dimensions
+    top = [t for t, _ in sorted(tokens.items(), key=lambda kv: -kv[1])[:8]]
+    assert {"vitamin", "deficiency", "fractures"} <= set(top)
+    assert vec.values.dtype == np.float32 and (vec.values > 0).all()
+    assert (np.diff(vec.indices) > 0).all()
+
+
+def test_batching_and_order_do_not_change_vectors(encoder):
+    texts = [d["text"] for d in load_jsonl(SAMPLE, 12)] + ["short one", "x"]
+    batched = encoder.encode_documents(texts)
+    single = [encoder.encode_documents([t])[0] for t in texts]
+    for a, b in zip(batched, single):
+        assert a.indices.tolist() == b.indices.tolist()
+        np.testing.assert_allclose(a.values, b.values, rtol=1e-4, atol=1e-5)
+
+
+def _dense(vec, vocab_size):
+    out = np.zeros(vocab_size, dtype=np.float32)
+    out[vec.indices] = vec.values
+    return out
+
+
+def test_equals_sentence_transformers_sparse_encoder(encoder, tiny_model):
+    """Same model, same texts: every weight within 1e-4 of SparseEncoder (MLMTransformer + SpladePooling)."""
+    from sentence_transformers import SparseEncoder
+
+    st_model = SparseEncoder(str(tiny_model), device="cpu")
+    docs = [(d["title"] + "\n" + d["text"]) for d in load_jsonl(SAMPLE, 40)]
+    queries = [GARLIC_QUERY, "vitamin d and bone density", "what is the role of p53 in cancer?"]
+    ours_d = encoder.encode_documents(docs)
+    ours_q = encoder.encode_query(queries)
+    theirs_d = st_model.encode_document(docs, convert_to_tensor=True).to_dense().numpy()
+    theirs_q = st_model.encode_query(queries, convert_to_tensor=True).to_dense().numpy()
+    vocab = theirs_d.shape[1]
+    ours_d = np.stack([_dense(v, vocab) for v in ours_d])
+    ours_q = np.stack([_dense(v, vocab) for v in ours_q])
+    assert np.abs(ours_d - theirs_d).max() < 1e-4
+    assert np.abs(ours_q - theirs_q).max() < 1e-4
+    assert ((ours_d > 0) == (theirs_d > 0)).mean() > 0.9999
+
+
+def test_encoder_config_validation():
+    from bridge.config import EncoderConfig
+
+    with pytest.raises(ValueError, match="pooling"):
+        EncoderConfig(pooling="mean")
+    with pytest.raises(ValueError, match="dtype"):
+        EncoderConfig(dtype="int4")
+
+
+def test_sum_pooling_relu_variant(tiny_model):
+    """Another pooling/activation pair still equals the definition on the full logits."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from bridge.config import EncoderConfig
+    from bridge.encoder import SpladeEncoder
+
+    enc = SpladeEncoder(EncoderConfig(model=str(tiny_model), pooling="sum", activation="relu"))
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    mlm = AutoModelForMaskedLM.from_pretrained(tiny_model).eval()
+    text = "sparse retrieval with learned term weights"
+    with torch.inference_mode():
+        inputs = tok([text], return_tensors="pt")
+        want = torch.relu(mlm(**inputs).logits).sum(1)[0].numpy()
+    got = _dense(enc.encode_documents([text])[0], want.shape[0])
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,65 @@
+"""Pure ingest stages: parsing, validation, actions. No cluster."""
+import copy
+import json
+
+import numpy as np
+
+from bridge.ingest import IngestConfig, bulk_action, content_hash, encoded_actions, read_jsonl, to_documents
+from bridge.types import BadRecord, Document, SparseVector
+
+
+def test_read_jsonl_reports_line_numbers_for_bad_lines():
+    lines = [b'{"_id": "1", "text": "a"}\n', b"{not json\n", b"\n", b"[1, 2]\n", b'{"_id": "2", "text": "\xff"}\n']
+    out = list(read_jsonl(lines))
+    assert out[0]["_id"] == "1" and out[0]["__line__"] == 1
+    assert isinstance(out[1], BadRecord) and out[1].line == 2 and "malformed JSON" in out[1].reason
+    assert isinstance(out[2], BadRecord) and out[2].line == 4 and "object" in out[2].reason
+    assert isinstance(out[3], BadRecord) and out[3].line == 5 and "UTF-8" in out[3].reason
+
+
+def test_to_documents_validates_and_joins_title_and_text():
+    records = [
+        {"_id": "a", "title": "Title", "text": "Body", "year": 2020},
+        {"title": "no id", "text": "x"},
+        {"_id": "c", "title": "", "text": "   "},
+        {"_id": "d", "text": 42},
+        {"_id": 7, "text": "integer ids become strings"},
+    ]
+    frozen = copy.deepcopy(records)
+    out = list(to_documents(records, IngestConfig()))
+    assert out[0] == Document(id="a", text="Title\nBody", fields={"title": "Title", "text": "Body", "year": 2020},
+                              line=1)
+    assert isinstance(out[1], BadRecord) and "id" in out[1].reason and out[1].line == 2
+    assert isinstance(out[2], BadRecord) and out[2].id == "c" and "no text" in out[2].reason
+    assert isinstance(out[3], BadRecord) and out[3].id == "d" and "not a string" in out[3].reason
+    assert out[4].id == "7"
+    assert records == frozen  # the caller's records are never mutated
+
+
+class FakeEncoder:
+    vocab = ["[PAD]", "hello", "wor.ld", "x"]
+
+    def encode_documents(self, texts):
+        return [SparseVector(np.array([1, 2]), np.array([len(t) / 10, 0.25], dtype=np.float32)) for t in texts]
+
+
+def test_encoded_actions_keep_order_and_pass_bad_records_through():
+    meta = {"vector_field": "vec", "pruning": {}, "quantization": {"kind": "float", "scale": 1.0, "floor": 0.0},
+            "key_codec": "pct-dot-v1"}
+    docs = [Document("1", "abc", {"text": "abc"}), BadRecord("broken", line=2), Document("3", "abcdef", {})]
+    windows = list(encoded_actions(docs, FakeEncoder(), "idx", meta, window=2))
+    assert [len(w) for w in windows] == [2, 1]
+    first, bad, last = windows[0][0], windows[0][1], windows[1][0]
+    assert first == {"_op_type": "index", "_index": "idx", "_id": "1",
+                     "_source": {"text": "abc", "vec": {"hello": np.float32(0.3).item(), "wor%2Eld": 0.25},
+                                 "content_hash": content_hash(Document("1", "abc"))}}
+    assert bad == BadRecord("broken", line=2)
+    assert last["_id"] == "3"
+
+
+def test_bulk_action_does_not_share_state_with_document():
+    doc = Document("1", "t", {"meta": {"k": 1}})
+    action = bulk_action("i", doc, {"a": 1.0}, "v")
+    action["_source"]["extra"] = 1
+    assert "extra" not in doc.fields
+    assert json.dumps(action)  # serialisable as-is

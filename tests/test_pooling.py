@@ -1,0 +1,40 @@
+import pytest
+import torch
+
+from bridge.pooling import pool_hidden, pool_logits
+
+
+def _reference(hidden, mask, weight, bias, pooling, activation):
+    """Straight from the definition: full logits, activation, masked max/sum over positions."""
+    logits = hidden @ weight.T + bias
+    act = torch.relu(logits)
+    if activation == "log1p_relu":
+        act = torch.log1p(act)
+    act = act * mask.unsqueeze(-1)
+    return act.amax(1) if pooling == "max" else act.sum(1)
+
+
+@pytest.mark.parametrize("pooling", ["max", "sum"])
+@pytest.mark.parametrize("activation", ["log1p_relu", "relu"])
+@pytest.mark.parametrize("chunk", [1, 37, 1 << 22])
+def test_pool_hidden_matches_definition(pooling, activation, chunk):
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(3, 7, 8, generator=g)
+    weight = torch.randn(50, 8, generator=g)
+    bias = torch.randn(50, generator=g)
+    mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] + [0] * 6])
+    # padding positions hold large values that must not leak into the result
+    hidden[1, 4:] = 100.0
+    hidden[2, 1:] = 100.0
+    got = pool_hidden(hidden, mask, weight, bias, pooling, activation, chunk_elements=chunk)
+    want = _reference(hidden, mask.float(), weight, bias, pooling, activation)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    full = pool_logits(hidden @ weight.T + bias, mask, pooling, activation)
+    torch.testing.assert_close(got, full, rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_options_raise():
+    with pytest.raises(ValueError, match="pooling"):
+        pool_logits(torch.zeros(1, 1, 2), torch.ones(1, 1), pooling="mean")
+    with pytest.raises(ValueError, match="activation"):
+        pool_logits(torch.zeros(1, 1, 2), torch.ones(1, 1), activation="gelu")

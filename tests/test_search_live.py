@@ -1,0 +1,178 @@
+"""Ingest -> search against the real node with the offline SPLADE-tiny."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bridge import ingest, mapping
+from bridge.config import PruneConfig, QuantConfig
+from bridge.search import ModelMismatchError, Searcher, SearchOptions
+from bridge.sparse import KeyCodec
+from bridge.types import SparseVector
+from tests.conftest import SAMPLE, load_jsonl
+
+pytestmark = [pytest.mark.integration, pytest.mark.model]
+
+
+def _create(client, name, encoder, **kw):
+    body = mapping.build(mapping.IndexConfig(**kw), encoder.stamp)
+    client.indices.create(index=name, body=body)
+    return body["mappings"]["_meta"][mapping.META_KEY]
+
+
+def _ingest(client, encoder, name, records, meta, **kw):
+    return ingest.run(client, encoder, name, iter(records), meta, ingest.IngestConfig(window=32, **kw))
+
+
+@pytest.fixture(scope="module")
+def sample_index(client, encoder):
+    name = "test-sample-live"
+    client.indices.delete(index=name, ignore_unavailable=True)
+    meta = _create(client, name, encoder)
+    summary = _ingest(client, encoder, name, load_jsonl(SAMPLE), meta)
+    assert (summary.read, summary.encoded, summary.indexed, summary.failed) == (200, 200, 200, 0)
+    yield name
+    client.indices.delete(index=name, ignore_unavailable=True)
+
+
+def test_cluster_scores_equal_splade_dot_products(client, encoder, sample_index):
+    docs = {d["_id"]: d for d in load_jsonl(SAMPLE)}
+    searcher = Searcher(client, encoder, sample_index)
+    for text in ("vitamin D and bone health", "stem cells differentiation", "mortality in elderly patients"):
+        hits = searcher.search(text, SearchOptions(size=5))
+        assert len(hits) == 5
+        q = encoder.encode_query(text)
+        for h in hits:
+            d = docs[h.id]
+            exact = q.dot(encoder.encode_documents([d["title"] + "\n" + d["text"]])[0])
+            assert h.score == pytest.approx(exact, rel=5e-3)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_explain_lists_top_contributions_that_sum_to_the_score(client, encoder, sample_index):
+    hits = Searcher(client, encoder, sample_index).search("vitamin D deficiency",
+                                                          SearchOptions(size=3, explain=True, explain_top=10000))
+    for h in hits:
+        assert h.explain and h.explain[0][1] >= h.explain[-1][1]
+        assert sum(c for _, c in h.explain) == pytest.approx(h.score, rel=5e-3)
+        assert "splade" not in h.source
+
+
+def test_filters_restrict_without_changing_scores(client, encoder, sample_index):
+    searcher = Searcher(client, encoder, sample_index)
+    plain = searcher.search("cancer", SearchOptions(size=20))
+    keep = plain[3].id
+    filtered = searcher.search("cancer", SearchOptions(size=20, filters=({"ids": {"values": [keep]}},)))
+    assert [h.id for h in filtered] == [keep]
+    assert filtered[0].score == pytest.approx(plain[3].score, rel=1e-6)
+
+
+def test_neural_sparse_body_is_built_for_the_same_tokens(client, encoder, sample_index):
+    searcher = Searcher(client, encoder, sample_index)
+    body, used, factor = searcher.build("vitamin D", SearchOptions(form="neural_sparse"))
+    tokens = body["query"]["neural_sparse"]["splade"]["query_tokens"]
+    assert factor == 1.0 and set(tokens) == {KeyCodec.encode(t) for t in used}
+    assert all(0 < w <= 64 for w in tokens.values())
+
+
+def test_model_stamp_mismatch_is_refused(client, encoder, index_name):
+    other = dict(encoder.stamp, model="someone/else", revision="0123456789abcdef")
+    body = mapping.build(mapping.IndexConfig(), other)
+    client.indices.create(index=index_name, body=body)
+    with pytest.raises(ModelMismatchError, match="someone/else"):
+        Searcher(client, encoder, index_name)
+    Searcher(client, encoder, index_name, allow_model_mismatch=True)  # explicit override
+
+
+def test_field_that_is_not_rank_features_is_refused(client, encoder, index_name):
+    body = mapping.build(mapping.IndexConfig(), encoder.stamp)
+    body["mappings"]["properties"]["splade"] = {"type": "object"}
+    client.indices.create(index=index_name, body=body)
+    with pytest.raises(ValueError, match="not rank_features"):
+        Searcher(client, encoder, index_name)
+
+
+class VocabEncoder:
+    """Wraps the real encoder but returns fixed vectors over awkward vocabulary entries."""
+
+    def __init__(self, real, vectors):
+        self.real, self.vectors, self.vocab, self.stamp = real, vectors, real.vocab, real.stamp
+
+    def encode_documents(self, texts):
+        return [self.vectors[t] for t in texts]
+
+    def encode_query(self, text):
+        return self.vectors[text]
+
+    def tokens(self, vec):
+        return vec.to_tokens(self.vocab)
+
+
+def test_awkward_tokens_round_trip_ingest_to_query(client, encoder, index_name):
+    """Tokens with '.', '#', '[unused0]' are stored and queried under the same escaped key."""
+    vocab = encoder.vocab
+    ids = [vocab.index(t) for t in (".", "##.", "#", "[unused0]", "...")]
+    assert all(i >= 0 for i in ids)
+    vec = SparseVector(np.array(sorted(ids)), np.array([1.0, 2.0, 3.0, 4.0, 5.0], dtype=np.float32))
+    fake = VocabEncoder(encoder, {"doc": vec, "q": vec})
+    meta = _create(client, index_name, encoder)
+    summary = _ingest(client, fake, index_name, [{"_id": "odd", "text": "doc"}], meta)
+    assert summary.indexed == 1
+    stored = client.get(index=index_name, id="odd")["_source"]["splade"]
+    assert set(stored) == {KeyCodec.encode(vocab[i]) for i in ids}
+    hits = Searcher(client, fake, index_name).search("q", SearchOptions(explain=True))
+    assert [h.id for h in hits] == ["odd"]
+    assert hits[0].score == pytest.approx(1 + 4 + 9 + 16 + 25, rel=5e-3)
+    assert {t for t, _ in hits[0].explain} == {vocab[i] for i in ids}
+
+
+def test_int_quantization_and_pruning_keep_scores_on_splade_scale(client, encoder, index_name):
+    meta = _create(client, index_name, encoder, prune=PruneConfig(top_k=64), quant=QuantConfig(kind="int", scale=100))
+    docs = load_jsonl(SAMPLE, 30)
+    _ingest(client, encoder, index_name, docs, meta)
+    stored = client.get(index=index_name, id=docs[0]["_id"])["_source"]["splade"]
+    assert len(stored) <= 64 and all(float(v).is_integer() for v in stored.values())
+    hits = Searcher(client, encoder, index_name).search(docs[0]["title"], SearchOptions(size=1, explain=True,
+                                                                                        explain_top=1000))
+    assert hits[0].id == docs[0]["_id"]
+    assert hits[0].score == pytest.approx(sum(c for _, c in hits[0].explain), rel=1e-2)
+
+
+def _cli(*args, stdin=None):
+    proc = subprocess.run([sys.executable, "-m", "bridge", *args], input=stdin, capture_output=True, text=True,
+                          timeout=600)
+    return proc
+
+
+def test_cli_ingest_search_expand_json(node_url, index_name, tmp_path):
+    lines = [json.dumps(d) for d in load_jsonl(SAMPLE, 20)] + ["{broken", json.dumps({"_id": "e", "text": ""})]
+    src = tmp_path / "docs.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    dead = tmp_path / "dead.jsonl"
+    proc = _cli("--url", node_url, "ingest", index_name, str(src), "--model", "splade-tiny",
+                "--dead-letter", str(dead), "--format", "json")
+    assert proc.returncode == 1, proc.stderr  # partial failure
+    summary = json.loads(proc.stdout)
+    assert (summary["read"], summary["encoded"], summary["indexed"], summary["failed"]) == (22, 20, 20, 2)
+    assert isinstance(summary["docs_per_s"], float) and summary["docs_per_s"] > 0
+    rejected = [json.loads(x) for x in dead.read_text().splitlines()]
+    assert [r.get("line") for r in rejected] == [21, 22]
+    assert "malformed JSON" in rejected[0]["reason"] and rejected[1]["id"] == "e"
+
+    proc = _cli("--url", node_url, "search", index_name, "vitamin D", "--size", "3", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    hits = json.loads(proc.stdout)
+    assert len(hits) == 3 and all(set(h) >= {"_id", "_score"} for h in hits)
+    assert hits[0]["_score"] >= hits[1]["_score"] >= hits[2]["_score"] > 0
+
+    proc = _cli("expand", "garlic powder", "--model", "splade-tiny", "--format", "json")
+    tokens = json.loads(proc.stdout)
+    assert "garlic" in tokens and all(w > 0 for w in tokens.values())
+
+
+def test_cli_errors_are_one_line(index_name):
+    proc = _cli("--url", "http://127.0.0.1:9", "search", index_name, "x")
+    assert proc.returncode == 2
+    assert "cannot reach the cluster" in proc.stderr and "Traceback" not in proc.stderr
