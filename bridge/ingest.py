@@ -196,7 +196,9 @@ class DeadLetter:
 def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: dict,
         cfg: IngestConfig = IngestConfig(), dead_letter: str | None = None,
         progress: Callable[[int], None] | None = None) -> IngestSummary:
-    """Encode and index ``records`` into ``index`` (created beforehand with ``meta``)."""
+    """Encode and index ``records`` into ``index`` (created beforehand with ``meta``).
+
+    ``progress(n)`` is called as records come out of the encoder (before their bulk request)."""
     from opensearchpy.helpers import streaming_bulk
 
     summary = IngestSummary(dead_letter=dead_letter)
@@ -229,6 +231,8 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: 
                 return
             for item in batch:
                 summary.read += 1
+                if progress:
+                    progress(1)
                 if isinstance(item, BadRecord):
                     summary.failed += 1
                     _record_error(summary, letters, {k: v for k, v in asdict(item).items() if v is not None})
@@ -250,8 +254,6 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: 
                 summary.failed += 1
                 (op, info), = item.items()
                 _record_error(summary, letters, {"id": info.get("_id"), "reason": _reason(info)})
-            if progress:
-                progress(1)
     finally:
         stop.set()
         worker.join(timeout=5)
