@@ -276,9 +276,11 @@ def expand_cmd(text, model, top_k, fmt) -> None:
 
 def _register_jobs() -> None:
     from .jobs import demo_cmd, eval_cmd
+    from .serve.command import serve_cmd
 
     main_group.add_command(eval_cmd)
     main_group.add_command(demo_cmd)
+    main_group.add_command(serve_cmd)
 
 
 _register_jobs()

@@ -33,6 +33,11 @@ FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), de
 @click.pass_obj
 def eval_cmd(settings, dataset, index, split, do_ingest, model, modes, metrics, hybrid, depth, runs_dir, fmt):
     """Score BM25, SPLADE, hybrid and exact runs of a BEIR collection through the live cluster."""
+    for module in ("ir_measures", "scipy"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise click.ClickException(f"{module} is missing: pip install 'splade-bridge[eval]'") from None
     from . import evaluate, mapping
     from .cli import _encoder, _ingest_file
     from .search import Searcher

@@ -33,30 +33,45 @@ def pool_logits(logits: torch.Tensor, mask: torch.Tensor, pooling: str = "max",
 
 
 def pool_hidden(hidden: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                pooling: str = "max", activation: str = "log1p_relu",
-                chunk_elements: int = 1 << 22) -> torch.Tensor:
+                pooling: str = "max", activation: str = "log1p_relu", chunk_rows: int = 512) -> torch.Tensor:
     """Pool ``hidden @ weight.T + bias`` (``[B, L, H]`` x ``[V, H]``) without materialising ``[B, L, V]``.
 
-    Positions are processed in chunks of about ``chunk_elements`` logits; padding never contributes.
+    Only non-padding positions are projected: they are packed into ``[N, H]`` and projected
+    ``chunk_rows`` at a time into one reused buffer (fresh multi-MB allocations cost more than the
+    matmul on CPU), and each document's rows are reduced into its output row.
     """
     check_options(pooling, activation)
-    b, length, _ = hidden.shape
-    vocab = weight.shape[0]
-    step = max(1, chunk_elements // max(1, b * vocab))
     keep = mask.to(torch.bool)
-    out = torch.zeros(b, vocab, dtype=torch.float32, device=hidden.device)
+    flat = hidden[keep]  # rows ordered by document, then position
+    offsets = [0] + torch.cumsum(keep.sum(dim=1), 0).tolist()
+    batch, vocab = hidden.shape[0], weight.shape[0]
+    out = torch.zeros(batch, vocab, dtype=torch.float32, device=hidden.device)
+    if flat.shape[0] == 0:
+        return out
     if pooling == "max":
         out.fill_(float("-inf"))
-    for start in range(0, length, step):
-        part = hidden[:, start:start + step]
-        logits = torch.nn.functional.linear(part, weight, bias).float()
-        valid = keep[:, start:start + step].unsqueeze(-1)
-        if pooling == "max":
-            logits.masked_fill_(~valid, float("-inf"))
-            torch.maximum(out, logits.amax(dim=1), out=out)
+    buf = torch.empty(min(chunk_rows, flat.shape[0]), vocab, dtype=weight.dtype, device=hidden.device)
+    doc = 0
+    for start in range(0, flat.shape[0], chunk_rows):
+        end = min(start + chunk_rows, flat.shape[0])
+        logits = buf[: end - start]
+        if bias is None:
+            torch.mm(flat[start:end], weight.T, out=logits)
         else:
-            out += (activate(logits, activation) * valid).sum(dim=1)
+            torch.addmm(bias, flat[start:end], weight.T, out=logits)
+        if pooling == "sum":
+            logits = activate(logits.float(), activation)
+        while doc < batch and offsets[doc] < end:
+            lo, hi = max(offsets[doc], start) - start, min(offsets[doc + 1], end) - start
+            if hi > lo:
+                seg = logits[lo:hi]
+                if pooling == "max":
+                    torch.maximum(out[doc], seg.amax(dim=0).float(), out=out[doc])
+                else:
+                    out[doc] += seg.sum(dim=0)
+            if offsets[doc + 1] > end:
+                break
+            doc += 1
     if pooling == "max":
-        out = activate(out, activation)  # commutes with max; rows without any token stay 0
-        out.nan_to_num_(0.0, neginf=0.0)
+        out = activate(out, activation)  # commutes with max; documents without tokens end at 0
     return out

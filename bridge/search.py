@@ -69,6 +69,23 @@ def explain_hit(query_tokens: dict[str, float], doc_tokens: dict[str, float],
     return tuple(contrib[:top])
 
 
+def plan_query(tokens: dict[str, float], field: str, opts: SearchOptions = SearchOptions(), scale: float = 1.0,
+               budget: int | None = None) -> tuple[dict, dict[str, float], float]:
+    """Pure: plain query tokens -> (request body, tokens kept, score factor).
+
+    Weights are divided by the index's quantization scale, cut to the clause budget (largest kept) and,
+    for ``neural_sparse``, scaled into (0, 64]; ``cluster score / factor`` is the SPLADE score.
+    """
+    stored_scale = {KeyCodec.encode(t): w / scale for t, w in tokens.items()}
+    max_weight = 64.0 if opts.form == "neural_sparse" else float("inf")
+    weights, factor = fit_query_weights(stored_scale, max_weight=max_weight, budget=budget)
+    used = {KeyCodec.decode(k): tokens[KeyCodec.decode(k)] for k in weights}
+    source: bool | Sequence[str] = True if opts.explain else opts.source
+    body = query.search_body(query.scoring_query(opts.form, field, weights), size=opts.size,
+                             filters=opts.filters, source=source)
+    return body, used, factor
+
+
 class Searcher:
     """Searches one index (or alias) created by splade-bridge with a matching encoder."""
 
@@ -100,22 +117,20 @@ class Searcher:
 
     def build(self, text: str, opts: SearchOptions = SearchOptions()) -> tuple[dict, dict[str, float], float]:
         """(request body, plain query tokens used, factor with cluster score = factor x SPLADE score)."""
-        tokens = self.expand(text, opts.query_prune)
-        stored_scale = {KeyCodec.encode(t): w / self.scale for t, w in tokens.items()}
-        max_weight = 64.0 if opts.form == "neural_sparse" else float("inf")
-        weights, factor = fit_query_weights(stored_scale, max_weight=max_weight, budget=self.budget)
-        used = {KeyCodec.decode(k): tokens[KeyCodec.decode(k)] for k in weights}
-        source: bool | Sequence[str] = opts.source
-        if opts.explain:
-            source = True
-        body = query.search_body(query.scoring_query(opts.form, self.field, weights), size=opts.size,
-                                 filters=opts.filters, source=source)
+        return self.build_tokens(self.expand(text, opts.query_prune), opts)
+
+    def build_tokens(self, tokens: dict[str, float],
+                     opts: SearchOptions = SearchOptions()) -> tuple[dict, dict[str, float], float]:
+        body, used, factor = plan_query(tokens, self.field, opts, scale=self.scale, budget=self.budget)
         if not opts.explain and opts.source is True and not self.meta.get("source_excludes_vector"):
             body["_source"] = {"excludes": [self.field]}
         return body, used, factor
 
     def search(self, text: str, opts: SearchOptions = SearchOptions()) -> list[Hit]:
-        body, used, factor = self.build(text, opts)
+        return self.search_tokens(self.expand(text, opts.query_prune), opts)
+
+    def search_tokens(self, tokens: dict[str, float], opts: SearchOptions = SearchOptions()) -> list[Hit]:
+        body, used, factor = self.build_tokens(tokens, opts)
         resp = self.client.search(index=self.index, body=body)
         hits = []
         for h in resp["hits"]["hits"]:

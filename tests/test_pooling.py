@@ -16,17 +16,18 @@ def _reference(hidden, mask, weight, bias, pooling, activation):
 
 @pytest.mark.parametrize("pooling", ["max", "sum"])
 @pytest.mark.parametrize("activation", ["log1p_relu", "relu"])
-@pytest.mark.parametrize("chunk", [1, 37, 1 << 22])
+@pytest.mark.parametrize("chunk", [1, 3, 5, 512])
 def test_pool_hidden_matches_definition(pooling, activation, chunk):
     g = torch.Generator().manual_seed(0)
-    hidden = torch.randn(3, 7, 8, generator=g)
+    hidden = torch.randn(3, 7, 8, generator=g)  # a 4th, empty document is added below
     weight = torch.randn(50, 8, generator=g)
     bias = torch.randn(50, generator=g)
-    mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] + [0] * 6])
+    mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] + [0] * 6, [0] * 7])
+    hidden = torch.cat([hidden, torch.full((1, 7, 8), 100.0)])
     # padding positions hold large values that must not leak into the result
     hidden[1, 4:] = 100.0
     hidden[2, 1:] = 100.0
-    got = pool_hidden(hidden, mask, weight, bias, pooling, activation, chunk_elements=chunk)
+    got = pool_hidden(hidden, mask, weight, bias, pooling, activation, chunk_rows=chunk)
     want = _reference(hidden, mask.float(), weight, bias, pooling, activation)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     full = pool_logits(hidden @ weight.T + bias, mask, pooling, activation)

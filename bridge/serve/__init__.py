@@ -1,0 +1,1 @@
+"""HTTP query-rewriting service (``splade-bridge serve``); needs the ``serve`` extra."""

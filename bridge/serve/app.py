@@ -1,0 +1,214 @@
+"""``splade-bridge serve``: query expansion, query DSL and search over HTTP for backends in any language.
+
+Endpoints: ``POST /expand``, ``POST /query``, ``POST /search``, ``GET /healthz``, ``GET /metrics``
+(Prometheus text). Errors are JSON ``{"error": ...}`` with a 4xx/5xx status, never a stack trace.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from ..config import PruneConfig
+from ..search import ModelMismatchError, Searcher, SearchOptions, plan_query
+from ..sparse import prune
+from .batcher import BatchConfig, MicroBatcher
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 8192
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    default_index: str | None = None
+    max_body_bytes: int = 64 * 1024
+    max_size: int = 1000
+    batch: BatchConfig = BatchConfig()
+
+
+class ExpandRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    top_k: int | None = Field(default=None, ge=1, le=4096)
+
+
+class QueryRequest(ExpandRequest):
+    index: str | None = Field(default=None, min_length=1, max_length=255)
+    filters: list[dict[str, Any]] = Field(default_factory=list, max_length=32)
+    size: int = Field(default=10, ge=0, le=10_000)
+    form: Literal["rank_feature", "neural_sparse"] = "rank_feature"
+
+
+class SearchRequest(QueryRequest):
+    explain: bool = False
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _metrics(registry: CollectorRegistry) -> dict:
+    return {
+        "requests": Counter("splade_requests", "HTTP requests", ["endpoint", "status"], registry=registry),
+        "latency": Histogram("splade_request_seconds", "Request latency", ["endpoint"], registry=registry,
+                             buckets=(.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5)),
+        "batch": Histogram("splade_batch_size", "Texts per model forward", registry=registry,
+                           buckets=(1, 2, 4, 8, 16, 32, 64, 128)),
+        "cache": Counter("splade_expand_cache", "Expansion cache lookups", ["result"], registry=registry),
+    }
+
+
+def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAPI:
+    """Build the service around a loaded encoder and an optional cluster client."""
+    registry = CollectorRegistry()
+    metrics = _metrics(registry)
+
+    def observe(name: str, value: float) -> None:
+        if name == "batch_size":
+            metrics["batch"].observe(value)
+        else:
+            metrics["cache"].labels("hit" if name == "cache_hit" else "miss").inc(value)
+
+    batcher = MicroBatcher(encoder.encode_query, cfg.batch, observe)
+    searchers: dict[str, Searcher] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await batcher.start()
+        yield
+        await batcher.stop()  # in-flight expansions finish before shutdown completes
+
+    app = FastAPI(title="splade-bridge", version="0.1.0", lifespan=lifespan,
+                  description="SPLADE query expansion and query DSL for OpenSearch/Elasticsearch")
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        endpoint = request.url.path
+        started = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > cfg.max_body_bytes):
+            response = JSONResponse({"error": f"request body over {cfg.max_body_bytes} bytes"}, status_code=413)
+        else:
+            response = await call_next(request)
+        metrics["requests"].labels(endpoint, str(response.status_code)).inc()
+        metrics["latency"].labels(endpoint).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return JSONResponse({"error": f"{where or 'body'}: {first.get('msg', 'invalid request')}"}, status_code=422)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError):
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception):
+        log.exception("unhandled error")
+        return JSONResponse({"error": "internal error"}, status_code=500)
+
+    async def tokens_for(req: ExpandRequest) -> dict[str, float]:
+        vec = await batcher.expand(req.text)
+        if req.top_k:
+            vec = prune(vec, PruneConfig(top_k=req.top_k))
+        return encoder.tokens(vec)
+
+    async def searcher_for(index: str | None) -> Searcher:
+        name = index or cfg.default_index
+        if client is None:
+            raise ApiError(503, "no cluster configured (start the service with --url)")
+        if not name:
+            raise ApiError(400, "index: required (no default --index configured)")
+        if name not in searchers:
+            searchers[name] = await run_in_threadpool(_open_searcher, client, encoder, name)
+        return searchers[name]
+
+    @app.post("/expand")
+    async def expand(req: ExpandRequest) -> dict:
+        return {"tokens": await tokens_for(req)}
+
+    @app.post("/query")
+    async def query_dsl(req: QueryRequest) -> dict:
+        tokens = await tokens_for(req)
+        opts = _options(req)
+        if client is not None and (req.index or cfg.default_index):
+            body, used, factor = (await searcher_for(req.index)).build_tokens(tokens, opts)
+        else:
+            body, used, factor = _plan(tokens, opts)
+        return {"query": body, "tokens": len(used), "score_factor": factor}
+
+    @app.post("/search")
+    async def search(req: SearchRequest) -> dict:
+        searcher = await searcher_for(req.index)
+        tokens = await tokens_for(req)
+        started = time.perf_counter()
+        hits = await run_in_threadpool(_search, searcher, tokens, _options(req, explain=req.explain))
+        return {"hits": [h.as_dict() for h in hits], "took_ms": round(1000 * (time.perf_counter() - started), 2)}
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok", "model": encoder.stamp["model"], "revision": encoder.stamp["revision"],
+                "cluster": client is not None}
+
+    @app.get("/metrics")
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _options(req: QueryRequest, explain: bool = False) -> SearchOptions:
+    try:
+        return SearchOptions(size=req.size, form=req.form, filters=tuple(req.filters), explain=explain)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def _plan(tokens: dict[str, float], opts: SearchOptions):
+    try:
+        return plan_query(tokens, "splade", opts, budget=1024)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def _open_searcher(client, encoder, name: str) -> Searcher:
+    from opensearchpy.exceptions import ConnectionError as OSConnectionError
+    from opensearchpy.exceptions import NotFoundError
+
+    try:
+        return Searcher(client, encoder, name)
+    except NotFoundError:
+        raise ApiError(404, f"index {name!r} not found") from None
+    except ModelMismatchError as exc:
+        raise ApiError(409, str(exc)) from None
+    except OSConnectionError:
+        raise ApiError(503, "cluster unreachable") from None
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def _search(searcher: Searcher, tokens: dict[str, float], opts: SearchOptions):
+    from opensearchpy.exceptions import ConnectionError as OSConnectionError
+    from opensearchpy.exceptions import TransportError
+
+    try:
+        return searcher.search_tokens(tokens, opts)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    except OSConnectionError:
+        raise ApiError(503, "cluster unreachable or timed out") from None
+    except TransportError as exc:
+        raise ApiError(502, f"cluster refused the search (HTTP {exc.status_code})") from None

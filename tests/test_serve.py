@@ -1,0 +1,171 @@
+"""``splade-bridge serve`` started on a free port, every endpoint exercised over HTTP."""
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from bridge import ingest, mapping
+from bridge.serve.batcher import BatchConfig, MicroBatcher
+from tests.conftest import SAMPLE, load_jsonl
+
+pytestmark = [pytest.mark.integration, pytest.mark.model]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served_index(client, encoder):
+    name = "test-serve-sample"
+    client.indices.delete(index=name, ignore_unavailable=True)
+    body = mapping.build(mapping.IndexConfig(), encoder.stamp)
+    client.indices.create(index=name, body=body)
+    meta = body["mappings"]["_meta"][mapping.META_KEY]
+    ingest.run(client, encoder, name, iter(load_jsonl(SAMPLE, 60)), meta)
+    yield name
+    client.indices.delete(index=name, ignore_unavailable=True)
+
+
+@pytest.fixture(scope="module")
+def service(node_url, served_index):
+    port = _free_port()
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--url", node_url, "serve", "--port", str(port),
+                             "--model", "splade-tiny", "--index", served_index, "--max-body-bytes", "20000"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+        if proc.poll() is not None:
+            pytest.fail(f"serve exited: {proc.stderr.read()[-2000:]}")
+    yield base
+    proc.terminate()  # uvicorn drains, then re-raises SIGTERM: exit status 0 or -15, no traceback
+    code = proc.wait(timeout=30)
+    err = proc.stderr.read()
+    assert code in (0, -15) and "Traceback" not in err, err[-3000:]
+
+
+def test_expand_equals_the_library(service, encoder):
+    text = "how many tablespoons of garlic powder are in an ounce"
+    r = httpx.post(service + "/expand", json={"text": text})
+    assert r.status_code == 200
+    want = encoder.tokens(encoder.encode_query(text))
+    got = r.json()["tokens"]
+    assert set(got) == set(want)
+    assert all(abs(got[t] - want[t]) < 1e-5 for t in want)
+    top2 = httpx.post(service + "/expand", json={"text": text, "top_k": 2}).json()["tokens"]
+    assert set(top2) == {"ounce", "powder"}
+
+
+def test_query_returns_the_dsl_for_the_index(service, served_index):
+    r = httpx.post(service + "/query", json={"text": "vitamin D", "size": 3, "filters": [{"term": {"x": 1}}]})
+    assert r.status_code == 200
+    body = r.json()["query"]
+    assert body["size"] == 3
+    should = body["query"]["bool"]["must"][0]["bool"]["should"]
+    assert should and all(c["rank_feature"]["linear"] == {} for c in should)
+    assert body["query"]["bool"]["filter"] == [{"term": {"x": 1}}]
+    ns = httpx.post(service + "/query", json={"text": "vitamin D", "form": "neural_sparse"}).json()["query"]
+    assert "neural_sparse" in ns["query"]
+
+
+def test_search_returns_hits_with_explanations(service, served_index, client, encoder):
+    from bridge.search import Searcher, SearchOptions
+
+    r = httpx.post(service + "/search", json={"text": "cancer risk", "size": 5, "explain": True})
+    assert r.status_code == 200
+    hits = r.json()["hits"]
+    want = Searcher(client, encoder, served_index).search("cancer risk", SearchOptions(size=5))
+    assert [h["_id"] for h in hits] == [h.id for h in want]
+    assert all(h["explain"] for h in hits)
+
+
+@pytest.mark.parametrize("payload,status,needle", [
+    ({}, 422, "text"),
+    ({"text": ""}, 422, "text"),
+    ({"text": "x", "size": -1}, 422, "size"),
+    ({"text": "x", "form": "script"}, 422, "form"),
+    ({"text": "x", "index": "no-such-index"}, 404, "not found"),
+    ({"text": "x", "size": 20000}, 422, "size"),
+    ({"text": "x" * 9000}, 422, "text"),
+])
+def test_bad_requests_get_clear_json_errors(service, payload, status, needle):
+    r = httpx.post(service + "/search", json=payload)
+    assert r.status_code == status, r.text
+    assert needle in r.json()["error"]
+    assert "Traceback" not in r.text
+
+
+def test_oversized_and_malformed_bodies(service):
+    r = httpx.post(service + "/expand", content=b'{"text": "' + b"a" * 30000 + b'"}',
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "error" in r.json()
+    r = httpx.post(service + "/expand", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "error" in r.json()
+
+
+def test_health_metrics_and_openapi(service):
+    health = httpx.get(service + "/healthz").json()
+    assert health["status"] == "ok" and health["model"] == "splade-tiny" and health["cluster"] is True
+    httpx.post(service + "/expand", json={"text": "repeat me"})
+    httpx.post(service + "/expand", json={"text": "repeat me"})
+    metrics = httpx.get(service + "/metrics").text
+    assert 'splade_requests_total{endpoint="/expand",status="200"}' in metrics
+    assert "splade_request_seconds_bucket" in metrics and "splade_batch_size_count" in metrics
+    assert 'splade_expand_cache_total{result="hit"}' in metrics
+    paths = httpx.get(service + "/openapi.json").json()["paths"]
+    assert {"/expand", "/query", "/search", "/healthz", "/metrics"} <= set(paths)
+
+
+def test_concurrent_requests_share_forward_passes():
+    calls = []
+
+    def encode(texts):
+        calls.append(list(texts))
+        time.sleep(0.01)
+        return [f"vec:{t}" for t in texts]
+
+    async def main():
+        b = MicroBatcher(encode, BatchConfig(max_batch=8, max_wait_ms=20, cache_size=0))
+        await b.start()
+        results = await asyncio.gather(*(b.expand(f"q{i % 10}") for i in range(20)))
+        await b.stop()
+        return results
+
+    results = asyncio.run(main())
+    assert results == [f"vec:q{i % 10}" for i in range(20)]
+    assert len(calls) < 20 and max(len(c) for c in calls) <= 8
+
+
+def test_batcher_failure_reaches_every_waiter_and_loop_survives():
+    state = {"fail": True}
+
+    def encode(texts):
+        if state["fail"]:
+            raise RuntimeError("boom")
+        return list(texts)
+
+    async def main():
+        b = MicroBatcher(encode, BatchConfig(max_wait_ms=5, cache_size=0))
+        await b.start()
+        first = await asyncio.gather(b.expand("a"), b.expand("b"), return_exceptions=True)
+        state["fail"] = False
+        second = await b.expand("c")
+        await b.stop()
+        return first, second
+
+    first, second = asyncio.run(main())
+    assert all(isinstance(e, RuntimeError) for e in first) and second == "c"
