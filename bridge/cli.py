@@ -35,6 +35,7 @@ class Settings:
                 password = f.read().strip()
         return ConnectionConfig.from_env(urls=urls, username=kw["username"], password=password,
                                          ca_certs=kw["ca_certs"], verify_certs=not kw["insecure"],
+                                         client_cert=kw["client_cert"], client_key=kw["client_key"],
                                          timeout=kw["timeout"])
 
     def client(self):
@@ -72,6 +73,8 @@ MODEL = click.option("--model", envvar="BRIDGE_MODEL", default=None,
 @click.option("--password-file", envvar="BRIDGE_PASSWORD_FILE", type=click.Path(dir_okay=False), default=None,
               help="File holding the password (or env BRIDGE_PASSWORD). Never printed.")
 @click.option("--ca-certs", envvar="BRIDGE_CA_CERTS", default=None, help="CA bundle for TLS verification.")
+@click.option("--client-cert", envvar="BRIDGE_CLIENT_CERT", default=None, help="TLS client certificate (PEM).")
+@click.option("--client-key", envvar="BRIDGE_CLIENT_KEY", default=None, help="TLS client key (PEM).")
 @click.option("--insecure", is_flag=True, help="Disable TLS certificate verification (warns).")
 @click.option("--timeout", default=30.0, show_default=True, help="Request timeout in seconds.")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
@@ -170,17 +173,21 @@ def index_create(settings, name, model, fmt, **kw) -> None:
               help="JSONL of rejected records (default: ./<index>-deadletter-<UTC time>.jsonl, "
                    "written only when something is rejected).")
 @click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True)
+@click.option("--skip-unchanged", is_flag=True,
+              help="Don't re-encode documents already stored with the same text and model (content hash).")
 @FORMAT
 @click.pass_obj
 def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_size, max_retries, dead_letter,
-               text_fields, fmt) -> None:
+               text_fields, skip_unchanged, fmt) -> None:
     """Encode SOURCE (a JSONL file, or - for stdin) and bulk-index it into NAME."""
-    cfg = dict(id_field=id_field, window=window, chunk_size=chunk_size, max_retries=max_retries)
+    cfg = dict(id_field=id_field, window=window, chunk_size=chunk_size, max_retries=max_retries,
+               skip_unchanged=skip_unchanged)
     summary = _ingest_file(settings.client(), name, source, model, create, text_fields, dead_letter, cfg)
     if not summary.failed:
         summary.dead_letter = None
     _emit(fmt, summary.as_dict(),
-          f"read {summary.read}, encoded {summary.encoded}, indexed {summary.indexed}, failed {summary.failed} "
+          f"read {summary.read}, encoded {summary.encoded}, unchanged {summary.skipped_unchanged}, "
+          f"indexed {summary.indexed}, failed {summary.failed} "
           f"in {summary.seconds:.1f}s ({summary.docs_per_s:.1f} docs/s)"
           + (f"; rejected records in {summary.dead_letter}" if summary.failed else ""))
     if summary.failed:
@@ -276,11 +283,11 @@ def expand_cmd(text, model, top_k, fmt) -> None:
 
 def _register_jobs() -> None:
     from .jobs import demo_cmd, eval_cmd
+    from .ops import alias_group, reindex_cmd, status_cmd
     from .serve.command import serve_cmd
 
-    main_group.add_command(eval_cmd)
-    main_group.add_command(demo_cmd)
-    main_group.add_command(serve_cmd)
+    for command in (eval_cmd, demo_cmd, serve_cmd, reindex_cmd, alias_group, status_cmd):
+        main_group.add_command(command)
 
 
 _register_jobs()

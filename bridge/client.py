@@ -41,3 +41,24 @@ def clause_budget(client) -> int:
         if value is not None:
             return int(value)
     return DEFAULT_CLAUSE_BUDGET
+
+
+def _version_tuple(number: str) -> tuple[int, int]:
+    major, minor = (number.split("-")[0].split(".") + ["0"])[:2]
+    return int(major), int(minor)
+
+
+def capabilities(info: dict) -> dict:
+    """What the server supports, from ``GET /`` (distribution + version), as data."""
+    dist = info.get("version", {}).get("distribution", "elasticsearch")
+    version = _version_tuple(info.get("version", {}).get("number", "0.0"))
+    forms, fields = ["rank_feature"], ["rank_features"]
+    if dist == "opensearch" and version >= (2, 14):
+        forms.append("neural_sparse")
+    if dist == "elasticsearch" and version >= (8, 11):
+        fields.append("sparse_vector")
+    if dist == "elasticsearch" and version >= (8, 15):
+        forms.append("sparse_vector")
+    return {"engine": dist, "version": ".".join(map(str, version)), "query_forms": forms,
+            "vector_field_types": fields, "dotted_keys_rejected": dist == "elasticsearch",
+            "point_in_time": dist == "opensearch" and version >= (2, 4)}

@@ -80,6 +80,12 @@ class QuantConfig:
     def as_dict(self) -> dict:
         return {"kind": self.kind, "scale": self.scale if self.kind == "int" else 1.0, "floor": self.floor}
 
+    @classmethod
+    def from_meta(cls, meta: dict) -> "QuantConfig":
+        kind = meta.get("kind", "float")
+        return cls(kind=kind, scale=float(meta.get("scale") or 1.0) if kind == "int" else 100.0,
+                   floor=float(meta.get("floor", 0.0)))
+
 
 @dataclass(frozen=True)
 class ConnectionConfig:

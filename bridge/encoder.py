@@ -140,6 +140,8 @@ class SpladeEncoder:
 
     @torch.inference_mode()
     def _encode(self, side: _Side, texts: Sequence[str]) -> Iterator[SparseVector]:
+        if not texts:
+            return
         texts = [side.prompt + t for t in texts]
         enc = side.tokenizer(texts, truncation=True, max_length=side.max_length)
         ids = enc["input_ids"]

@@ -36,6 +36,7 @@ class IngestConfig:
     max_backoff: float = 60.0
     queue_windows: int = 4      # encoded windows waiting for the bulk side
     refresh: bool = True
+    skip_unchanged: bool = False  # don't re-encode documents stored with the same content hash
 
     def __post_init__(self) -> None:
         if not self.text_fields:
@@ -51,6 +52,7 @@ class IngestSummary:
     encoded: int = 0
     indexed: int = 0
     failed: int = 0
+    skipped_unchanged: int = 0
     seconds: float = 0.0
     dead_letter: str | None = None
     errors: list[dict] = field(default_factory=list)
@@ -124,44 +126,65 @@ def to_documents(records: Iterable[dict | BadRecord], cfg: IngestConfig) -> Iter
         yield Document(id=doc_id, text="\n".join(parts), fields=fields, line=line)
 
 
-def content_hash(doc: Document) -> str:
-    return hashlib.sha256(doc.text.encode("utf-8")).hexdigest()[:32]
+def stamp_key(meta: dict) -> str:
+    """What, besides the text, decides a document's stored vector: model, pooling, pruning, quantization."""
+    keys = ("model", "pruning", "quantization", "key_codec", "vector_field")
+    return json.dumps({k: meta.get(k) for k in keys}, sort_keys=True)
 
 
-def bulk_action(index: str, doc: Document, features: dict[str, float], vector_field: str) -> dict:
-    source = {**doc.fields, vector_field: features, "content_hash": content_hash(doc)}
+def content_hash(doc: Document, key: str = "") -> str:
+    return hashlib.sha256(f"{key}\0{doc.text}".encode("utf-8")).hexdigest()[:32]
+
+
+def bulk_action(index: str, doc: Document, features: dict[str, float], vector_field: str, digest: str) -> dict:
+    source = {**doc.fields, vector_field: features, "content_hash": digest}
     return {"_op_type": "index", "_index": index, "_id": doc.id, "_source": source}
 
 
-def encoded_actions(docs: Iterable[Document | BadRecord], encoder, index: str, meta: dict,
-                    window: int) -> Iterator[list[dict | BadRecord]]:
-    """Windows of bulk actions (and bad records, passed through in order) for encoded documents."""
+@dataclass(frozen=True)
+class Unchanged:
+    """A document whose stored hash already matches: not re-encoded, not re-sent."""
+
+    id: str
+
+
+def encoded_actions(docs: Iterable[Document | BadRecord], encoder, index: str, meta: dict, window: int,
+                    unchanged: Callable[[dict[str, str]], set[str]] | None = None
+                    ) -> Iterator[list[dict | BadRecord | Unchanged]]:
+    """Windows of bulk actions (bad records and unchanged documents passed through, in order).
+
+    ``unchanged({id: content_hash})`` returns the ids already stored with that hash; they are skipped.
+    """
     from .config import PruneConfig, QuantConfig
 
     prune_cfg = PruneConfig(**meta.get("pruning", {}))
-    quant = meta.get("quantization", {})
-    quant_cfg = QuantConfig(kind=quant.get("kind", "float"), scale=quant.get("scale", 1.0) or 1.0,
-                            floor=quant.get("floor", 0.0))
-    if quant_cfg.kind == "float":
-        quant_cfg = QuantConfig(kind="float", floor=quant_cfg.floor)
+    quant_cfg = QuantConfig.from_meta(meta.get("quantization", {}))
     if meta.get("key_codec", KeyCodec.name) != KeyCodec.name:
         raise ValueError(f"index uses key codec {meta.get('key_codec')!r}; this version knows {KeyCodec.name!r}")
-    field_name = meta["vector_field"]
+    field_name, key = meta["vector_field"], stamp_key(meta)
     buf: list[Document | BadRecord] = []
+    encoded = 0
 
-    def flush() -> list[dict | BadRecord]:
-        good = [d for d in buf if isinstance(d, Document)]
-        vectors = iter(encoder.encode_documents([d.text for d in good]))
-        out: list[dict | BadRecord] = []
+    def flush() -> list[dict | BadRecord | Unchanged]:
+        nonlocal encoded
+        digests = {d.id: content_hash(d, key) for d in buf if isinstance(d, Document)}
+        skip = unchanged(digests) if unchanged and digests else set()
+        todo = [d for d in buf if isinstance(d, Document) and d.id not in skip]
+        vectors = iter(encoder.encode_documents([d.text for d in todo]))
+        encoded += len(todo)
+        log.info("encoded %d documents (%d so far), %d unchanged skipped", len(todo), encoded, len(skip))
+        out: list[dict | BadRecord | Unchanged] = []
         for item in buf:
             if isinstance(item, BadRecord):
                 out.append(item)
-                continue
-            features = to_features(quantize(prune(next(vectors), prune_cfg), quant_cfg), encoder.vocab)
-            if not features:
-                out.append(BadRecord("the text encodes to an empty vector", line=item.line, id=item.id))
+            elif item.id in skip:
+                out.append(Unchanged(item.id))
             else:
-                out.append(bulk_action(index, item, features, field_name))
+                features = to_features(quantize(prune(next(vectors), prune_cfg), quant_cfg), encoder.vocab)
+                if not features:
+                    out.append(BadRecord("the text encodes to an empty vector", line=item.line, id=item.id))
+                else:
+                    out.append(bulk_action(index, item, features, field_name, digests[item.id]))
         return out
 
     for d in docs:
@@ -171,6 +194,15 @@ def encoded_actions(docs: Iterable[Document | BadRecord], encoder, index: str, m
             buf = []
     if buf:
         yield flush()
+
+
+def stored_unchanged(client, index: str) -> Callable[[dict[str, str]], set[str]]:
+    """``unchanged`` for ``encoded_actions``: ids whose stored ``content_hash`` equals the new one."""
+    def lookup(digests: dict[str, str]) -> set[str]:
+        resp = client.mget(index=index, body={"ids": list(digests)}, _source=["content_hash"])
+        return {d["_id"] for d in resp["docs"]
+                if d.get("found") and (d.get("_source") or {}).get("content_hash") == digests[d["_id"]]}
+    return lookup
 
 
 # -- the edge ------------------------------------------------------------------------------------
@@ -210,7 +242,8 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: 
     def produce() -> None:
         try:
             docs = to_documents(records, cfg)
-            for batch in encoded_actions(docs, encoder, index, meta, cfg.window):
+            unchanged = stored_unchanged(client, index) if cfg.skip_unchanged else None
+            for batch in encoded_actions(docs, encoder, index, meta, cfg.window, unchanged):
                 while not stop.is_set():
                     try:
                         windows.put(batch, timeout=0.2)
@@ -236,6 +269,9 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: 
                 if isinstance(item, BadRecord):
                     summary.failed += 1
                     _record_error(summary, letters, {k: v for k, v in asdict(item).items() if v is not None})
+                    continue
+                if isinstance(item, Unchanged):
+                    summary.skipped_unchanged += 1
                     continue
                 summary.encoded += 1
                 yield item

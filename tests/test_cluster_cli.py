@@ -68,6 +68,8 @@ def test_opensearch_3x_starts_on_java_21_plus_and_scores_rank_features():
             with urllib.request.urlopen(req) as r:
                 return json.loads(r.read())
 
+        if "smoke" in {row["index"] for row in call("GET", "/_cat/indices?format=json&h=index")}:
+            call("DELETE", "/smoke")  # the node keeps its data between runs
         call("PUT", "/smoke", {"mappings": {"properties": {"v": {"type": "rank_features"}}}})
         call("PUT", "/smoke/_doc/1?refresh=true", {"v": {"hello": 2.0, "world": 0.5}})
         res = call("POST", "/smoke/_search", {"query": {"bool": {"should": [

@@ -30,6 +30,10 @@ def test_document_encoding_is_sparse_and_plausible(encoder):
     assert (np.diff(vec.indices) > 0).all()
 
 
+def test_empty_input_encodes_to_nothing(encoder):
+    assert encoder.encode_documents([]) == [] and encoder.encode_query([]) == []
+
+
 def test_batching_and_order_do_not_change_vectors(encoder):
     texts = [d["text"] for d in load_jsonl(SAMPLE, 12)] + ["short one", "x"]
     batched = encoder.encode_documents(texts)

@@ -4,7 +4,8 @@ import json
 
 import numpy as np
 
-from bridge.ingest import IngestConfig, bulk_action, content_hash, encoded_actions, read_jsonl, to_documents
+from bridge.ingest import (IngestConfig, Unchanged, bulk_action, content_hash, encoded_actions, read_jsonl,
+                           stamp_key, to_documents)
 from bridge.types import BadRecord, Document, SparseVector
 
 
@@ -52,14 +53,39 @@ def test_encoded_actions_keep_order_and_pass_bad_records_through():
     first, bad, last = windows[0][0], windows[0][1], windows[1][0]
     assert first == {"_op_type": "index", "_index": "idx", "_id": "1",
                      "_source": {"text": "abc", "vec": {"hello": np.float32(0.3).item(), "wor%2Eld": 0.25},
-                                 "content_hash": content_hash(Document("1", "abc"))}}
+                                 "content_hash": content_hash(Document("1", "abc"), stamp_key(meta))}}
     assert bad == BadRecord("broken", line=2)
     assert last["_id"] == "3"
 
 
 def test_bulk_action_does_not_share_state_with_document():
     doc = Document("1", "t", {"meta": {"k": 1}})
-    action = bulk_action("i", doc, {"a": 1.0}, "v")
+    action = bulk_action("i", doc, {"a": 1.0}, "v", "hash")
     action["_source"]["extra"] = 1
     assert "extra" not in doc.fields
     assert json.dumps(action)  # serialisable as-is
+
+
+def test_unchanged_documents_are_not_encoded():
+    meta = {"vector_field": "vec", "pruning": {}, "quantization": {"kind": "float"}, "key_codec": "pct-dot-v1"}
+    seen = []
+
+    class Recording(FakeEncoder):
+        def encode_documents(self, texts):
+            seen.extend(texts)
+            return super().encode_documents(texts)
+
+    docs = [Document("1", "same"), Document("2", "changed")]
+    stored = {"1": content_hash(Document("1", "same"), stamp_key(meta)), "2": "old-hash"}
+    (window,) = encoded_actions(docs, Recording(), "idx", meta, window=8,
+                                unchanged=lambda d: {i for i, h in d.items() if stored.get(i) == h})
+    assert window[0] == Unchanged("1") and window[1]["_id"] == "2"
+    assert seen == ["changed"]
+
+
+def test_hash_depends_on_text_and_model_stamp():
+    doc = Document("1", "text")
+    a = {"model": {"revision": "a"}, "vector_field": "v"}
+    b = {"model": {"revision": "b"}, "vector_field": "v"}
+    assert content_hash(doc, stamp_key(a)) != content_hash(doc, stamp_key(b))
+    assert content_hash(doc, stamp_key(a)) != content_hash(Document("1", "text!"), stamp_key(a))

@@ -1,0 +1,122 @@
+"""Operator commands: ``reindex``, ``alias rollback``, ``status``."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+
+
+@click.command("reindex")
+@click.option("--source", required=True, help="Index or alias to read (its text fields are re-encoded).")
+@click.option("--alias", required=True, help="Alias to move to the new index once it is verified.")
+@click.option("--model", envvar="BRIDGE_MODEL", default=None,
+              help="Model for the new index (default: the source's stamped model).")
+@click.option("--text-field", "text_fields", multiple=True,
+              help="Text field(s) to encode (default: the source's stamped fields, else title + text).")
+@click.option("--window", default=128, show_default=True, help="Documents encoded per batch (the resume unit).")
+@click.option("--sample-queries", default=5, show_default=True,
+              help="Queries (source titles) whose top-10 must equal exact scoring before the swap.")
+@click.option("--delete-old", is_flag=True, help="Delete the indices the alias pointed at (asks first).")
+@click.option("--yes", is_flag=True, help="Don't ask before deleting.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (indices, settings, alias actions); change nothing.")
+@FORMAT
+@click.pass_obj
+def reindex_cmd(settings, source, alias, model, text_fields, window, sample_queries, delete_old, yes,
+                dry_run, fmt):
+    """Re-encode SOURCE into a new versioned index and swap ALIAS to it with zero downtime.
+
+    Reruns after a crash continue into the unfinished index without re-encoding finished batches.
+    """
+    from tqdm import tqdm
+
+    from . import ingest, mapping, reindex
+    from .cli import _emit, _encoder
+
+    client = settings.client()
+    indices = reindex.resolve(client, source)
+    try:
+        _, source_meta = mapping.read_meta(client.indices.get_mapping(index=indices[0]))
+    except ValueError:
+        source_meta = None
+    encoder = _encoder(model, source_meta if model is None else None)
+    plan = reindex.plan(client, source, alias, encoder, tuple(text_fields) or None, delete_old)
+    if dry_run:
+        actions = [{"remove": {"index": i, "alias": alias}} for i in plan.previous] + \
+                  [{"add": {"index": plan.target, "alias": alias}}]
+        out = {"plan": plan.as_dict(), "create": {"index": plan.target, "settings": {
+            "refresh_interval": "-1", "number_of_replicas": 0}} if not plan.resume else None,
+               "restore_settings": {"refresh_interval": None, "number_of_replicas": plan.replicas},
+               "alias_actions": actions, "delete": list(plan.previous) if delete_old else []}
+        click.echo(json.dumps(out, indent=None if fmt == "json" else 2))
+        return
+
+    def confirm(names):
+        return yes or click.confirm(f"delete {', '.join(names)}?", err=True, default=False)
+
+    total = sum(client.count(index=i)["count"] for i in plan.source_indices)
+    cfg = ingest.IngestConfig(window=window, chunk_size=window, queue_windows=1, refresh=False)
+    with tqdm(total=total, unit="doc", file=sys.stderr, desc=f"reindex -> {plan.target}") as bar:
+        summary = reindex.run(client, encoder, plan, cfg, sample_queries, progress=bar.update,
+                              confirm_delete=confirm)
+    ing = summary.ingest
+    _emit(fmt, summary.__dict__,
+          f"{'resumed' if plan.resume else 'built'} {plan.target}: encoded {ing['encoded']}, unchanged "
+          f"{ing['skipped_unchanged']}, {summary.target_count} documents, {summary.verified_queries} queries "
+          f"verified; alias {alias} -> {plan.target}" + (f"; deleted {summary.deleted}" if summary.deleted else ""))
+
+
+@click.group("alias")
+def alias_group():
+    """Alias operations."""
+
+
+@alias_group.command("rollback")
+@click.argument("name")
+@click.pass_obj
+def rollback_cmd(settings, name):
+    """Point alias NAME back at the index it named before the last reindex."""
+    from .reindex import rollback
+
+    before, after = rollback(settings.client(), name)
+    click.echo(f"alias {name}: {before} -> {after}")
+
+
+@click.command("status")
+@FORMAT
+@click.pass_obj
+def status_cmd(settings, fmt):
+    """Engine, version, capabilities, splade-bridge indices with their model stamps, aliases, counts."""
+    from . import mapping
+    from .client import capabilities, clause_budget
+
+    client = settings.client()
+    info = client.info()
+    indices = []
+    for row in client.cat.indices(format="json", h="index,docs.count,store.size,health"):
+        if row["index"].startswith("."):
+            continue
+        try:
+            _, meta = mapping.read_meta(client.indices.get_mapping(index=row["index"]))
+        except ValueError:
+            meta = None
+        indices.append({**row, "model": (meta or {}).get("model", {}).get("model"),
+                        "revision": (meta or {}).get("model", {}).get("revision"),
+                        "reindex_state": (meta or {}).get("reindex", {}).get("state")})
+    aliases = [r for r in client.cat.aliases(format="json", h="alias,index") if not r["alias"].startswith(".")]
+    out = {"engine": info["version"].get("distribution", "elasticsearch"), "version": info["version"]["number"],
+           "capabilities": capabilities(info), "clause_budget": clause_budget(client),
+           "indices": sorted(indices, key=lambda r: r["index"]), "aliases": aliases}
+    if fmt == "json":
+        click.echo(json.dumps(out))
+        return
+    click.echo(f"{out['engine']} {out['version']}; clause budget {out['clause_budget']}; "
+               f"query forms: {', '.join(out['capabilities']['query_forms'])}")
+    for r in out["indices"]:
+        click.echo(f"  {r['index']:<40} {r['docs.count']:>9} docs  {r['store.size']:>8}  "
+                   f"{r['model'] or '-'}@{(r['revision'] or '-')[:8]}" + (f"  [{r['reindex_state']}]"
+                                                                       if r["reindex_state"] else ""))
+    for a in out["aliases"]:
+        click.echo(f"  alias {a['alias']} -> {a['index']}")

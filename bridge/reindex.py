@@ -1,0 +1,240 @@
+"""Zero-downtime reindex behind an alias: read the source, re-encode from text, verify, swap atomically.
+
+The target is a new versioned index ``<alias>-<model-slug>-<UTC timestamp>`` created with
+``refresh_interval: -1`` and no replicas. Its ``_meta.splade_bridge.reindex`` block is the checkpoint:
+``state`` is ``copying`` until verification passes, so a rerun after a crash finds the unfinished
+target and continues into it; documents already stored with the same content hash are skipped
+(``ingest.stored_unchanged``), so finished batches are never re-encoded.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterator
+
+from . import ingest, mapping
+from .search import Searcher, SearchOptions
+
+log = logging.getLogger(__name__)
+
+
+class ReindexError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ReindexPlan:
+    source: str
+    source_indices: tuple[str, ...]
+    alias: str
+    target: str
+    resume: bool
+    previous: tuple[str, ...]          # indices behind the alias now
+    text_fields: tuple[str, ...]
+    replicas: int
+    model: dict
+    delete_old: bool = False
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class ReindexSummary:
+    plan: dict
+    ingest: dict = field(default_factory=dict)
+    source_count: int = 0
+    target_count: int = 0
+    verified_queries: int = 0
+    swapped: bool = False
+    deleted: list[str] = field(default_factory=list)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "model"
+
+
+def alias_indices(client, alias: str) -> list[str]:
+    if not client.indices.exists_alias(name=alias):
+        return []
+    return sorted(client.indices.get_alias(name=alias))
+
+
+def resolve(client, name: str) -> list[str]:
+    """Concrete indices behind an index name or alias."""
+    return sorted(client.indices.get(index=name))
+
+
+def _reindex_meta(client, index: str) -> dict:
+    try:
+        _, meta = mapping.read_meta(client.indices.get_mapping(index=index))
+    except ValueError:
+        return {}
+    return meta
+
+
+def find_resumable(client, alias: str, source_indices: tuple[str, ...], stamp: dict) -> str | None:
+    """An unfinished target of an earlier run for the same alias, source and model."""
+    candidates = client.indices.get(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
+    for name in sorted(candidates, reverse=True):
+        meta = _reindex_meta(client, name)
+        state = meta.get("reindex", {})
+        if (state.get("state") == "copying" and tuple(state.get("source_indices", ())) == source_indices
+                and meta.get("model", {}).get("revision") == stamp.get("revision")):
+            return name
+    return None
+
+
+def plan(client, source: str, alias: str, encoder, text_fields: tuple[str, ...] | None = None,
+         delete_old: bool = False, now: datetime | None = None) -> ReindexPlan:
+    if client.indices.exists(index=alias) and not client.indices.exists_alias(name=alias):
+        raise ReindexError(f"{alias!r} is a concrete index, not an alias: choose another --alias name "
+                           "(an alias cannot share an index's name)")
+    source_indices = tuple(resolve(client, source))
+    if not source_indices:
+        raise ReindexError(f"source {source!r} matches no index")
+    source_meta = _reindex_meta(client, source_indices[0])
+    fields = tuple(text_fields or source_meta.get("text_fields") or ("title", "text"))
+    settings = client.indices.get_settings(index=source_indices[0])[source_indices[0]]["settings"]["index"]
+    resume = find_resumable(client, alias, source_indices, encoder.stamp)
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dt%H%M%S")
+    target = resume or f"{alias}-{slug(encoder.stamp['model'])}-{stamp}"
+    return ReindexPlan(source=source, source_indices=source_indices, alias=alias, target=target,
+                       resume=resume is not None, previous=tuple(alias_indices(client, alias)),
+                       text_fields=fields, replicas=int(settings.get("number_of_replicas", 1)),
+                       model=dict(encoder.stamp), delete_old=delete_old)
+
+
+def read_source(client, indices: tuple[str, ...], page: int = 500, keep_alive: str = "5m") -> Iterator[dict]:
+    """Every document of the source as ``{"_id": ..., **_source}``: point-in-time + search_after,
+    or scroll where the engine has no point-in-time API."""
+    try:
+        pit = client.create_pit(index=",".join(indices), params={"keep_alive": keep_alive})["pit_id"]
+    except Exception as exc:  # no PIT API (older engines, Elasticsearch): scroll instead
+        from opensearchpy.helpers import scan
+
+        log.info("point-in-time unavailable (%s); using scroll", type(exc).__name__)
+        for hit in scan(client, index=",".join(indices), query={"query": {"match_all": {}}}, size=page):
+            yield {**hit["_source"], "_id": hit["_id"]}
+        return
+    try:
+        after = None
+        while True:
+            body = {"size": page, "pit": {"id": pit, "keep_alive": keep_alive}, "sort": [{"_doc": "asc"}]}
+            if after is not None:
+                body["search_after"] = after
+            hits = client.search(body=body)["hits"]["hits"]
+            if not hits:
+                return
+            for hit in hits:
+                yield {**hit["_source"], "_id": hit["_id"]}
+            after = hits[-1]["sort"]
+    finally:
+        client.delete_pit(body={"pit_id": [pit]})
+
+
+def _strip_vectors(docs: Iterator[dict], drop: tuple[str, ...]) -> Iterator[dict]:
+    for d in docs:
+        yield {k: v for k, v in d.items() if k not in drop}
+
+
+def create_target(client, p: ReindexPlan, encoder) -> dict:
+    body = mapping.build(mapping.IndexConfig(text_fields=p.text_fields, replicas=0), encoder.stamp)
+    body["settings"]["index"]["refresh_interval"] = "-1"
+    meta = body["mappings"]["_meta"][mapping.META_KEY]
+    meta["reindex"] = {"state": "copying", "source": p.source, "source_indices": list(p.source_indices),
+                       "alias": p.alias, "previous": list(p.previous)}
+    client.indices.create(index=p.target, body=body)
+    return meta
+
+
+def verify(client, encoder, p: ReindexPlan, queries: list[str]) -> int:
+    """Counts equal, and each sample query's top-10 from the new index equals exact scoring."""
+    from .evaluate import StoredVectors
+
+    client.indices.refresh(index=p.target)
+    source_count = sum(client.count(index=i)["count"] for i in p.source_indices)
+    target_count = client.count(index=p.target)["count"]
+    if source_count != target_count:
+        raise ReindexError(f"verification failed: source has {source_count} documents, {p.target} has "
+                           f"{target_count}; the alias was not moved")
+    searcher = Searcher(client, encoder, p.target)
+    vectors = StoredVectors(client, p.target, searcher.field, searcher.scale)
+    for text in queries:
+        _, used, _ = searcher.build(text)
+        exact = dict(zip(vectors.ids, vectors.scores(used).tolist()))
+        ranked = sorted(exact.values(), reverse=True)[:10]
+        hits = searcher.search(text, SearchOptions(size=10, source=False))
+        for rank, hit in enumerate(hits):
+            # the hit at each rank scores (exactly) what exact scoring's doc at that rank does, within
+            # the 9-bit precision Lucene keeps: same document, or a near-tie swapped with it
+            if abs(exact.get(hit.id, 0.0) - ranked[rank]) > 0.005 * ranked[rank]:
+                raise ReindexError(f"verification failed for query {text!r} at rank {rank + 1}: {hit.id} "
+                                   f"scores {exact.get(hit.id, 0.0):.4f} exactly, rank {rank + 1} should score "
+                                   f"{ranked[rank]:.4f}; the alias was not moved")
+    return len(queries)
+
+
+def swap_alias(client, alias: str, new: str, old: tuple[str, ...]) -> None:
+    """Point ``alias`` at ``new`` only, in one atomic ``_aliases`` call."""
+    actions = [{"remove": {"index": i, "alias": alias}} for i in old if i != new]
+    actions.append({"add": {"index": new, "alias": alias}})
+    client.indices.update_aliases(body={"actions": actions})
+
+
+def run(client, encoder, p: ReindexPlan, cfg: ingest.IngestConfig = ingest.IngestConfig(),
+        sample_queries: int = 5, progress: Callable[[int], None] | None = None,
+        confirm_delete: Callable[[list[str]], bool] = lambda names: True) -> ReindexSummary:
+    summary = ReindexSummary(plan=p.as_dict())
+    if p.resume:
+        log.info("resuming into %s", p.target)
+        meta = _reindex_meta(client, p.target)
+    else:
+        meta = create_target(client, p, encoder)
+    vector_fields = {_reindex_meta(client, i).get("vector_field", "splade") for i in p.source_indices}
+    drop = tuple(vector_fields | {"content_hash"})
+    docs = _strip_vectors(read_source(client, p.source_indices), drop)
+    queries: list[str] = []
+
+    def sampled(stream: Iterator[dict]) -> Iterator[dict]:
+        for d in stream:
+            if len(queries) < sample_queries and isinstance(d.get(p.text_fields[0]), str) and d[p.text_fields[0]]:
+                queries.append(d[p.text_fields[0]][:200])
+            yield d
+
+    icfg = ingest.IngestConfig(**{**cfg.__dict__, "text_fields": p.text_fields, "skip_unchanged": True})
+    result = ingest.run(client, encoder, p.target, sampled(docs), meta, icfg, progress=progress)
+    summary.ingest = result.as_dict()
+    if result.failed:
+        raise ReindexError(f"{result.failed} documents could not be indexed into {p.target} (first: "
+                           f"{result.errors[:1]}); the alias was not moved, rerun to resume")
+    summary.verified_queries = verify(client, encoder, p, queries)
+    summary.source_count = sum(client.count(index=i)["count"] for i in p.source_indices)
+    client.indices.put_settings(index=p.target, body={"index": {"refresh_interval": None,
+                                                                 "number_of_replicas": p.replicas}})
+    meta["reindex"]["state"] = "done"
+    client.indices.put_mapping(index=p.target, body={"_meta": {mapping.META_KEY: meta}})
+    swap_alias(client, p.alias, p.target, tuple(alias_indices(client, p.alias)))
+    summary.swapped = True
+    summary.target_count = client.count(index=p.alias)["count"]
+    old = [i for i in p.previous if i != p.target]
+    if p.delete_old and old and confirm_delete(old):
+        client.indices.delete(index=",".join(old))
+        summary.deleted = old
+    return summary
+
+
+def rollback(client, alias: str) -> tuple[str, str]:
+    """Point ``alias`` back at the index it named before the last reindex; returns (from, to)."""
+    current = alias_indices(client, alias)
+    if len(current) != 1:
+        raise ReindexError(f"alias {alias!r} points at {current or 'nothing'}; expected one index")
+    previous = _reindex_meta(client, current[0]).get("reindex", {}).get("previous") or []
+    previous = [i for i in previous if client.indices.exists(index=i)]
+    if not previous:
+        raise ReindexError(f"{current[0]} records no earlier index for {alias!r} that still exists")
+    client.indices.update_aliases(body={"actions": [{"remove": {"index": current[0], "alias": alias}}]
+                                        + [{"add": {"index": i, "alias": alias}} for i in previous]})
+    return current[0], ",".join(previous)
