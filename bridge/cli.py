@@ -9,61 +9,13 @@ import json
 import logging
 import os
 import sys
-from datetime import datetime, timezone
 
 import click
 
+from .cli_support import FORMAT, MODEL, Settings, create_index, emit, ingest_file, load_encoder
 from .cluster.commands import cluster
 
 log = logging.getLogger(__name__)
-
-
-class Settings:
-    """Connection and model options shared by every command (``ctx.obj``)."""
-
-    def __init__(self, **kw):
-        self.kw = kw
-
-    def connection(self):
-        from .config import ConnectionConfig
-
-        kw = self.kw
-        urls = tuple(u.strip() for u in (kw["url"] or "").split(",") if u.strip()) or None
-        password = None
-        if kw["password_file"]:
-            with open(kw["password_file"]) as f:
-                password = f.read().strip()
-        return ConnectionConfig.from_env(urls=urls, username=kw["username"], password=password,
-                                         ca_certs=kw["ca_certs"], verify_certs=not kw["insecure"],
-                                         client_cert=kw["client_cert"], client_key=kw["client_key"],
-                                         timeout=kw["timeout"])
-
-    def client(self):
-        from .client import make_client
-
-        return make_client(self.connection())
-
-
-def _encoder(model: str | None, meta: dict | None = None, **overrides):
-    from .config import EncoderConfig
-    from .encoder import SpladeEncoder
-    from .model_store import DEFAULT_MODEL
-
-    stamp = (meta or {}).get("model", {})
-    ref = model or stamp.get("model") or DEFAULT_MODEL
-    extra = {k: stamp[k] for k in ("pooling", "activation") if k in stamp}
-    return SpladeEncoder(EncoderConfig(model=ref, **extra, **overrides))
-
-
-def _emit(fmt: str, data, text: str) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False) if fmt == "json" else text)
-
-
-FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-                      help="text for people, json for machines.")
-MODEL = click.option("--model", envvar="BRIDGE_MODEL", default=None,
-                     help="Hub id, local directory, or 'splade-tiny' (offline). Default: the index's "
-                          "stamped model, else rasyosef/splade-small.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,6 +29,8 @@ MODEL = click.option("--model", envvar="BRIDGE_MODEL", default=None,
 @click.option("--client-key", envvar="BRIDGE_CLIENT_KEY", default=None, help="TLS client key (PEM).")
 @click.option("--insecure", is_flag=True, help="Disable TLS certificate verification (warns).")
 @click.option("--timeout", default=30.0, show_default=True, help="Request timeout in seconds.")
+@click.option("--engine", envvar="BRIDGE_ENGINE", type=click.Choice(["opensearch", "elasticsearch"]), default=None,
+              help="Skip detection from GET / (default: detected).")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.option("-v", "--verbose", is_flag=True, help="Info logs on stderr.")
 @click.pass_context
@@ -117,7 +71,9 @@ def _index_options(f):
         MODEL,
         click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True,
                      help="Text field(s) kept for BM25 and encoded (title + text are joined)."),
-        click.option("--vector-field", default="splade", show_default=True, help="rank_features field name."),
+        click.option("--vector-field", default="splade", show_default=True, help="Vector field name."),
+        click.option("--field-type", type=click.Choice(["rank_features", "sparse_vector"]), default="rank_features",
+                     show_default=True, help="sparse_vector needs Elasticsearch >= 8.11."),
         click.option("--exclude-vector", is_flag=True, help="Keep the vector out of _source (smaller index; "
                                                             "explain then needs re-encoding)."),
         click.option("--shards", default=1, show_default=True, type=int),
@@ -134,19 +90,6 @@ def _index_options(f):
     return f
 
 
-def _create_index(client, name, encoder, text_fields, vector_field, exclude_vector, shards, replicas,
-                  top_k, max_ratio, alpha_mass, abs_value, quantize, scale) -> dict:
-    from . import mapping
-    from .config import PruneConfig, QuantConfig
-
-    cfg = mapping.IndexConfig(vector_field=vector_field, text_fields=tuple(text_fields),
-                              exclude_vector_from_source=exclude_vector, shards=shards, replicas=replicas,
-                              prune=PruneConfig(top_k, max_ratio, alpha_mass, abs_value),
-                              quant=QuantConfig(kind=quantize, scale=scale))
-    body = mapping.build(cfg, encoder.stamp)
-    client.indices.create(index=name, body=body)
-    return body["mappings"]["_meta"][mapping.META_KEY]
-
 
 @index_group.command("create")
 @click.argument("name")
@@ -155,8 +98,8 @@ def _create_index(client, name, encoder, text_fields, vector_field, exclude_vect
 @click.pass_obj
 def index_create(settings, name, model, fmt, **kw) -> None:
     """Create index NAME with a rank_features field, stamped with the model."""
-    meta = _create_index(settings.client(), name, _encoder(model), **kw)
-    _emit(fmt, {"index": name, "meta": meta}, f"created {name} (model {meta['model']['model']})")
+    meta = create_index(settings.client(), name, load_encoder(model), **kw)
+    emit(fmt, {"index": name, "meta": meta}, f"created {name} (model {meta['model']['model']})")
 
 
 @main_group.command("ingest")
@@ -182,10 +125,10 @@ def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_si
     """Encode SOURCE (a JSONL file, or - for stdin) and bulk-index it into NAME."""
     cfg = dict(id_field=id_field, window=window, chunk_size=chunk_size, max_retries=max_retries,
                skip_unchanged=skip_unchanged)
-    summary = _ingest_file(settings.client(), name, source, model, create, text_fields, dead_letter, cfg)
+    summary = ingest_file(settings.client(), name, source, model, create, text_fields, dead_letter, cfg)
     if not summary.failed:
         summary.dead_letter = None
-    _emit(fmt, summary.as_dict(),
+    emit(fmt, summary.as_dict(),
           f"read {summary.read}, encoded {summary.encoded}, unchanged {summary.skipped_unchanged}, "
           f"indexed {summary.indexed}, failed {summary.failed} "
           f"in {summary.seconds:.1f}s ({summary.docs_per_s:.1f} docs/s)"
@@ -194,44 +137,14 @@ def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_si
         raise SystemExit(2 if summary.indexed == 0 else 1)
 
 
-def _ingest_file(client, name, source, model, create, text_fields, dead_letter, cfg_kw):
-    """Create the index when asked and missing, then stream SOURCE into it with a progress bar."""
-    from tqdm import tqdm
-
-    from . import ingest, mapping
-    from .search import check_stamp
-
-    if not client.indices.exists(index=name):
-        if not create:
-            raise click.ClickException(f"index {name!r} does not exist (use --create)")
-        encoder = _encoder(model)
-        meta = _create_index(client, name, encoder, text_fields, "splade", False, 1, None,
-                             None, None, None, None, "float", 100.0)
-    else:
-        _, meta = mapping.read_meta(client.indices.get_mapping(index=name))
-        encoder = _encoder(model, meta)
-        check_stamp(name, meta, encoder.stamp)
-    if dead_letter is None:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        dead_letter = f"{name}-deadletter-{stamp}.jsonl"
-    total = None
-    if source != "-":
-        with open(source, "rb") as f:
-            total = sum(1 for line in f if line.strip())
-    cfg = ingest.IngestConfig(text_fields=tuple(meta.get("text_fields", text_fields)), **cfg_kw)
-    with ingest.open_lines(source) as lines, tqdm(total=total, unit="doc", file=sys.stderr,
-                                                 desc=f"ingest {name}", dynamic_ncols=True) as bar:
-        return ingest.run(client, encoder, name, ingest.read_jsonl(lines), meta, cfg,
-                          dead_letter=dead_letter, progress=bar.update)
-
-
 @main_group.command("search")
 @click.argument("name")
 @click.argument("text")
 @MODEL
 @click.option("--size", default=10, show_default=True)
-@click.option("--form", type=click.Choice(["rank_feature", "neural_sparse"]), default="rank_feature",
-              show_default=True, help="Query DSL: linear rank_feature clauses, or OpenSearch neural_sparse.")
+@click.option("--form", type=click.Choice(["rank_feature", "neural_sparse", "sparse_vector"]), default=None,
+              help="Query DSL: linear rank_feature clauses (default for rank_features fields), OpenSearch "
+                   "neural_sparse (>= 2.14), Elasticsearch sparse_vector (>= 8.15, sparse_vector fields).")
 @click.option("--filter", "filters", multiple=True, help="A filter clause as JSON (repeatable).")
 @click.option("--explain", is_flag=True, help="Show each hit's top contributing tokens.")
 @click.option("--allow-model-mismatch", is_flag=True, help="Query even if the index was built with another model.")
@@ -250,7 +163,7 @@ def search_cmd(settings, name, text, model, size, form, filters, explain, allow_
         parsed = tuple(json.loads(f) for f in filters)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--filter")
-    searcher = Searcher(client, _encoder(model, meta), name, allow_model_mismatch=allow_model_mismatch)
+    searcher = Searcher(client, load_encoder(model, meta), name, allow_model_mismatch=allow_model_mismatch)
     opts = SearchOptions(size=size, form=form, filters=parsed, explain=explain)
     if print_query:
         click.echo(json.dumps(searcher.build(text, opts)[0], indent=2, ensure_ascii=False))
@@ -262,7 +175,7 @@ def search_cmd(settings, name, text, model, size, form, filters, explain, allow_
         lines.append(f"{rank:>3}. {h.score:8.4f}  {h.id}  {title}")
         if h.explain:
             lines.append("       " + ", ".join(f"{t}={c:.3f}" for t, c in h.explain))
-    _emit(fmt, [h.as_dict() for h in hits], "\n".join(lines) or "no hits")
+    emit(fmt, [h.as_dict() for h in hits], "\n".join(lines) or "no hits")
 
 
 @main_group.command("expand")
@@ -275,10 +188,10 @@ def expand_cmd(text, model, top_k, fmt) -> None:
     from .config import PruneConfig
     from .sparse import prune
 
-    encoder = _encoder(model)
+    encoder = load_encoder(model)
     tokens = encoder.tokens(prune(encoder.encode_query(text), PruneConfig(top_k=top_k)))
     tokens = dict(sorted(tokens.items(), key=lambda kv: -kv[1]))
-    _emit(fmt, tokens, "\n".join(f"{w:8.4f}  {t}" for t, w in tokens.items()) or "(no tokens)")
+    emit(fmt, tokens, "\n".join(f"{w:8.4f}  {t}" for t, w in tokens.items()) or "(no tokens)")
 
 
 def _register_jobs() -> None:

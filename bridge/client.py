@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 from .config import ConnectionConfig
@@ -11,22 +12,17 @@ log = logging.getLogger(__name__)
 DEFAULT_CLAUSE_BUDGET = 1024
 
 
-def make_client(cfg: ConnectionConfig):
-    from opensearchpy import OpenSearch
+def make_client(cfg: ConnectionConfig, engine: str | None = None):
+    """A client of the right library for the cluster: ``engine`` (or ``BRIDGE_ENGINE``) overrides
+    detection from ``GET /``."""
+    from . import backends
 
-    kwargs: dict = {"hosts": list(cfg.urls), "timeout": cfg.timeout, "max_retries": cfg.max_retries,
-                    "retry_on_timeout": False, "verify_certs": cfg.verify_certs}
-    if cfg.username is not None:
-        kwargs["http_auth"] = (cfg.username, cfg.password or "")
-    if cfg.ca_certs:
-        kwargs["ca_certs"] = cfg.ca_certs
-    if cfg.client_cert:
-        kwargs["client_cert"] = cfg.client_cert
-        kwargs["client_key"] = cfg.client_key
+    engine = engine or os.environ.get("BRIDGE_ENGINE") or backends.detect(cfg)[0]
+    if engine not in backends.ENGINES:
+        raise ValueError(f"engine must be one of {backends.ENGINES}, got {engine!r}")
     if not cfg.verify_certs:
-        kwargs["ssl_show_warn"] = False
         warnings.warn("TLS certificate verification is disabled (--insecure)", stacklevel=2)
-    return OpenSearch(**kwargs)
+    return backends.make_client(cfg, engine)
 
 
 def clause_budget(client) -> int:
@@ -42,23 +38,3 @@ def clause_budget(client) -> int:
             return int(value)
     return DEFAULT_CLAUSE_BUDGET
 
-
-def _version_tuple(number: str) -> tuple[int, int]:
-    major, minor = (number.split("-")[0].split(".") + ["0"])[:2]
-    return int(major), int(minor)
-
-
-def capabilities(info: dict) -> dict:
-    """What the server supports, from ``GET /`` (distribution + version), as data."""
-    dist = info.get("version", {}).get("distribution", "elasticsearch")
-    version = _version_tuple(info.get("version", {}).get("number", "0.0"))
-    forms, fields = ["rank_feature"], ["rank_features"]
-    if dist == "opensearch" and version >= (2, 14):
-        forms.append("neural_sparse")
-    if dist == "elasticsearch" and version >= (8, 11):
-        fields.append("sparse_vector")
-    if dist == "elasticsearch" and version >= (8, 15):
-        forms.append("sparse_vector")
-    return {"engine": dist, "version": ".".join(map(str, version)), "query_forms": forms,
-            "vector_field_types": fields, "dotted_keys_rejected": dist == "elasticsearch",
-            "point_in_time": dist == "opensearch" and version >= (2, 4)}

@@ -8,20 +8,20 @@ import click
 
 def describe(exc: BaseException) -> str:
     """A one-line, credential-free description of a failure."""
-    try:
-        from opensearchpy.exceptions import ConnectionError as OSConnectionError
-        from opensearchpy.exceptions import TransportError
-    except ImportError:  # pragma: no cover
-        OSConnectionError = TransportError = ()  # type: ignore[assignment]
-    if isinstance(exc, OSConnectionError):
+    from .backends import exceptions
+
+    connection_errors, _, transport_errors = exceptions()
+    if isinstance(exc, connection_errors):
         detail = str(exc.info or exc.error)
         detail = detail.rsplit(": ", 1)[-1] if ": " in detail else detail
         return f"cannot reach the cluster ({type(exc).__name__}: {detail})"
-    if isinstance(exc, TransportError):
-        info = exc.info if isinstance(exc.info, dict) else {}
+    if isinstance(exc, transport_errors):
+        info = getattr(exc, "info", None) or getattr(exc, "body", None)
+        info = info if isinstance(info, dict) else {}
         err = info.get("error") if isinstance(info.get("error"), dict) else {}
-        reason = err.get("reason") or (err.get("root_cause") or [{}])[0].get("reason") or exc.error
-        return f"cluster refused the request (HTTP {exc.status_code}): {reason}"
+        reason = err.get("reason") or (err.get("root_cause") or [{}])[0].get("reason") or getattr(exc, "error", exc)
+        status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
+        return f"cluster refused the request (HTTP {status}): {reason}"
     return str(exc) or type(exc).__name__
 
 

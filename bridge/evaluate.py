@@ -67,13 +67,14 @@ class StoredVectors:
     """The document vectors stored in an index, as a sparse matrix for exact scoring."""
 
     def __init__(self, client, index: str, field: str, scale: float = 1.0):
-        from opensearchpy.helpers import scan
         from scipy.sparse import csr_matrix
+
+        from .backends import helpers
 
         self.ids: list[str] = []
         self.columns: dict[str, int] = {}
         indptr, cols, vals = [0], [], []
-        for hit in scan(client, index=index, query={"query": {"match_all": {}}}, _source=[field], size=1000):
+        for hit in helpers(client).scan(client, index=index, query={"query": {"match_all": {}}}, _source=[field], size=1000):
             features = from_features(hit["_source"].get(field) or {})
             self.ids.append(hit["_id"])
             for token, value in features.items():

@@ -14,8 +14,9 @@ import queue
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import IO, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
+from .records import DeadLetter, to_documents
 from .sparse import KeyCodec, prune, quantize, to_features
 from .types import BadRecord, Document
 
@@ -69,62 +70,6 @@ class IngestSummary:
 
 
 # -- pure stages ---------------------------------------------------------------------------------
-
-def read_jsonl(lines: Iterable[str | bytes]) -> Iterator[dict | BadRecord]:
-    """Parse JSON lines (text or raw bytes); a bad line becomes a ``BadRecord`` naming its line number."""
-    for n, line in enumerate(lines, 1):
-        if isinstance(line, bytes):
-            try:
-                line = line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield BadRecord(f"invalid UTF-8 at byte {exc.start}", line=n,
-                                raw=line[:1000].decode("utf-8", "replace"))
-                continue
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield BadRecord(f"malformed JSON: {exc.msg}", line=n, raw=line[:1000])
-            continue
-        if not isinstance(obj, dict):
-            yield BadRecord("a JSON object was expected", line=n, raw=line[:1000])
-            continue
-        yield {**obj, "__line__": n}
-
-
-def to_documents(records: Iterable[dict | BadRecord], cfg: IngestConfig) -> Iterator[Document | BadRecord]:
-    """Validate records into ``Document``s (title + text joined); never mutates the input dicts."""
-    for n, rec in enumerate(records, 1):
-        if isinstance(rec, BadRecord):
-            yield rec
-            continue
-        line = rec.get("__line__", n)
-        doc_id = rec.get(cfg.id_field)
-        if isinstance(doc_id, int) and not isinstance(doc_id, bool):
-            doc_id = str(doc_id)
-        if not isinstance(doc_id, str) or not doc_id.strip():
-            yield BadRecord(f"missing or invalid id field {cfg.id_field!r}", line=line)
-            continue
-        parts = []
-        for name in cfg.text_fields:
-            value = rec.get(name)
-            if value is None:
-                continue
-            if not isinstance(value, str):
-                parts = None
-                yield BadRecord(f"text field {name!r} is not a string", line=line, id=doc_id)
-                break
-            if value.strip():
-                parts.append(value.strip())
-        if parts is None:
-            continue
-        if not parts:
-            yield BadRecord(f"no text in fields {list(cfg.text_fields)}", line=line, id=doc_id)
-            continue
-        fields = {k: v for k, v in rec.items() if k not in (cfg.id_field, "__line__")}
-        yield Document(id=doc_id, text="\n".join(parts), fields=fields, line=line)
-
 
 def stamp_key(meta: dict) -> str:
     """What, besides the text, decides a document's stored vector: model, pooling, pruning, quantization."""
@@ -207,32 +152,15 @@ def stored_unchanged(client, index: str) -> Callable[[dict[str, str]], set[str]]
 
 # -- the edge ------------------------------------------------------------------------------------
 
-class DeadLetter:
-    """Bad records and failed documents, one JSON object per line, opened on first use."""
-
-    def __init__(self, path: str | None):
-        self.path, self._fh = path, None
-
-    def write(self, entry: dict) -> None:
-        if self.path is None:
-            return
-        if self._fh is None:
-            self._fh = open(self.path, "a", encoding="utf-8")
-        self._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-
-
 def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: dict,
         cfg: IngestConfig = IngestConfig(), dead_letter: str | None = None,
         progress: Callable[[int], None] | None = None) -> IngestSummary:
     """Encode and index ``records`` into ``index`` (created beforehand with ``meta``).
 
     ``progress(n)`` is called as records come out of the encoder (before their bulk request)."""
-    from opensearchpy.helpers import streaming_bulk
+    from .backends import helpers
 
+    streaming_bulk = helpers(client).streaming_bulk
     summary = IngestSummary(dead_letter=dead_letter)
     letters = DeadLetter(dead_letter)
     windows: queue.Queue = queue.Queue(maxsize=cfg.queue_windows)
@@ -241,7 +169,7 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: 
 
     def produce() -> None:
         try:
-            docs = to_documents(records, cfg)
+            docs = to_documents(records, cfg.id_field, cfg.text_fields)
             unchanged = stored_unchanged(client, index) if cfg.skip_unchanged else None
             for batch in encoded_actions(docs, encoder, index, meta, cfg.window, unchanged):
                 while not stop.is_set():
@@ -313,12 +241,3 @@ def _record_error(summary: IngestSummary, letters: DeadLetter, entry: dict) -> N
     log.warning("record %s rejected: %s", entry.get("id") or f"line {entry.get('line')}", entry.get("reason"))
     summary.errors.append(entry)
     letters.write(entry)
-
-
-def open_lines(path: str) -> IO[bytes]:
-    """Raw lines of a file or stdin (``-``); decoding happens per line in ``read_jsonl``."""
-    import sys
-
-    if path == "-":
-        return sys.stdin.buffer
-    return open(path, "rb")

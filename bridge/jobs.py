@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+from .cli_support import FORMAT
 
 
 @click.command("eval")
@@ -39,17 +39,17 @@ def eval_cmd(settings, dataset, index, split, do_ingest, model, modes, metrics, 
         except ImportError:
             raise click.ClickException(f"{module} is missing: pip install 'splade-bridge[eval]'") from None
     from . import evaluate, mapping
-    from .cli import _encoder, _ingest_file
+    from .cli_support import ingest_file, load_encoder
     from .search import Searcher
 
     client = settings.client()
     collection = evaluate.load_beir(dataset, split)
     if do_ingest:
-        summary = _ingest_file(client, index, str(collection.corpus), model, True, ("title", "text"), None, {})
+        summary = ingest_file(client, index, str(collection.corpus), model, True, ("title", "text"), None, {})
         click.echo(f"ingested {summary.indexed} documents ({summary.failed} failed) in {summary.seconds:.0f}s",
                    err=True)
     _, meta = mapping.read_meta(client.indices.get_mapping(index=index))
-    searcher = Searcher(client, _encoder(model, meta), index)
+    searcher = Searcher(client, load_encoder(model, meta), index)
     metric_names = [m.strip().replace("MRR@", "RR@") for m in metrics.split(",") if m.strip()]
     started = time.monotonic()
     results, runs = evaluate.evaluate(client, searcher, collection, [m.strip() for m in modes.split(",")],
@@ -87,7 +87,7 @@ def demo_cmd(settings, index, model, corpus, queries, start_node):
     """The whole job: node up -> create index -> ingest -> search -> top hits."""
     from importlib import resources
 
-    from .cli import _encoder, _ingest_file
+    from .cli_support import ingest_file, load_encoder
     from .search import Searcher, SearchOptions
 
     if start_node:
@@ -101,9 +101,9 @@ def demo_cmd(settings, index, model, corpus, queries, start_node):
         corpus = str(shared) if shared.exists() else str(resources.files("bridge.samples") / "scifact-200.jsonl")
     client = settings.client()
     client.indices.delete(index=index, ignore_unavailable=True)
-    summary = _ingest_file(client, index, corpus, model, True, ("title", "text"), None, {})
+    summary = ingest_file(client, index, corpus, model, True, ("title", "text"), None, {})
     click.echo(f"indexed {summary.indexed} documents from {corpus} at {summary.docs_per_s:.1f} docs/s", err=True)
-    searcher = Searcher(client, _encoder(model), index)
+    searcher = Searcher(client, load_encoder(model), index)
     for text in queries:
         click.echo(f"\nquery: {text}")
         for rank, hit in enumerate(searcher.search(text, SearchOptions(size=5, explain=True, explain_top=3)), 1):

@@ -28,6 +28,8 @@ class IndexConfig:
     prune: PruneConfig = field(default_factory=PruneConfig)
     quant: QuantConfig = field(default_factory=QuantConfig)
     template: str = "splade"
+    field_type: str = "rank_features"        # or "sparse_vector" (Elasticsearch >= 8.11)
+    engine_prune: bool | None = None         # sparse_vector only: index_options.prune (ES >= 8.19 defaults on)
 
     def __post_init__(self) -> None:
         if not self.vector_field or "." in self.vector_field:
@@ -36,6 +38,10 @@ class IndexConfig:
             raise ValueError("at least one text field is needed")
         if self.vector_field in self.text_fields:
             raise ValueError("vector_field must differ from the text fields")
+        if self.field_type not in ("rank_features", "sparse_vector"):
+            raise ValueError(f"field_type must be rank_features or sparse_vector, got {self.field_type!r}")
+        if self.engine_prune is not None and self.field_type != "sparse_vector":
+            raise ValueError("engine_prune applies to sparse_vector fields only")
         if self.shards < 1 or (self.replicas is not None and self.replicas < 0):
             raise ValueError("shards must be >= 1 and replicas >= 0")
 
@@ -51,6 +57,10 @@ def build(cfg: IndexConfig, stamp: dict) -> dict:
     props = body["mappings"]["properties"]
     text_mapping = props.pop("__TEXT_FIELD__")
     props[cfg.vector_field] = props.pop("__VECTOR_FIELD__")
+    if cfg.field_type == "sparse_vector":
+        props[cfg.vector_field] = {"type": "sparse_vector"}
+        if cfg.engine_prune is not None:  # don't let the engine prune what we already pruned, unknowingly
+            props[cfg.vector_field]["index_options"] = {"prune": cfg.engine_prune}
     for name in cfg.text_fields:
         props[name] = copy.deepcopy(text_mapping)
     if cfg.exclude_vector_from_source:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+from .cli_support import FORMAT
 
 
 @click.command("reindex")
@@ -33,7 +33,7 @@ def reindex_cmd(settings, source, alias, model, text_fields, window, sample_quer
     from tqdm import tqdm
 
     from . import ingest, mapping, reindex
-    from .cli import _emit, _encoder
+    from .cli_support import emit, load_encoder
 
     client = settings.client()
     indices = reindex.resolve(client, source)
@@ -41,7 +41,7 @@ def reindex_cmd(settings, source, alias, model, text_fields, window, sample_quer
         _, source_meta = mapping.read_meta(client.indices.get_mapping(index=indices[0]))
     except ValueError:
         source_meta = None
-    encoder = _encoder(model, source_meta if model is None else None)
+    encoder = load_encoder(model, source_meta if model is None else None)
     plan = reindex.plan(client, source, alias, encoder, tuple(text_fields) or None, delete_old)
     if dry_run:
         actions = [{"remove": {"index": i, "alias": alias}} for i in plan.previous] + \
@@ -62,7 +62,7 @@ def reindex_cmd(settings, source, alias, model, text_fields, window, sample_quer
         summary = reindex.run(client, encoder, plan, cfg, sample_queries, progress=bar.update,
                               confirm_delete=confirm)
     ing = summary.ingest
-    _emit(fmt, summary.__dict__,
+    emit(fmt, summary.__dict__,
           f"{'resumed' if plan.resume else 'built'} {plan.target}: encoded {ing['encoded']}, unchanged "
           f"{ing['skipped_unchanged']}, {summary.target_count} documents, {summary.verified_queries} queries "
           f"verified; alias {alias} -> {plan.target}" + (f"; deleted {summary.deleted}" if summary.deleted else ""))
@@ -90,7 +90,8 @@ def rollback_cmd(settings, name):
 def status_cmd(settings, fmt):
     """Engine, version, capabilities, splade-bridge indices with their model stamps, aliases, counts."""
     from . import mapping
-    from .client import capabilities, clause_budget
+    from .backends import capabilities, engine_of, parse_version
+    from .client import clause_budget
 
     client = settings.client()
     info = client.info()
@@ -106,8 +107,10 @@ def status_cmd(settings, fmt):
                         "revision": (meta or {}).get("model", {}).get("revision"),
                         "reindex_state": (meta or {}).get("reindex", {}).get("state")})
     aliases = [r for r in client.cat.aliases(format="json", h="alias,index") if not r["alias"].startswith(".")]
-    out = {"engine": info["version"].get("distribution", "elasticsearch"), "version": info["version"]["number"],
-           "capabilities": capabilities(info), "clause_budget": clause_budget(client),
+    engine = engine_of(client)
+    out = {"engine": engine, "version": info["version"]["number"],
+           "capabilities": capabilities(engine, parse_version(info["version"]["number"])),
+           "clause_budget": clause_budget(client),
            "indices": sorted(indices, key=lambda r: r["index"]), "aliases": aliases}
     if fmt == "json":
         click.echo(json.dumps(out))

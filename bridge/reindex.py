@@ -110,13 +110,15 @@ def plan(client, source: str, alias: str, encoder, text_fields: tuple[str, ...] 
 def read_source(client, indices: tuple[str, ...], page: int = 500, keep_alive: str = "5m") -> Iterator[dict]:
     """Every document of the source as ``{"_id": ..., **_source}``: point-in-time + search_after,
     or scroll where the engine has no point-in-time API."""
+    from .backends import engine_of, helpers
+
     try:
+        if engine_of(client) != "opensearch":
+            raise NotImplementedError("OpenSearch point-in-time API only")
         pit = client.create_pit(index=",".join(indices), params={"keep_alive": keep_alive})["pit_id"]
     except Exception as exc:  # no PIT API (older engines, Elasticsearch): scroll instead
-        from opensearchpy.helpers import scan
-
         log.info("point-in-time unavailable (%s); using scroll", type(exc).__name__)
-        for hit in scan(client, index=",".join(indices), query={"query": {"match_all": {}}}, size=page):
+        for hit in helpers(client).scan(client, index=",".join(indices), query={"query": {"match_all": {}}}, size=page):
             yield {**hit["_source"], "_id": hit["_id"]}
         return
     try:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from . import mapping, query
+from .backends import capabilities, engine_of, parse_version
 from .client import clause_budget
 from .config import PruneConfig
 from .sparse import KeyCodec, fit_query_weights, from_features, prune
@@ -22,7 +23,7 @@ class ModelMismatchError(ValueError):
 @dataclass(frozen=True)
 class SearchOptions:
     size: int = 10
-    form: str = "rank_feature"
+    form: str | None = None  # None: rank_feature on rank_features fields, sparse_vector on sparse_vector fields
     filters: tuple[dict, ...] = ()
     source: bool | tuple[str, ...] = True
     explain: bool = False
@@ -30,7 +31,7 @@ class SearchOptions:
     query_prune: PruneConfig = field(default_factory=PruneConfig)
 
     def __post_init__(self) -> None:
-        if self.form not in query.FORMS:
+        if self.form is not None and self.form not in query.FORMS:
             raise ValueError(f"form must be one of {query.FORMS}, got {self.form!r}")
         if self.size < 0 or self.explain_top < 1:
             raise ValueError("size must be >= 0 and explain_top >= 1")
@@ -76,12 +77,13 @@ def plan_query(tokens: dict[str, float], field: str, opts: SearchOptions = Searc
     Weights are divided by the index's quantization scale, cut to the clause budget (largest kept) and,
     for ``neural_sparse``, scaled into (0, 64]; ``cluster score / factor`` is the SPLADE score.
     """
+    form = opts.form or "rank_feature"
     stored_scale = {KeyCodec.encode(t): w / scale for t, w in tokens.items()}
-    max_weight = 64.0 if opts.form == "neural_sparse" else float("inf")
+    max_weight = 64.0 if form == "neural_sparse" else float("inf")
     weights, factor = fit_query_weights(stored_scale, max_weight=max_weight, budget=budget)
     used = {KeyCodec.decode(k): tokens[KeyCodec.decode(k)] for k in weights}
     source: bool | Sequence[str] = True if opts.explain else opts.source
-    body = query.search_body(query.scoring_query(opts.form, field, weights), size=opts.size,
+    body = query.search_body(query.scoring_query(form, field, weights), size=opts.size,
                              filters=opts.filters, source=source)
     return body, used, factor
 
@@ -104,6 +106,9 @@ class Searcher:
                 log.warning("%s", exc)
         else:
             check_stamp(index, self.meta, encoder.stamp)
+        self.field_type = field_type
+        version = parse_version(client.info()["version"]["number"])
+        self.capabilities = capabilities(engine_of(client), version)
         self.budget = budget if budget is not None else clause_budget(client)
         self.scale = float(self.meta.get("quantization", {}).get("scale", 1.0))
 
@@ -121,6 +126,11 @@ class Searcher:
 
     def build_tokens(self, tokens: dict[str, float],
                      opts: SearchOptions = SearchOptions()) -> tuple[dict, dict[str, float], float]:
+        form = opts.form or ("sparse_vector" if self.field_type == "sparse_vector" else "rank_feature")
+        if form not in self.capabilities["query_forms"]:
+            raise ValueError(f"query form {form!r} is not supported by {self.capabilities['engine']} "
+                             f"{self.capabilities['version']} (supported: {self.capabilities['query_forms']})")
+        opts = replace(opts, form=form)
         body, used, factor = plan_query(tokens, self.field, opts, scale=self.scale, budget=self.budget)
         if not opts.explain and opts.source is True and not self.meta.get("source_excludes_vector"):
             body["_source"] = {"excludes": [self.field]}

@@ -7,10 +7,20 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
-if [ -z "${BRIDGE_URL:-}" ]; then
-  port=${BRIDGE_TEST_PORT:-9200}
-  trap '.venv/bin/splade-bridge cluster down --port "$port" || true' EXIT
-  .venv/bin/splade-bridge cluster up --port "$port"
-  export BRIDGE_URL="http://127.0.0.1:$port"
-fi
+# Nodes: OpenSearch 2.19 (BRIDGE_URL), OpenSearch 3.x (BRIDGE_URL_OS3) and Elasticsearch 7.17
+# (BRIDGE_URL_ES7); a variable already set means "use that node", an unset one gets a local node.
+port=${BRIDGE_TEST_PORT:-9200}
+nodes=()
+[ -n "${BRIDGE_URL:-}" ] || nodes+=("BRIDGE_URL --port $port")
+[ -n "${BRIDGE_URL_OS3:-}" ] || nodes+=("BRIDGE_URL_OS3 --port $((port + 1)) --version 3.8.0")
+[ -n "${BRIDGE_URL_ES7:-}" ] || nodes+=("BRIDGE_URL_ES7 --port $((port + 2)) --engine elasticsearch --version 7.17.29")
+stop_nodes() {
+  for node in "${nodes[@]}"; do .venv/bin/splade-bridge cluster down ${node#* } || true; done
+}
+trap stop_nodes EXIT
+for node in "${nodes[@]}"; do
+  var=${node%% *}
+  url=$(.venv/bin/splade-bridge cluster up ${node#* })
+  export "$var=$url"
+done
 .venv/bin/python -m pytest "$@"

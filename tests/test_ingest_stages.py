@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 
-from bridge.ingest import (IngestConfig, Unchanged, bulk_action, content_hash, encoded_actions, read_jsonl,
-                           stamp_key, to_documents)
+from bridge.ingest import Unchanged, bulk_action, content_hash, encoded_actions, stamp_key
+from bridge.records import read_jsonl, to_documents
 from bridge.types import BadRecord, Document, SparseVector
 
 
@@ -27,7 +27,7 @@ def test_to_documents_validates_and_joins_title_and_text():
         {"_id": 7, "text": "integer ids become strings"},
     ]
     frozen = copy.deepcopy(records)
-    out = list(to_documents(records, IngestConfig()))
+    out = list(to_documents(records))
     assert out[0] == Document(id="a", text="Title\nBody", fields={"title": "Title", "text": "Body", "year": 2020},
                               line=1)
     assert isinstance(out[1], BadRecord) and "id" in out[1].reason and out[1].line == 2

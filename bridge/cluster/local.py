@@ -11,26 +11,21 @@ import logging
 import os
 import pwd
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .engines import ENGINES, EngineRecipe, major_of
+from .provision import NodeError, find_java, install, state_root
 
 log = logging.getLogger(__name__)
 
 _HEAP = re.compile(r"^\d+[mMgG]$")
-
-
-class NodeError(RuntimeError):
-    """The local node could not be provisioned, started or stopped; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -83,113 +78,6 @@ class NodeInfo:
     seconds: float
     already_running: bool
     modules: tuple[str, ...]
-
-
-def state_root() -> Path:
-    """Where unpacked distributions and node data live.
-
-    Root's home is usually unreadable for the node's user, so root uses /var/lib.
-    """
-    if os.environ.get("SPLADE_BRIDGE_HOME"):
-        return Path(os.environ["SPLADE_BRIDGE_HOME"])
-    if os.geteuid() == 0:
-        return Path("/var/lib/splade-bridge")
-    return Path.home() / ".cache" / "splade-bridge"
-
-
-# -- download and install --------------------------------------------------------------------------
-
-def _m2_path(group: str, artifact: str, version: str, ext: str) -> Path:
-    repo = Path(os.environ.get("MAVEN_REPO", Path.home() / ".m2" / "repository"))
-    return repo / Path(*group.split(".")) / artifact / version / f"{artifact}-{version}.{ext}"
-
-
-def _maven_get(group: str, artifact: str, version: str, ext: str) -> Path:
-    path = _m2_path(group, artifact, version, ext)
-    if path.exists():
-        return path
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise NodeError("Maven (mvn) is needed to download the node from Maven Central: install it "
-                        "(e.g. apt-get install maven) or put the artifact in ~/.m2 yourself")
-    coords = f"{group}:{artifact}:{version}:{ext}"
-    log.info("downloading %s from Maven Central", coords)
-    proc = subprocess.run(
-        [mvn, "-B", "-q", "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:get",
-         "-Dtransitive=false", f"-Dartifact={coords}"],
-        capture_output=True, text=True)
-    if proc.returncode != 0 or not path.exists():
-        errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "[ERROR]" in ln and ln.strip(" [ERROR]")]
-        reason = errors[0].split(": ", 2)[-1] if errors else "mvn exited with " + str(proc.returncode)
-        raise NodeError(f"could not download {coords} from Maven Central: {reason.strip()}")
-    return path
-
-
-def install(spec: NodeSpec) -> Path:
-    """Unpack the distribution with mapper-extras added; returns the node's home directory."""
-    r = spec.recipe
-    home = state_root() / "dist" / f"{r.name}-{spec.version}"
-    marker = home / ".splade-bridge-installed"
-    if marker.exists():
-        return home
-    dist = _maven_get(r.dist_group, r.name, spec.version, "zip")
-    jar = _maven_get(r.plugin_group, "mapper-extras-client", spec.version, "jar")
-    tmp = home.with_name(home.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    with zipfile.ZipFile(dist) as zf:
-        zf.extractall(tmp)
-    (top,) = [p for p in tmp.iterdir() if p.is_dir()]
-    for script in (top / "bin").iterdir():
-        script.chmod(0o755)
-    module = top / "modules" / "mapper-extras"
-    if not module.exists():  # newer zips may already bundle it
-        module.mkdir(parents=True)
-        shutil.copy(jar, module / jar.name)
-        (module / "plugin-descriptor.properties").write_text(
-            "description=Adds advanced field mappers\n"
-            f"version={spec.version}\n"
-            "name=mapper-extras\n"
-            f"classname={r.plugin_classname(spec.version)}\n"
-            f"java.version={r.descriptor_java(spec.version)}\n"
-            f"{r.version_key}={spec.version}\n")
-    shutil.rmtree(home, ignore_errors=True)
-    top.rename(home)
-    shutil.rmtree(tmp, ignore_errors=True)
-    marker.write_text(json.dumps({"dist": str(dist), "mapper_extras": str(jar)}))
-    return home
-
-
-# -- java ------------------------------------------------------------------------------------------
-
-def java_major(java_home: Path) -> int | None:
-    java = Path(java_home) / "bin" / "java"
-    if not java.exists():
-        return None
-    out = subprocess.run([str(java), "-version"], capture_output=True, text=True).stderr
-    m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
-    if not m:
-        return None
-    major = int(m.group(1))
-    return int(m.group(2)) if major == 1 and m.group(2) else major
-
-
-def find_java(min_major: int, explicit: Path | None = None) -> Path:
-    if explicit is not None:
-        found = java_major(explicit)
-        if found is None:
-            raise NodeError(f"no java found in --java-home {explicit}")
-        if found < min_major:
-            raise NodeError(f"--java-home {explicit} is Java {found}; this version needs Java {min_major}+")
-        return Path(explicit)
-    candidates = [Path(p) for p in (os.environ.get("JAVA_HOME"),) if p]
-    candidates += sorted(Path("/usr/lib/jvm").glob("*")) if Path("/usr/lib/jvm").exists() else []
-    for home in candidates:
-        major = java_major(home)
-        if major is not None and major >= min_major:
-            return home.resolve()
-    raise NodeError(f"Java {min_major}+ is needed and none was found (looked at $JAVA_HOME and "
-                    "/usr/lib/jvm): install a JDK or pass --java-home")
 
 
 # -- process control -------------------------------------------------------------------------------
@@ -248,6 +136,16 @@ def log_tail(spec: NodeSpec, lines: int = 30) -> str:
     return "\n".join(chunks[-lines:])
 
 
+_FATAL = ("uncaught exception", "bootstrap checks failed", "Error: Could not", "fatal error")
+
+
+def _startup_failed(spec: NodeSpec) -> bool:
+    """The daemonised launcher may exit 0 before the node dies: look for its last words."""
+    out = spec.node_dir / "stdout.log"
+    text = out.read_text(errors="replace") if out.exists() else ""
+    return any(marker in text for marker in _FATAL)
+
+
 def _modules(url: str) -> tuple[str, ...]:
     info = _http_json(f"{url}/_nodes/plugins?filter_path=nodes.*.modules.name") or {}
     names = {m["name"] for node in info.get("nodes", {}).values() for m in node.get("modules", [])}
@@ -269,7 +167,7 @@ def up(spec: NodeSpec, timeout: float = 180.0) -> NodeInfo:
         return _ready(spec, pid, started, already_running=True)
     if _port_in_use(spec.port):
         raise NodeError(f"port {spec.port} is already taken by another process: stop it or pass --port")
-    home = install(spec)
+    home = install(spec.recipe, spec.version)
     java_home = find_java(spec.recipe.min_java(spec.version), spec.java_home)
     nd = spec.node_dir
     for sub in ("data", "logs"):
@@ -284,8 +182,7 @@ def up(spec: NodeSpec, timeout: float = 180.0) -> NodeInfo:
                 "cluster.routing.allocation.disk.threshold_enabled": "false",
                 "cluster.name": f"splade-bridge-{spec.port}", **dict(spec.settings)}
     if spec.engine == "elasticsearch":
-        settings["xpack.security.enabled"] = "false"
-        settings["ingest.geoip.downloader.enabled"] = "false"
+        settings["xpack.security.enabled"] = "false"  # local test node: plain HTTP like the OpenSearch zip
     argv = [str(home / spec.recipe.executable), "-d", "-p", str(spec.pid_file)]
     argv += [f"-E{k}={v}" for k, v in settings.items()]
     prefix = ["env"] + [f"{k}={v}" for k, v in env.items()]
@@ -305,7 +202,7 @@ def up(spec: NodeSpec, timeout: float = 180.0) -> NodeInfo:
         health = _http_json(f"{spec.url}/_cluster/health?wait_for_status=yellow&timeout=1s")
         if pid and health and health.get("status") in ("yellow", "green"):
             return _ready(spec, pid, started, already_running=False)
-        if spec.pid_file.exists() and pid is None:
+        if (spec.pid_file.exists() and pid is None) or _startup_failed(spec):
             raise NodeError(f"{spec.engine} {spec.version} died during start; log tail:\n{log_tail(spec)}")
         time.sleep(0.5)
     raise NodeError(f"{spec.engine} {spec.version} not healthy after {timeout:.0f}s; log tail:\n"

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from ..client import DEFAULT_CLAUSE_BUDGET
 from ..config import PruneConfig
 from ..search import ModelMismatchError, Searcher, SearchOptions, plan_query
 from ..sparse import prune
@@ -45,7 +46,7 @@ class QueryRequest(ExpandRequest):
     index: str | None = Field(default=None, min_length=1, max_length=255)
     filters: list[dict[str, Any]] = Field(default_factory=list, max_length=32)
     size: int = Field(default=10, ge=0, le=10_000)
-    form: Literal["rank_feature", "neural_sparse"] = "rank_feature"
+    form: Literal["rank_feature", "neural_sparse", "sparse_vector"] | None = None
 
 
 class SearchRequest(QueryRequest):
@@ -179,36 +180,36 @@ def _options(req: QueryRequest, explain: bool = False) -> SearchOptions:
 
 def _plan(tokens: dict[str, float], opts: SearchOptions):
     try:
-        return plan_query(tokens, "splade", opts, budget=1024)
+        return plan_query(tokens, "splade", opts, budget=DEFAULT_CLAUSE_BUDGET)
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
 
 
 def _open_searcher(client, encoder, name: str) -> Searcher:
-    from opensearchpy.exceptions import ConnectionError as OSConnectionError
-    from opensearchpy.exceptions import NotFoundError
+    from ..backends import exceptions
 
+    connection_errors, not_found, _ = exceptions()
     try:
         return Searcher(client, encoder, name)
-    except NotFoundError:
+    except not_found:
         raise ApiError(404, f"index {name!r} not found") from None
     except ModelMismatchError as exc:
         raise ApiError(409, str(exc)) from None
-    except OSConnectionError:
+    except connection_errors:
         raise ApiError(503, "cluster unreachable") from None
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
 
 
 def _search(searcher: Searcher, tokens: dict[str, float], opts: SearchOptions):
-    from opensearchpy.exceptions import ConnectionError as OSConnectionError
-    from opensearchpy.exceptions import TransportError
+    from ..backends import exceptions
 
+    connection_errors, _, transport_errors = exceptions()
     try:
         return searcher.search_tokens(tokens, opts)
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
-    except OSConnectionError:
+    except connection_errors:
         raise ApiError(503, "cluster unreachable or timed out") from None
-    except TransportError as exc:
-        raise ApiError(502, f"cluster refused the search (HTTP {exc.status_code})") from None
+    except transport_errors as exc:
+        raise ApiError(502, f"cluster refused the search (HTTP {getattr(exc, 'status_code', '?')})") from None

@@ -28,14 +28,14 @@ def serve_cmd(settings, host, port, model, default_index, max_batch, max_wait_ms
     except ImportError as exc:
         raise click.ClickException(f"{exc.name} is missing: pip install 'splade-bridge[serve]'") from None
     from .. import mapping
-    from ..cli import _encoder
+    from ..cli_support import load_encoder
 
     client, meta = None, None
     if settings.kw["url"] or __import__("os").environ.get("BRIDGE_URL"):
         client = settings.client()
         if default_index:
             _, meta = mapping.read_meta(client.indices.get_mapping(index=default_index))
-    encoder = _encoder(model, meta)
+    encoder = load_encoder(model, meta)
     cfg = ServeConfig(default_index=default_index, max_body_bytes=max_body_bytes,
                       batch=BatchConfig(max_batch=max_batch, max_wait_ms=max_wait_ms, cache_size=cache_size))
     app = create_app(encoder, client, cfg)
