@@ -149,10 +149,13 @@ def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_si
 @click.option("--explain", is_flag=True, help="Show each hit's top contributing tokens.")
 @click.option("--allow-model-mismatch", is_flag=True, help="Query even if the index was built with another model.")
 @click.option("--print-query", is_flag=True, help="Print the request body instead of searching.")
+@click.option("--inference-free", is_flag=True,
+              help="No model forward: query weights from the tokenizer and the index's IDF table "
+                   "(`splade-bridge idf build NAME` first).")
 @FORMAT
 @click.pass_obj
 def search_cmd(settings, name, text, model, size, form, filters, explain, allow_model_mismatch,
-               print_query, fmt) -> None:
+               print_query, inference_free, fmt) -> None:
     """Search NAME with the SPLADE expansion of TEXT; scores are SPLADE dot products."""
     from . import mapping
     from .search import Searcher, SearchOptions
@@ -163,7 +166,8 @@ def search_cmd(settings, name, text, model, size, form, filters, explain, allow_
         parsed = tuple(json.loads(f) for f in filters)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--filter")
-    searcher = Searcher(client, load_encoder(model, meta), name, allow_model_mismatch=allow_model_mismatch)
+    searcher = Searcher(client, load_encoder(model, meta), name, allow_model_mismatch=allow_model_mismatch,
+                        inference_free=inference_free)
     opts = SearchOptions(size=size, form=form, filters=parsed, explain=explain)
     if print_query:
         click.echo(json.dumps(searcher.build(text, opts)[0], indent=2, ensure_ascii=False))
@@ -176,6 +180,25 @@ def search_cmd(settings, name, text, model, size, form, filters, explain, allow_
         if h.explain:
             lines.append("       " + ", ".join(f"{t}={c:.3f}" for t, c in h.explain))
     emit(fmt, [h.as_dict() for h in hits], "\n".join(lines) or "no hits")
+
+
+@main_group.group("idf")
+def idf_group() -> None:
+    """Inference-free query mode."""
+
+
+@idf_group.command("build")
+@click.argument("name")
+@FORMAT
+@click.pass_obj
+def idf_build(settings, name, fmt) -> None:
+    """Compute the IDF table of index NAME from its stored vectors and store it beside the index."""
+    from . import idf, mapping
+
+    client = settings.client()
+    index, meta = mapping.read_meta(client.indices.get_mapping(index=name))
+    out = idf.build(client, index, meta["vector_field"])
+    emit(fmt, out, f"IDF of {out['tokens']} tokens over {out['documents']} documents stored in {out['index']}")
 
 
 @main_group.command("expand")

@@ -114,6 +114,14 @@ class SpladeEncoder:
             return next(self._encode(self._query, [texts]))
         return list(self._encode(self._query, texts))
 
+    @property
+    def query_tokenizer(self):
+        return self._query.tokenizer
+
+    @property
+    def special_tokens(self) -> set[str]:
+        return set(self._query.tokenizer.all_special_tokens)
+
     def tokens(self, vector: SparseVector) -> dict[str, float]:
         return vector.to_tokens(self.vocab)
 

@@ -5,7 +5,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
-from . import mapping, query
+from . import idf, mapping, query
 from .backends import capabilities, engine_of, parse_version
 from .client import clause_budget
 from .config import PruneConfig
@@ -92,7 +92,7 @@ class Searcher:
     """Searches one index (or alias) created by splade-bridge with a matching encoder."""
 
     def __init__(self, client, encoder, index: str, allow_model_mismatch: bool = False,
-                 budget: int | None = None):
+                 budget: int | None = None, inference_free: bool = False):
         self.client, self.encoder, self.index = client, encoder, index
         mappings = client.indices.get_mapping(index=index)
         self.concrete_index, self.meta = mapping.read_meta(mappings)
@@ -111,13 +111,16 @@ class Searcher:
         self.capabilities = capabilities(engine_of(client), version)
         self.budget = budget if budget is not None else clause_budget(client)
         self.scale = float(self.meta.get("quantization", {}).get("scale", 1.0))
+        self.idf = idf.load(client, self.concrete_index) if inference_free else None
 
     @property
     def field(self) -> str:
         return self.meta["vector_field"]
 
     def expand(self, text: str, prune_cfg: PruneConfig = PruneConfig()) -> dict[str, float]:
-        """Query tokens (plain, not key-encoded) and SPLADE weights."""
+        """Query tokens (plain, not key-encoded) and weights: SPLADE's, or IDF's in inference-free mode."""
+        if self.idf is not None:
+            return idf.query_weights(self.encoder.query_tokenizer, text, self.idf, self.encoder.special_tokens)
         return self.encoder.tokens(prune(self.encoder.encode_query(text), prune_cfg))
 
     def build(self, text: str, opts: SearchOptions = SearchOptions()) -> tuple[dict, dict[str, float], float]:

@@ -36,7 +36,8 @@ def test_mapping_body_is_stamped_and_filled():
 def test_docker_compose_is_valid_with_pinned_images_and_health_checks():
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"opensearch", "opensearch3", "elasticsearch"} <= set(services)
+    assert {"opensearch", "opensearch3", "elasticsearch", "splade-serve"} <= set(services)
+    assert services["splade-serve"]["build"] == "." and (REPO / "Dockerfile").exists()
     for name, svc in services.items():
         image = svc["image"]
         assert ":" in image and not image.endswith(":latest"), name

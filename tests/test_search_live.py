@@ -176,3 +176,35 @@ def test_cli_errors_are_one_line(index_name):
     proc = _cli("--url", "http://127.0.0.1:9", "search", index_name, "x")
     assert proc.returncode == 2
     assert "cannot reach the cluster" in proc.stderr and "Traceback" not in proc.stderr
+
+
+class NoForward:
+    """The real encoder's tokenizer and stamp, but any model forward fails the test."""
+
+    def __init__(self, real):
+        self.real, self.stamp, self.vocab = real, real.stamp, real.vocab
+        self.query_tokenizer, self.special_tokens = real.query_tokenizer, real.special_tokens
+
+    def encode_query(self, text):
+        raise AssertionError("inference-free mode ran the model")
+
+    def tokens(self, vec):
+        return self.real.tokens(vec)
+
+
+def test_inference_free_mode_uses_the_idf_table_and_no_model(client, encoder, sample_index):
+    from bridge import idf
+
+    out = idf.build(client, sample_index, "splade")
+    assert out["documents"] == 200 and out["tokens"] > 1000
+    table = idf.load(client, sample_index)
+    assert table["the"] < table["vitamin"]  # common tokens weigh less
+    searcher = Searcher(client, NoForward(encoder), sample_index, inference_free=True)
+    weights = searcher.expand("Vitamin D and bone fractures")
+    assert weights == {t: table[t] for t in ("vitamin", "d", "and", "bone", "fractures") if t in table}
+    hits = searcher.search("Vitamin D and bone fractures", SearchOptions(size=5, explain=True))
+    assert hits and hits[0].explain
+    assert all(t in weights for t, _ in hits[0].explain)
+    client.indices.delete(index=idf.side_index(sample_index))
+    with pytest.raises(ValueError, match="idf build"):
+        Searcher(client, encoder, sample_index, inference_free=True)

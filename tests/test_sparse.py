@@ -97,3 +97,18 @@ def test_fit_query_weights_budget_keeps_largest():
     assert set(weights) == {"t9", "t8", "t7"}
     assert fit_query_weights({}) == ({}, 1.0)
     assert all(math.isfinite(w) for w in weights.values())
+
+
+def test_idf_table_weighs_rare_tokens_higher():
+    from bridge.idf import idf_table, query_weights
+
+    table, n = idf_table([["a", "b"], ["a", "c"], ["a", "a"]])
+    assert n == 3 and table["a"] < table["b"] == table["c"]
+    assert table["a"] == pytest.approx(math.log(1 + 0.5 / 3.5))
+
+    class Tok:
+        def tokenize(self, text):
+            return text.split()
+
+    assert query_weights(Tok(), "a b b zz [CLS]", {**table, "[CLS]": 9.0}, {"[CLS]"}) == {"a": table["a"],
+                                                                                          "b": table["b"]}

@@ -1,0 +1,256 @@
+"""splade-bridge benchmarks: every figure is a ratio against a baseline run in the same process.
+
+Needs a node (``splade-bridge cluster up``; ``BRIDGE_URL`` elsewhere), SciFact in ../shared/datasets, and
+``pip install -e '.[bench]'``. Prints one table with the goal beside each ratio; ``--json`` writes it too.
+
+    python benchmarks/run.py [--docs 1000] [--plot benchmarks/pruning.png] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SCIFACT = REPO.parent / "shared" / "datasets" / "scifact"
+ROWS: list[tuple[str, str, str, str]] = []  # (what, value, goal, met)
+
+
+def row(what: str, value: str, goal: str = "", met: bool | None = None) -> None:
+    ROWS.append((what, value, goal, "" if met is None else ("yes" if met else "NO")))
+    print(f"  {what}: {value}" + (f"  (goal {goal}: {'met' if met else 'NOT met'})" if goal else ""), flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def timed(fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
+
+
+def encoding(texts: list[str], tiny: Path) -> float:
+    """Ours vs sentence-transformers SparseEncoder on the same texts and model; returns our docs/s."""
+    from sentence_transformers import SparseEncoder
+
+    from bridge.config import EncoderConfig
+    from bridge.encoder import SpladeEncoder
+
+    ours = SpladeEncoder(EncoderConfig(model=str(tiny), threads=2))
+    st = SparseEncoder(str(tiny), device="cpu")
+    ours.encode_documents(texts[:32])
+    st.encode_document(texts[:32], convert_to_tensor=True)
+    mine, t_ours = timed(ours.encode_documents, texts)
+    theirs, t_st = timed(lambda: st.encode_document(texts, batch_size=32, convert_to_tensor=True))
+    theirs = theirs.to_dense().numpy()
+    diff = 0.0
+    for i, v in enumerate(mine):
+        dense = np.zeros(theirs.shape[1], dtype=np.float32)
+        dense[v.indices] = v.values
+        diff = max(diff, float(np.abs(dense - theirs[i]).max()))
+    ratio = t_st / t_ours
+    row(f"encode {len(texts)} SciFact docs, 2 threads: ours docs/s", f"{len(texts) / t_ours:.1f}")
+    row("encode: sentence-transformers SparseEncoder docs/s", f"{len(texts) / t_st:.1f}")
+    row("encode speed-up vs sentence-transformers", f"{ratio:.2f}x", ">= 4x", ratio >= 4)
+    row("max |weight difference| vs sentence-transformers", f"{diff:.2e}", "<= 1e-4", diff <= 1e-4)
+    return len(texts) / t_ours
+
+
+def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str) -> None:
+    from bridge import ingest, mapping
+    from bridge.config import EncoderConfig
+    from bridge.encoder import SpladeEncoder
+
+    docs = [json.loads(line) for line in open(corpus)]
+    texts = [f"{d['title']}\n{d['text']}".strip() for d in docs]
+    enc = SpladeEncoder(EncoderConfig(model=str(tiny), threads=2))
+    enc.encode_documents(texts[:32])
+    _, t_enc = timed(enc.encode_documents, texts)
+    client.indices.delete(index=index, ignore_unavailable=True)
+    body = mapping.build(mapping.IndexConfig(), enc.stamp)
+    client.indices.create(index=index, body=body)
+    meta = body["mappings"]["_meta"][mapping.META_KEY]
+    summary = ingest.run(client, enc, index, iter(docs), meta)
+    ratio = summary.docs_per_s / (len(texts) / t_enc)
+    row(f"end-to-end ingest of {summary.indexed} docs (encode + bulk) docs/s", f"{summary.docs_per_s:.1f}")
+    row("encode-only docs/s, same docs", f"{len(texts) / t_enc:.1f}")
+    row("end-to-end / encode-only", f"{ratio:.2f}", ">= 0.9", ratio >= 0.9)
+
+
+def query_path(client, tiny: Path, index: str, queries: dict[str, str], qrels) -> None:
+    from bridge import evaluate, idf
+    from bridge.config import EncoderConfig
+    from bridge.encoder import SpladeEncoder
+    from bridge.query import match_query
+    from bridge.search import Searcher, SearchOptions
+
+    enc = SpladeEncoder(EncoderConfig(model=str(tiny), threads=2))
+    searcher = Searcher(client, enc, index)
+    texts = list(queries.values())
+    for t in texts[:20]:
+        searcher.expand(t)
+    expand_t = [timed(searcher.expand, t)[1] for t in texts]
+    idf.build(client, index, searcher.field)
+    free = Searcher(client, enc, index, inference_free=True)
+    free_t = [timed(free.expand, t)[1] for t in texts]
+    row("query expansion p50 / p95 ms (model forward)", f"{pct(expand_t, 50):.2f} / {pct(expand_t, 95):.2f}",
+        "p50 <= 3 ms", pct(expand_t, 50) <= 3)
+    speed = pct(expand_t, 50) / pct(free_t, 50)
+    row("inference-free expansion p50 / p95 ms", f"{pct(free_t, 50):.3f} / {pct(free_t, 95):.3f}")
+    row("inference-free query encoding speed-up (p50)", f"{speed:.0f}x", ">= 10x", speed >= 10)
+    bodies = [searcher.build(t, SearchOptions(size=10, source=False))[0] for t in texts]
+    bm25 = [match_query(t, ["title", "text"], size=10) for t in texts]
+    for b in bodies[:20] + bm25[:20]:
+        client.search(index=index, body=b)
+    lat = {"splade": [], "bm25": []}
+    for _ in range(3):
+        for name, group in (("splade", bodies), ("bm25", bm25)):
+            for b in group:
+                lat[name].append(timed(lambda: client.search(index=index, body=b))[1])
+    ratio = pct(lat["splade"], 50) / pct(lat["bm25"], 50)
+    row("search p50 / p95 ms: SPLADE (rank_feature)", f"{pct(lat['splade'], 50):.2f} / {pct(lat['splade'], 95):.2f}")
+    row("search p50 / p95 ms: BM25 (multi_match), same index",
+        f"{pct(lat['bm25'], 50):.2f} / {pct(lat['bm25'], 95):.2f}")
+    row("search p50 SPLADE / BM25", f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5)
+    collection = evaluate.Collection(SCIFACT / "corpus.jsonl", queries, qrels)
+    res = {m: evaluate.score(evaluate.splade_run(s, queries, 100), collection.qrels, ["nDCG@10"])["nDCG@10"]
+           for m, s in (("model", searcher), ("free", free))}
+    row("SciFact nDCG@10: model queries -> inference-free", f"{res['model']:.4f} -> {res['free']:.4f} "
+        f"({res['free'] - res['model']:+.4f})")
+
+
+def store_bytes(client, index: str) -> int:
+    client.indices.refresh(index=index)
+    client.indices.forcemerge(index=index, max_num_segments=1)
+    return client.indices.stats(index=index, metric="store")["indices"][index]["primaries"]["store"]["size_in_bytes"]
+
+
+def sizes(client, index: str) -> None:
+    from bridge.backends import helpers
+
+    h = helpers(client)
+    text_index = f"{index}-text-only"
+    client.indices.delete(index=text_index, ignore_unavailable=True)
+    client.indices.create(index=text_index, body={"settings": {"index": {"number_of_shards": 1}},
+                                                  "mappings": {"properties": {"title": {"type": "text"},
+                                                                              "text": {"type": "text"}}}})
+    docs = h.scan(client, index=index, _source=["title", "text"])
+    h.bulk(client, ({"_index": text_index, "_id": d["_id"], "_source": d["_source"]} for d in docs))
+    n = client.count(index=index)["count"]
+    full, text = store_bytes(client, index), store_bytes(client, text_index)
+    row("bytes per document: text fields (+ _source)", f"{text / n:.0f}")
+    row("bytes per document: SPLADE vector field (+ its _source)", f"{(full - text) / n:.0f}")
+    client.indices.delete(index=text_index)
+
+
+def pruning_sweep(client, tiny: Path, index: str, queries, qrels, plot: Path | None) -> None:
+    from bridge import evaluate, mapping
+    from bridge.backends import helpers
+    from bridge.config import EncoderConfig, PruneConfig
+    from bridge.encoder import SpladeEncoder
+    from bridge.search import Searcher, SearchOptions
+
+    h = helpers(client)
+    enc = SpladeEncoder(EncoderConfig(model=str(tiny), threads=2))
+    stored = [(d["_id"], d["_source"]) for d in h.scan(client, index=index)]
+    print("\n  doc top_k  query top_k   nDCG@10   search p50 ms   index MB")
+    points = []
+    for doc_k in (None, 128, 64, 32):
+        name = f"{index}-prune-{doc_k or 'none'}"
+        client.indices.delete(index=name, ignore_unavailable=True)
+        body = mapping.build(mapping.IndexConfig(prune=PruneConfig(top_k=doc_k)), enc.stamp)
+        client.indices.create(index=name, body=body)
+
+        def actions():
+            for _id, src in stored:
+                feats = sorted(src["splade"].items(), key=lambda kv: -kv[1])[:doc_k]
+                yield {"_index": name, "_id": _id, "_source": {**src, "splade": dict(feats)}}
+        h.bulk(client, actions(), chunk_size=500)
+        mb = store_bytes(client, name) / 1e6
+        searcher = Searcher(client, enc, name)
+        expanded = {q: searcher.expand(t) for q, t in queries.items()}
+        for q_k in (None, 32, 16, 8):
+            run, lat = {}, []
+            for qid, tokens in expanded.items():
+                kept = dict(sorted(tokens.items(), key=lambda kv: -kv[1])[:q_k])
+                body, _, factor = searcher.build_tokens(kept, SearchOptions(size=100, source=False))
+                resp, dt = timed(lambda: client.search(index=name, body=body))
+                lat.append(dt)
+                run[qid] = {x["_id"]: x["_score"] / factor for x in resp["hits"]["hits"]}
+            ndcg = evaluate.score(run, qrels, ["nDCG@10"])["nDCG@10"]
+            points.append((doc_k, q_k, ndcg, pct(lat, 50), mb))
+            print(f"  {str(doc_k or 'all'):>9}  {str(q_k or 'all'):>11}   {ndcg:.4f}   {pct(lat, 50):13.2f}   "
+                  f"{mb:8.1f}", flush=True)
+        client.indices.delete(index=name)
+    if plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for doc_k in (None, 128, 64, 32):
+            pts = [p for p in points if p[0] == doc_k]
+            ax.plot([p[3] for p in pts], [p[2] for p in pts], marker="o",
+                    label=f"doc top_k {doc_k or 'all'} ({pts[0][4]:.0f} MB)")
+            for p in pts:
+                ax.annotate(f"q{p[1] or 'all'}", (p[3], p[2]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel("search p50 latency (ms), OpenSearch 2.19 single node")
+        ax.set_ylabel("SciFact nDCG@10")
+        ax.set_title("SPLADE-tiny pruning: quality vs latency")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(plot, dpi=120)
+        print(f"  plot written to {plot}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=1000, help="SciFact docs for the sentence-transformers comparison")
+    ap.add_argument("--index", default="bench-scifact")
+    ap.add_argument("--plot", type=Path, default=REPO / "benchmarks" / "pruning.png")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(2)
+    from bridge import evaluate
+    from bridge.client import make_client
+    from bridge.config import ConnectionConfig
+    from bridge.model_store import fetch_tiny
+
+    tiny = fetch_tiny()
+    client = make_client(ConnectionConfig.from_env(timeout=120))
+    info = client.info()["version"]
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; torch {torch.__version__}; "
+          f"{info.get('distribution', 'elasticsearch')} {info['number']}")
+    corpus = [json.loads(line) for line in open(SCIFACT / "corpus.jsonl")]
+    texts = [f"{d['title']}\n{d['text']}" for d in corpus][: args.docs]
+    print("\n[1] document encoding")
+    encoding(texts, tiny)
+    print("\n[2] ingest")
+    ingest_vs_encode(client, SCIFACT / "corpus.jsonl", tiny, args.index)
+    collection = evaluate.load_beir(SCIFACT, "test")
+    print("\n[3] query path")
+    query_path(client, tiny, args.index, collection.queries, collection.qrels)
+    print("\n[4] index size")
+    sizes(client, args.index)
+    print("\n[5] pruning sweep")
+    pruning_sweep(client, tiny, args.index, collection.queries, collection.qrels, args.plot)
+    print("\n| measurement | value | goal | met |\n|---|---|---|---|")
+    for r in ROWS:
+        print("| " + " | ".join(r) + " |")
+    if args.json:
+        args.json.write_text(json.dumps([dict(zip(("what", "value", "goal", "met"), r)) for r in ROWS], indent=1))
+
+
+if __name__ == "__main__":
+    main()
