@@ -78,7 +78,7 @@ def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str) -> None:
     body = mapping.build(mapping.IndexConfig(), enc.stamp)
     client.indices.create(index=index, body=body)
     meta = body["mappings"]["_meta"][mapping.META_KEY]
-    summary = ingest.run(client, enc, index, iter(docs), meta)
+    summary = ingest.run(client, enc, index, iter(docs), meta, ingest.IngestConfig(bulk_load=True))
     ratio = summary.docs_per_s / (len(texts) / t_enc)
     row(f"end-to-end ingest of {summary.indexed} docs (encode + bulk) docs/s", f"{summary.docs_per_s:.1f}")
     row("encode-only docs/s, same docs", f"{len(texts) / t_enc:.1f}")

@@ -118,13 +118,16 @@ def index_create(settings, name, model, fmt, **kw) -> None:
 @click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True)
 @click.option("--skip-unchanged", is_flag=True,
               help="Don't re-encode documents already stored with the same text and model (content hash).")
+@click.option("--bulk-load", is_flag=True,
+              help="Initial load: refresh_interval -1 while ingesting, restored afterwards (new documents "
+                   "become searchable at the end).")
 @FORMAT
 @click.pass_obj
 def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_size, max_retries, dead_letter,
-               text_fields, skip_unchanged, fmt) -> None:
+               text_fields, skip_unchanged, bulk_load, fmt) -> None:
     """Encode SOURCE (a JSONL file, or - for stdin) and bulk-index it into NAME."""
     cfg = dict(id_field=id_field, window=window, chunk_size=chunk_size, max_retries=max_retries,
-               skip_unchanged=skip_unchanged)
+               skip_unchanged=skip_unchanged, bulk_load=bulk_load)
     summary = ingest_file(settings.client(), name, source, model, create, text_fields, dead_letter, cfg)
     if not summary.failed:
         summary.dead_letter = None

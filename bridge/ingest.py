@@ -37,6 +37,7 @@ class IngestConfig:
     max_backoff: float = 60.0
     queue_windows: int = 4      # encoded windows waiting for the bulk side
     refresh: bool = True
+    bulk_load: bool = False     # refresh_interval -1 while loading, then restored (initial loads)
     skip_unchanged: bool = False  # don't re-encode documents stored with the same content hash
 
     def __post_init__(self) -> None:
@@ -205,6 +206,7 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: 
                 yield item
 
     started = time.monotonic()
+    restore = _pause_refresh(client, index) if cfg.bulk_load else None
     worker = threading.Thread(target=produce, name="splade-encode", daemon=True)
     worker.start()
     try:
@@ -222,12 +224,22 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: 
         stop.set()
         worker.join(timeout=5)
         letters.close()
+        if restore is not None:
+            client.indices.put_settings(index=index, body={"index": {"refresh_interval": restore}})
     if failure:
         raise failure[0]
     if cfg.refresh:
         client.indices.refresh(index=index)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _pause_refresh(client, index: str):
+    """Set ``refresh_interval: -1`` for the load; returns the value to restore (None = the default)."""
+    current = client.indices.get_settings(index=index)
+    restore = next(iter(current.values()))["settings"]["index"].get("refresh_interval")
+    client.indices.put_settings(index=index, body={"index": {"refresh_interval": "-1"}})
+    return restore
 
 
 def _reason(info: dict) -> str:
