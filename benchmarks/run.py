@@ -78,11 +78,22 @@ def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str) -> None:
     body = mapping.build(mapping.IndexConfig(), enc.stamp)
     client.indices.create(index=index, body=body)
     meta = body["mappings"]["_meta"][mapping.META_KEY]
+    cpu0 = cluster_cpu_s(client)
     summary = ingest.run(client, enc, index, iter(docs), meta, ingest.IngestConfig(bulk_load=True))
+    cluster_cpu = cluster_cpu_s(client) - cpu0
     ratio = summary.docs_per_s / (len(texts) / t_enc)
     row(f"end-to-end ingest of {summary.indexed} docs (encode + bulk) docs/s", f"{summary.docs_per_s:.1f}")
     row("encode-only docs/s, same docs", f"{len(texts) / t_enc:.1f}")
     row("end-to-end / encode-only", f"{ratio:.2f}", ">= 0.9", ratio >= 0.9)
+    cores = os.cpu_count() or 1
+    row("cluster CPU during the ingest (same machine)", f"{cluster_cpu:.1f} CPU-s = "
+        f"{100 * cluster_cpu / (summary.seconds * cores):.0f}% of {cores} cores over {summary.seconds:.0f} s")
+
+
+def cluster_cpu_s(client) -> float:
+    """CPU seconds used so far by the node process(es), from _nodes/stats."""
+    stats = client.nodes.stats(metric="process")["nodes"]
+    return sum(n["process"]["cpu"]["total_in_millis"] for n in stats.values()) / 1000
 
 
 def query_path(client, tiny: Path, index: str, queries: dict[str, str], qrels) -> None:
@@ -130,6 +141,8 @@ def query_path(client, tiny: Path, index: str, queries: dict[str, str], qrels) -
 def store_bytes(client, index: str) -> int:
     client.indices.refresh(index=index)
     client.indices.forcemerge(index=index, max_num_segments=1)
+    client.indices.flush(index=index)
+    client.indices.refresh(index=index)
     return client.indices.stats(index=index, metric="store")["indices"][index]["primaries"]["store"]["size_in_bytes"]
 
 
