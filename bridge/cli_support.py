@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import click
 
+
 class Settings:
     """Connection and model options shared by every command (``ctx.obj``)."""
 
@@ -57,7 +58,7 @@ MODEL = click.option("--model", envvar="BRIDGE_MODEL", default=None,
 
 
 def create_index(client, name, encoder, text_fields, vector_field, exclude_vector, shards, replicas,
-                  top_k, max_ratio, alpha_mass, abs_value, quantize, scale, field_type="rank_features") -> dict:
+                 top_k, max_ratio, alpha_mass, abs_value, quantize, scale, field_type="rank_features") -> dict:
     from . import mapping
     from .config import PruneConfig, QuantConfig
 
