@@ -9,7 +9,7 @@ from . import idf, mapping, query
 from .backends import capabilities, engine_of, parse_version
 from .client import clause_budget
 from .config import PruneConfig
-from .sparse import KeyCodec, fit_query_weights, from_features, prune
+from .sparse import LINEAR_MAX_WEIGHT, KeyCodec, fit_query_weights, from_features, prune
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def plan_query(tokens: dict[str, float], field: str, opts: SearchOptions = Searc
     """
     form = opts.form or "rank_feature"
     stored_scale = {KeyCodec.encode(t): w / scale for t, w in tokens.items()}
-    max_weight = 64.0 if form == "neural_sparse" else float("inf")
+    max_weight = LINEAR_MAX_WEIGHT if form == "neural_sparse" else float("inf")
     weights, factor = fit_query_weights(stored_scale, max_weight=max_weight, budget=budget)
     used = {KeyCodec.decode(k): tokens[KeyCodec.decode(k)] for k in weights}
     source: bool | Sequence[str] = True if opts.explain else opts.source
