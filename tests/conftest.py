@@ -17,7 +17,14 @@ DATASETS = REPO.parent / "shared" / "datasets"
 SAMPLE = REPO / "bridge" / "samples" / "scifact-200.jsonl"
 
 
-def _reachable(url: str) -> bool:
+def unavailable(msg: str):
+    """A missing node or dataset fails the run in CI (CI=true) and skips the test elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def reachable(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=3) as r:
             return "version" in json.loads(r.read())
@@ -28,11 +35,8 @@ def _reachable(url: str) -> bool:
 @pytest.fixture(scope="session")
 def node_url() -> str:
     url = os.environ.get("BRIDGE_URL", "http://127.0.0.1:9200").split(",")[0]
-    if not _reachable(url):
-        msg = f"no OpenSearch node at {url} (start one with: splade-bridge cluster up)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    if not reachable(url):
+        unavailable(f"no OpenSearch node at {url} (start one with: splade-bridge cluster up)")
     return url
 
 
@@ -82,7 +86,5 @@ def load_jsonl(path: Path, limit: int | None = None) -> list[dict]:
 def scifact_dir() -> Path:
     path = DATASETS / "scifact"
     if not (path / "corpus.jsonl").exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{path} is missing: CI needs ../shared/datasets/scifact")
-        pytest.skip(f"{path} not present")
+        unavailable(f"{path} is missing: CI needs ../shared/datasets/scifact")
     return path
