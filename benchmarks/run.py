@@ -44,7 +44,8 @@ def encoding(texts: list[str], tiny: Path) -> float:
     from bridge.config import EncoderConfig
     from bridge.encoder import SpladeEncoder
 
-    ours = SpladeEncoder(EncoderConfig(model=str(tiny), threads=2))
+    # SparseEncoder truncates at 512 tokens: compare like with like
+    ours = SpladeEncoder(EncoderConfig(model=str(tiny), threads=2, long_documents="truncate"))
     st = SparseEncoder(str(tiny), device="cpu")
     ours.encode_documents(texts[:32])
     st.encode_document(texts[:32], convert_to_tensor=True)

@@ -7,13 +7,16 @@ from __future__ import annotations
 import importlib
 import json
 import ssl
+import urllib.error
+import urllib.parse
 import urllib.request
 from base64 import b64encode
 from dataclasses import dataclass
 
-from .config import ConnectionConfig
+from .config import ConnectionConfig, redact_url
 
 ENGINES = ("opensearch", "elasticsearch")
+POOL_SIZE = 16
 
 
 class BackendError(RuntimeError):
@@ -65,31 +68,64 @@ def capabilities(engine: str, version: tuple[int, ...]) -> dict:
 
 
 def detect(cfg: ConnectionConfig) -> tuple[str, tuple[int, int, int]]:
-    """(engine, version) from ``GET /`` on the first reachable URL, honouring TLS and auth settings."""
+    """(engine, version) from ``GET /`` on the first reachable URL, honouring TLS and auth settings.
+
+    Transient failures (refused, timed out, 5xx) are retried under ``cfg.retry``; the error names the
+    attempts, never the credentials."""
+    import time
+
+    from .retry import retrying
+
+    started, attempts = time.monotonic(), 0
+    try:
+        for attempt in retrying(cfg.retry, f"contacting {cfg.safe_urls}"):
+            with attempt:
+                attempts += 1
+                return _detect_once(cfg)
+    except urllib.error.HTTPError as exc:
+        raise BackendError(f"{cfg.safe_urls} answered HTTP {exc.code} ({exc.reason})"
+                           + (": check the username and password" if exc.code in (401, 403) else "")) from None
+    except BackendError:
+        raise
+    except Exception as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise BackendError(f"cannot reach the cluster at {cfg.safe_urls} ({reason}; {attempts} attempt(s) over "
+                           f"{time.monotonic() - started:.1f}s)") from None
+    raise AssertionError("unreachable")
+
+
+def _detect_once(cfg: ConnectionConfig) -> tuple[str, tuple[int, int, int]]:
     context = ssl.create_default_context(cafile=cfg.ca_certs) if cfg.verify_certs else ssl._create_unverified_context()
     if cfg.client_cert:
         context.load_cert_chain(cfg.client_cert, cfg.client_key)
-    headers = {"accept": "application/json"}
-    if cfg.username is not None:
-        token = b64encode(f"{cfg.username}:{cfg.password or ''}".encode()).decode()
-        headers["authorization"] = f"Basic {token}"
     last: Exception | None = None
     for url in cfg.urls:
+        parts = urllib.parse.urlsplit(url)
+        user, password = (cfg.username, cfg.password) if cfg.username is not None else (parts.username, parts.password)
+        headers = {"accept": "application/json"}
+        if user is not None:
+            token = b64encode(f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password or '')}".encode()).decode()
+            headers["authorization"] = f"Basic {token}"
+        bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
         try:
-            req = urllib.request.Request(url.rstrip("/") + "/", headers=headers)
+            req = urllib.request.Request(bare.rstrip("/") + "/", headers=headers)
             with urllib.request.urlopen(req, timeout=cfg.timeout,
                                         context=context if url.startswith("https") else None) as resp:
                 info = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403):
+                raise
+            last = exc
+            continue
         except Exception as exc:  # try the next URL; report the last failure
             last = exc
             continue
         version = info.get("version", {})
         engine = version.get("distribution", "elasticsearch")
         if engine not in ENGINES:
-            raise BackendError(f"{url} runs {engine!r}, which splade-bridge does not know")
+            raise BackendError(f"{redact_url(url)} runs {engine!r}, which splade-bridge does not know")
         return engine, parse_version(version.get("number", "0.0.0"))
-    reason = getattr(last, "reason", last)
-    raise BackendError(f"cannot reach the cluster at {', '.join(cfg.urls)} ({reason})")
+    raise last  # type: ignore[misc]
 
 
 def client_library(engine: str):
@@ -105,6 +141,9 @@ def make_client(cfg: ConnectionConfig, engine: str):
     kwargs: dict = {"hosts": list(cfg.urls), "max_retries": cfg.max_retries, "retry_on_timeout": False,
                     "verify_certs": cfg.verify_certs}
     kwargs["timeout" if engine == "opensearch" or _major(lib) < 8 else "request_timeout"] = cfg.timeout
+    # connections kept per node: enough for concurrent bulk senders and searches
+    pool_arg = "pool_maxsize" if engine == "opensearch" else "maxsize" if _major(lib) < 8 else "connections_per_node"
+    kwargs[pool_arg] = POOL_SIZE
     if cfg.username is not None:
         kwargs["http_auth" if engine == "opensearch" or _major(lib) < 8 else "basic_auth"] = \
             (cfg.username, cfg.password or "")

@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from .config import RetryPolicy
 from .cli_support import FORMAT, MODEL, Settings, create_index, emit, ingest_file, load_encoder
 from .cluster.commands import cluster
 
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 @click.option("--client-key", envvar="BRIDGE_CLIENT_KEY", default=None, help="TLS client key (PEM).")
 @click.option("--insecure", is_flag=True, help="Disable TLS certificate verification (warns).")
 @click.option("--timeout", default=30.0, show_default=True, help="Request timeout in seconds.")
+@click.option("--retry-for", default=60.0, show_default=True, metavar="SECONDS",
+              help=f"Retry policy: {RetryPolicy().describe().replace('60s', 'SECONDS')}. 0 = no retries.")
 @click.option("--engine", envvar="BRIDGE_ENGINE", type=click.Choice(["opensearch", "elasticsearch"]), default=None,
               help="Skip detection from GET / (default: detected).")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
@@ -66,6 +69,10 @@ def index_group() -> None:
     """Create indices."""
 
 
+def _long_docs(truncate: bool) -> dict:
+    return {"long_documents": "truncate"} if truncate else {}
+
+
 def _index_options(f):
     opts = [
         MODEL,
@@ -91,14 +98,20 @@ def _index_options(f):
 
 
 
+TRUNCATE = click.option("--truncate", is_flag=True,
+                        help="Cut documents at the model's limit (512 tokens) instead of encoding overlapping "
+                             "windows max-pooled into one vector (the default). Recorded in the index stamp.")
+
+
 @index_group.command("create")
 @click.argument("name")
 @_index_options
+@TRUNCATE
 @FORMAT
 @click.pass_obj
-def index_create(settings, name, model, fmt, **kw) -> None:
+def index_create(settings, name, model, truncate, fmt, **kw) -> None:
     """Create index NAME with a rank_features field, stamped with the model."""
-    meta = create_index(settings.client(), name, load_encoder(model), **kw)
+    meta = create_index(settings.client(), name, load_encoder(model, **_long_docs(truncate)), **kw)
     emit(fmt, {"index": name, "meta": meta}, f"created {name} (model {meta['model']['model']})")
 
 
@@ -111,7 +124,10 @@ def index_create(settings, name, model, fmt, **kw) -> None:
               help="Create the index (with --text-field defaults) when it does not exist.")
 @click.option("--window", default=256, show_default=True, help="Documents encoded together.")
 @click.option("--chunk-size", default=500, show_default=True, help="Documents per bulk request.")
-@click.option("--max-retries", default=8, show_default=True, help="Resends of a 429-rejected document.")
+@click.option("--max-retries", default=8, show_default=True,
+              help="Resends of a document the cluster rejected with 429 (write queue full).")
+@click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 16),
+              help="Bulk requests in flight at once.")
 @click.option("--dead-letter", type=click.Path(dir_okay=False), default=None,
               help="JSONL of rejected records (default: ./<index>-deadletter-<UTC time>.jsonl, "
                    "written only when something is rejected).")
@@ -121,14 +137,20 @@ def index_create(settings, name, model, fmt, **kw) -> None:
 @click.option("--bulk-load", is_flag=True,
               help="Initial load: refresh_interval -1 while ingesting, restored afterwards (new documents "
                    "become searchable at the end).")
+@TRUNCATE
 @FORMAT
 @click.pass_obj
-def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_size, max_retries, dead_letter,
-               text_fields, skip_unchanged, bulk_load, fmt) -> None:
-    """Encode SOURCE (a JSONL file, or - for stdin) and bulk-index it into NAME."""
-    cfg = dict(id_field=id_field, window=window, chunk_size=chunk_size, max_retries=max_retries,
-               skip_unchanged=skip_unchanged, bulk_load=bulk_load)
-    summary = ingest_file(settings.client(), name, source, model, create, text_fields, dead_letter, cfg)
+def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_size, max_retries, concurrency,
+               dead_letter, text_fields, skip_unchanged, bulk_load, truncate, fmt) -> None:
+    """Encode SOURCE (a JSONL file, or - for stdin) and bulk-index it into NAME.
+
+    Exit code 0: every record indexed (or unchanged); 1: some records rejected (named in the dead-letter
+    file); 2: nothing indexed, or the cluster stayed unreachable past --retry-for."""
+    cfg = dict(id_field=id_field, window=window, chunk_size=chunk_size, concurrency=concurrency,
+               retry=settings.retry_policy(max_retries=max_retries), skip_unchanged=skip_unchanged,
+               bulk_load=bulk_load)
+    summary = ingest_file(settings.client(), name, source, model, create, text_fields, dead_letter, cfg,
+                          _long_docs(truncate))
     if not summary.failed:
         summary.dead_letter = None
     emit(fmt, summary.as_dict(),

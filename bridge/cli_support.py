@@ -27,7 +27,12 @@ class Settings:
         return ConnectionConfig.from_env(urls=urls, username=kw["username"], password=password,
                                          ca_certs=kw["ca_certs"], verify_certs=not kw["insecure"],
                                          client_cert=kw["client_cert"], client_key=kw["client_key"],
-                                         timeout=kw["timeout"])
+                                         timeout=kw["timeout"], retry=self.retry_policy())
+
+    def retry_policy(self, **overrides):
+        from .config import RetryPolicy
+
+        return RetryPolicy(retry_for=self.kw["retry_for"], **overrides)
 
     def client(self):
         from .client import make_client
@@ -43,7 +48,20 @@ def load_encoder(model: str | None, meta: dict | None = None, **overrides):
     stamp = (meta or {}).get("model", {})
     ref = model or stamp.get("model") or DEFAULT_MODEL
     extra = {k: stamp[k] for k in ("pooling", "activation") if k in stamp}
-    return SpladeEncoder(EncoderConfig(model=ref, **extra, **overrides))
+    extra.update(long_document_options(stamp.get("long_documents")))
+    return SpladeEncoder(EncoderConfig(model=ref, **{**extra, **overrides}))
+
+
+def long_document_options(spec: str | None) -> dict:
+    """Encoder options from an index stamp's ``long_documents`` (``window:512:64:64`` / ``truncate:512``)."""
+    if not spec:
+        return {}
+    kind, *numbers = spec.split(":")
+    if kind == "truncate":
+        return {"long_documents": "truncate"}
+    if kind == "window" and len(numbers) == 3:
+        return {"long_documents": "window", "window_overlap": int(numbers[1]), "max_windows": int(numbers[2])}
+    raise click.ClickException(f"unknown long_documents stamp {spec!r} (written by a newer splade-bridge?)")
 
 
 def emit(fmt: str, data, text: str) -> None:
@@ -84,21 +102,32 @@ def engine_prune(client, field_type: str) -> bool | None:
     return False if caps["sparse_vector_default_prune"] else None
 
 
-def ingest_file(client, name, source, model, create, text_fields, dead_letter, cfg_kw):
+def ingest_file(client, name, source, model, create, text_fields, dead_letter, cfg_kw, encoder_kw=None):
     """Create the index when asked and missing, then stream SOURCE into it with a progress bar."""
     from tqdm import tqdm
 
     from . import ingest, mapping, records
     from .search import check_stamp
 
+    encoder_kw = encoder_kw or {}
     if not client.indices.exists(index=name):
         if not create:
             raise click.ClickException(f"index {name!r} does not exist (use --create)")
-        encoder = load_encoder(model)
+        encoder = load_encoder(model, **encoder_kw)
         meta = create_index(client, name, encoder, text_fields, "splade", False, 1, None,
                              None, None, None, None, "float", 100.0)
     else:
-        _, meta = mapping.read_meta(client.indices.get_mapping(index=name))
+        mappings = client.indices.get_mapping(index=name)
+        _, meta = mapping.read_meta(mappings)
+        field_type = mapping.vector_field_type(mappings, meta["vector_field"])
+        if field_type not in ("rank_features", "sparse_vector"):
+            raise click.ClickException(f"field {meta['vector_field']!r} of index {name!r} is {field_type!r}, "
+                                       "not rank_features: SPLADE weights cannot be stored there")
+        stamped = long_document_options(meta.get("model", {}).get("long_documents"))
+        if encoder_kw and stamped.get("long_documents") != encoder_kw["long_documents"]:
+            raise click.ClickException(f"index {name!r} encodes long documents as "
+                                       f"{meta['model'].get('long_documents')!r}; --truncate applies when "
+                                       "the index is created")
         encoder = load_encoder(model, meta)
         check_stamp(name, meta, encoder.stamp)
     if dead_letter is None:

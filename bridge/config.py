@@ -8,6 +8,7 @@ from .model_store import DEFAULT_MODEL
 from .pooling import check_options
 
 DTYPES = ("float32", "float16", "bfloat16")
+LONG_DOCUMENTS = ("window", "truncate")
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,19 @@ class EncoderConfig:
     batch_tokens: int = 8192  # padded tokens per forward pass
     max_batch: int = 64
     threads: int | None = None
+    # documents longer than doc_max_length: overlapping windows max-pooled into one vector, or truncated
+    long_documents: str = "window"
+    window_overlap: int = 64  # tokens shared by consecutive windows
+    max_windows: int = 64     # windows per document at most (~28k tokens at 512); the rest is not encoded
 
     def __post_init__(self) -> None:
         check_options(self.pooling, self.activation)
+        if self.long_documents not in LONG_DOCUMENTS:
+            raise ValueError(f"long_documents must be one of {LONG_DOCUMENTS}, got {self.long_documents!r}")
+        if not 0 <= self.window_overlap <= self.doc_max_length // 2:
+            raise ValueError("window_overlap must be in [0, doc_max_length / 2]")
+        if self.max_windows < 1:
+            raise ValueError("max_windows must be >= 1")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         for name in ("doc_max_length", "query_max_length", "batch_tokens", "max_batch"):
@@ -88,6 +99,28 @@ class QuantConfig:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """How long to keep trying when the cluster is down, slow or throttling (see ``describe``)."""
+
+    retry_for: float = 60.0       # seconds of retrying one request (or the first contact) before giving up
+    initial_backoff: float = 0.5  # first wait; doubles per attempt, with jitter
+    max_backoff: float = 30.0
+    max_retries: int = 8          # resends of a document the cluster rejected with 429 (or 503)
+
+    def __post_init__(self) -> None:
+        if self.retry_for < 0 or self.initial_backoff <= 0 or self.max_backoff < self.initial_backoff:
+            raise ValueError("retry_for must be >= 0 and 0 < initial_backoff <= max_backoff")
+        if self.max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+
+    def describe(self) -> str:
+        return (f"connection errors, timeouts and HTTP 502/503/504 are retried with exponential backoff "
+                f"({self.initial_backoff:g}s doubling, at most {self.max_backoff:g}s apart) for up to "
+                f"{self.retry_for:g}s per request; documents rejected with HTTP 429/503 are resent up to "
+                f"{self.max_retries} times (ingest --max-retries) with the same backoff")
+
+
+@dataclass(frozen=True)
 class ConnectionConfig:
     """How to reach a cluster. Secrets are never part of ``repr``."""
 
@@ -99,7 +132,8 @@ class ConnectionConfig:
     client_cert: str | None = None
     client_key: str | None = None
     timeout: float = 30.0
-    max_retries: int = 3
+    max_retries: int = 3  # the transport's immediate retries on another node (multi-URL clusters)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __post_init__(self) -> None:
         if not self.urls:
@@ -109,6 +143,11 @@ class ConnectionConfig:
                 raise ValueError(f"cluster URL must start with http:// or https://, got {u!r}")
         if self.timeout <= 0:
             raise ValueError("timeout must be > 0")
+
+    @property
+    def safe_urls(self) -> str:
+        """The URLs for messages: any ``user:password@`` part removed."""
+        return ", ".join(redact_url(u) for u in self.urls)
 
     @classmethod
     def from_env(cls, **overrides) -> "ConnectionConfig":
@@ -125,3 +164,12 @@ class ConnectionConfig:
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def redact_url(url: str) -> str:
+    """``https://user:secret@host:9200`` -> ``https://***@host:9200`` (messages never carry credentials)."""
+    scheme, sep, rest = url.partition("://")
+    host, at, tail = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    return f"{scheme}://***@{tail}"

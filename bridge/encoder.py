@@ -104,10 +104,20 @@ class SpladeEncoder:
         """What an index must record to be queried with this encoder (see ``mapping.build``)."""
         return {"model": self._doc.name, "revision": self._doc.revision,
                 "query_model": self._query.name, "query_revision": self._query.revision,
-                "pooling": self.config.pooling, "activation": self.config.activation}
+                "pooling": self.config.pooling, "activation": self.config.activation,
+                "long_documents": self._long_documents}
+
+    @property
+    def _long_documents(self) -> str:
+        c = self.config
+        if c.long_documents == "truncate":
+            return f"truncate:{self._doc.max_length}"
+        return f"window:{self._doc.max_length}:{c.window_overlap}:{c.max_windows}"
 
     def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
-        return list(self._encode(self._doc, texts))
+        """One vector per text; a text over the model's limit is split into overlapping windows whose
+        vectors are max-pooled (``long_documents="window"``, the default) or truncated."""
+        return list(self._encode(self._doc, texts, windows=self.config.long_documents == "window"))
 
     def encode_query(self, texts: Sequence[str] | str) -> list[SparseVector] | SparseVector:
         if isinstance(texts, str):
@@ -146,14 +156,33 @@ class SpladeEncoder:
         if batch:
             yield batch
 
+    def _tokenize(self, side: _Side, texts: Sequence[str], windows: bool) -> tuple[list[list[int]], list[int]]:
+        """Token ids per model input row and the text each row belongs to. With ``windows``, a text longer
+        than the model's limit becomes overlapping windows (the tokenizer's overflow with ``stride``)."""
+        if not windows:
+            enc = side.tokenizer(texts, truncation=True, max_length=side.max_length)
+            return enc["input_ids"], list(range(len(texts)))
+        enc = side.tokenizer(texts, truncation=True, max_length=side.max_length, stride=self.config.window_overlap,
+                             return_overflowing_tokens=True)
+        ids, owners, seen = [], [], [0] * len(texts)
+        for row, owner in zip(enc["input_ids"], enc["overflow_to_sample_mapping"]):
+            seen[owner] += 1
+            if seen[owner] <= self.config.max_windows:
+                ids.append(row)
+                owners.append(owner)
+        for owner, n in enumerate(seen):
+            if n > self.config.max_windows:
+                log.warning("text %d of the batch has %d windows; encoding the first %d (max_windows)",
+                            owner, n, self.config.max_windows)
+        return ids, owners
+
     @torch.inference_mode()
-    def _encode(self, side: _Side, texts: Sequence[str]) -> Iterator[SparseVector]:
+    def _encode(self, side: _Side, texts: Sequence[str], windows: bool = False) -> Iterator[SparseVector]:
         if not texts:
             return
         texts = [side.prompt + t for t in texts]
-        enc = side.tokenizer(texts, truncation=True, max_length=side.max_length)
-        ids = enc["input_ids"]
-        out: list[SparseVector | None] = [None] * len(texts)
+        ids, owners = self._tokenize(side, texts, windows)
+        rows: list[SparseVector | None] = [None] * len(ids)
         for batch in self._batches([len(x) for x in ids]):
             padded = side.tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt")
             input_ids = padded["input_ids"].to(self.device)
@@ -162,8 +191,23 @@ class SpladeEncoder:
             weights = pool_hidden(hidden, mask, side.weight, side.bias, self.config.pooling,
                                   self.config.activation)
             for row, i in enumerate(batch):
-                out[i] = _to_sparse(weights[row])
-        yield from out  # type: ignore[misc]
+                rows[i] = _to_sparse(weights[row])
+        if len(rows) == len(texts):
+            yield from rows  # type: ignore[misc]
+            return
+        parts: list[list[SparseVector]] = [[] for _ in texts]
+        for owner, vec in zip(owners, rows):
+            parts[owner].append(vec)  # type: ignore[arg-type]
+        yield from (p[0] if len(p) == 1 else max_merge(p, side.weight.shape[0]) for p in parts)
+
+
+def max_merge(vectors: Sequence[SparseVector], vocab_size: int) -> SparseVector:
+    """Element-wise max of sparse vectors (the windows of one long document)."""
+    dense = np.zeros(vocab_size, dtype=np.float32)
+    for v in vectors:
+        np.maximum.at(dense, v.indices, v.values)
+    idx = np.flatnonzero(dense > 0)
+    return SparseVector(idx.astype(np.int64), dense[idx])
 
 
 def _to_sparse(row: torch.Tensor) -> SparseVector:

@@ -1,24 +1,23 @@
-"""Ingest: records -> documents -> encoded batches -> bulk actions -> ``streaming_bulk``.
+"""Ingest: records -> documents -> encoded windows -> bulk actions -> ``BulkSender``.
 
-Everything up to ``bulk_actions`` is a pure generator. ``run`` is the one edge: an encoder thread fills a
-bounded queue while the calling thread feeds ``streaming_bulk`` from it, so encoding and bulk I/O
-overlap and memory stays bounded. 429 rejections are resent by the helper (``max_retries``); the
-transport itself retries connection errors and 502/503/504.
+The pure stages are in ``bridge.actions``. ``run`` is the one edge: an encoder thread fills a
+bounded queue while the calling thread hands windows to a few bulk senders, so encoding and bulk I/O
+overlap and memory stays bounded. Retries (connection errors, timeouts, 5xx, 429) follow the
+``RetryPolicy`` (see ``bridge.bulk``).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import queue
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
+from .actions import Unchanged, encoded_actions, stored_unchanged
+from .config import RetryPolicy
 from .records import DeadLetter, to_documents
-from .sparse import KeyCodec, prune, quantize, to_features
-from .types import BadRecord, Document
+from .types import BadRecord
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +31,8 @@ class IngestConfig:
     window: int = 256           # documents encoded together (sorted by length inside)
     chunk_size: int = 500       # documents per bulk request
     max_chunk_bytes: int = 10 * 1024 * 1024
-    max_retries: int = 8        # per document, on 429 only
-    initial_backoff: float = 1.0
-    max_backoff: float = 60.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    concurrency: int = 2        # bulk requests in flight at once
     queue_windows: int = 4      # encoded windows waiting for the bulk side
     refresh: bool = True
     bulk_load: bool = False     # refresh_interval -1 while loading, then restored (initial loads)
@@ -43,7 +41,7 @@ class IngestConfig:
     def __post_init__(self) -> None:
         if not self.text_fields:
             raise ValueError("at least one text field is needed")
-        for name in ("window", "chunk_size", "max_chunk_bytes", "queue_windows"):
+        for name in ("window", "chunk_size", "max_chunk_bytes", "queue_windows", "concurrency"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
 
@@ -55,6 +53,9 @@ class IngestSummary:
     indexed: int = 0
     failed: int = 0
     skipped_unchanged: int = 0
+    request_retries: int = 0     # bulk requests resent after a connection error, timeout or 5xx
+    document_resends: int = 0    # documents resent after a per-document 429 or 503
+    max_in_flight: int = 0       # most documents held between input and acknowledgement
     seconds: float = 0.0
     dead_letter: str | None = None
     errors: list[dict] = field(default_factory=list)
@@ -70,87 +71,6 @@ class IngestSummary:
         return out
 
 
-# -- pure stages ---------------------------------------------------------------------------------
-
-def stamp_key(meta: dict) -> str:
-    """What, besides the text, decides a document's stored vector: model, pooling, pruning, quantization."""
-    keys = ("model", "pruning", "quantization", "key_codec", "vector_field")
-    return json.dumps({k: meta.get(k) for k in keys}, sort_keys=True)
-
-
-def content_hash(doc: Document, key: str = "") -> str:
-    return hashlib.sha256(f"{key}\0{doc.text}".encode("utf-8")).hexdigest()[:32]
-
-
-def bulk_action(index: str, doc: Document, features: dict[str, float], vector_field: str, digest: str) -> dict:
-    source = {**doc.fields, vector_field: features, "content_hash": digest}
-    return {"_op_type": "index", "_index": index, "_id": doc.id, "_source": source}
-
-
-@dataclass(frozen=True)
-class Unchanged:
-    """A document whose stored hash already matches: not re-encoded, not re-sent."""
-
-    id: str
-
-
-def encoded_actions(docs: Iterable[Document | BadRecord], encoder, index: str, meta: dict, window: int,
-                    unchanged: Callable[[dict[str, str]], set[str]] | None = None
-                    ) -> Iterator[list[dict | BadRecord | Unchanged]]:
-    """Windows of bulk actions (bad records and unchanged documents passed through, in order).
-
-    ``unchanged({id: content_hash})`` returns the ids already stored with that hash; they are skipped.
-    """
-    from .config import PruneConfig, QuantConfig
-
-    prune_cfg = PruneConfig(**meta.get("pruning", {}))
-    quant_cfg = QuantConfig.from_meta(meta.get("quantization", {}))
-    if meta.get("key_codec", KeyCodec.name) != KeyCodec.name:
-        raise ValueError(f"index uses key codec {meta.get('key_codec')!r}; this version knows {KeyCodec.name!r}")
-    field_name, key = meta["vector_field"], stamp_key(meta)
-    buf: list[Document | BadRecord] = []
-    encoded = 0
-
-    def flush() -> list[dict | BadRecord | Unchanged]:
-        nonlocal encoded
-        digests = {d.id: content_hash(d, key) for d in buf if isinstance(d, Document)}
-        skip = unchanged(digests) if unchanged and digests else set()
-        todo = [d for d in buf if isinstance(d, Document) and d.id not in skip]
-        vectors = iter(encoder.encode_documents([d.text for d in todo]))
-        encoded += len(todo)
-        log.info("encoded %d documents (%d so far), %d unchanged skipped", len(todo), encoded, len(skip))
-        out: list[dict | BadRecord | Unchanged] = []
-        for item in buf:
-            if isinstance(item, BadRecord):
-                out.append(item)
-            elif item.id in skip:
-                out.append(Unchanged(item.id))
-            else:
-                features = to_features(quantize(prune(next(vectors), prune_cfg), quant_cfg), encoder.vocab)
-                if not features:
-                    out.append(BadRecord("the text encodes to an empty vector", line=item.line, id=item.id))
-                else:
-                    out.append(bulk_action(index, item, features, field_name, digests[item.id]))
-        return out
-
-    for d in docs:
-        buf.append(d)
-        if len(buf) >= window:
-            yield flush()
-            buf = []
-    if buf:
-        yield flush()
-
-
-def stored_unchanged(client, index: str) -> Callable[[dict[str, str]], set[str]]:
-    """``unchanged`` for ``encoded_actions``: ids whose stored ``content_hash`` equals the new one."""
-    def lookup(digests: dict[str, str]) -> set[str]:
-        resp = client.mget(index=index, body={"ids": list(digests)}, _source=["content_hash"])
-        return {d["_id"] for d in resp["docs"]
-                if d.get("found") and (d.get("_source") or {}).get("content_hash") == digests[d["_id"]]}
-    return lookup
-
-
 # -- the edge ------------------------------------------------------------------------------------
 
 def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: dict,
@@ -158,21 +78,29 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: 
         progress: Callable[[int], None] | None = None) -> IngestSummary:
     """Encode and index ``records`` into ``index`` (created beforehand with ``meta``).
 
-    ``progress(n)`` is called as records come out of the encoder (before their bulk request)."""
-    from .backends import helpers
+    An encoder thread fills a bounded queue of windows; up to ``cfg.concurrency`` windows are in bulk
+    requests at once (``BulkSender``: transient failures and 429s retried under ``cfg.retry``). At most
+    ``(queue_windows + concurrency + 1) * window`` documents are held at any time. ``progress(n)`` is
+    called as documents are acknowledged (or rejected)."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-    streaming_bulk = helpers(client).streaming_bulk
+    from .bulk import BulkSender, SendStats
+
     summary = IngestSummary(dead_letter=dead_letter)
+    stats = SendStats()
+    sender = BulkSender(client, cfg.retry, stats, cfg.chunk_size, cfg.max_chunk_bytes)
     letters = DeadLetter(dead_letter)
     windows: queue.Queue = queue.Queue(maxsize=cfg.queue_windows)
     failure: list[BaseException] = []
     stop = threading.Event()
+    held = _Held()
 
     def produce() -> None:
         try:
             docs = to_documents(records, cfg.id_field, cfg.text_fields)
             unchanged = stored_unchanged(client, index) if cfg.skip_unchanged else None
             for batch in encoded_actions(docs, encoder, index, meta, cfg.window, unchanged):
+                held.add(len(batch))
                 while not stop.is_set():
                     try:
                         windows.put(batch, timeout=0.2)
@@ -186,52 +114,107 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: 
         finally:
             windows.put(_DONE)
 
-    def actions() -> Iterator[dict]:
-        while True:
-            batch = windows.get()
-            if batch is _DONE:
-                return
-            for item in batch:
-                summary.read += 1
-                if progress:
-                    progress(1)
-                if isinstance(item, BadRecord):
-                    summary.failed += 1
-                    _record_error(summary, letters, {k: v for k, v in asdict(item).items() if v is not None})
-                    continue
-                if isinstance(item, Unchanged):
-                    summary.skipped_unchanged += 1
-                    continue
+    def fold(batch: list, answers: list[tuple[bool, dict]]) -> None:
+        """Count one window's outcome (main thread only)."""
+        answers_iter = iter(answers)
+        for item in batch:
+            summary.read += 1
+            if isinstance(item, BadRecord):
+                summary.failed += 1
+                _record_error(summary, letters, {k: v for k, v in asdict(item).items() if v is not None})
+            elif isinstance(item, Unchanged):
+                summary.skipped_unchanged += 1
+            else:
                 summary.encoded += 1
-                yield item
+                ok, answer = next(answers_iter)
+                if ok:
+                    summary.indexed += 1
+                else:
+                    summary.failed += 1
+                    (_, info), = answer.items()
+                    _record_error(summary, letters, {"id": info.get("_id"), "reason": _reason(info)})
+        held.add(-len(batch))
+        if progress:
+            progress(len(batch))
 
     started = time.monotonic()
     restore = _pause_refresh(client, index) if cfg.bulk_load else None
     worker = threading.Thread(target=produce, name="splade-encode", daemon=True)
+    pool = ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="splade-bulk")
+    in_flight: dict = {}
     worker.start()
     try:
-        for ok, item in streaming_bulk(client, actions(), chunk_size=cfg.chunk_size,
-                                       max_chunk_bytes=cfg.max_chunk_bytes, raise_on_error=False,
-                                       raise_on_exception=False, max_retries=cfg.max_retries,
-                                       initial_backoff=cfg.initial_backoff, max_backoff=cfg.max_backoff):
-            if ok:
-                summary.indexed += 1
-            else:
-                summary.failed += 1
-                (op, info), = item.items()
-                _record_error(summary, letters, {"id": info.get("_id"), "reason": _reason(info)})
+        while True:
+            batch = windows.get()
+            if batch is _DONE:
+                break
+            actions = [a for a in batch if isinstance(a, dict)]
+            in_flight[pool.submit(sender.send, actions) if actions else _answered([])] = batch
+            while len(in_flight) >= cfg.concurrency:
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    fold(in_flight.pop(fut), fut.result())
+        for fut in list(in_flight):  # the remaining windows, in order
+            fold(in_flight.pop(fut), fut.result())
+    except BaseException as exc:
+        stop.set()
+        raise IngestAborted(summary, exc) from exc
     finally:
         stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
         worker.join(timeout=5)
         letters.close()
         if restore is not None:
-            client.indices.put_settings(index=index, body={"index": {"refresh_interval": restore}})
+            _restore_refresh(client, index, restore)
+        summary.request_retries, summary.document_resends = stats.request_retries, stats.document_resends
+        summary.max_in_flight = held.peak
+        summary.seconds = time.monotonic() - started
     if failure:
         raise failure[0]
     if cfg.refresh:
         client.indices.refresh(index=index)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+class IngestAborted(RuntimeError):
+    """The cluster stayed unreachable (or refused a whole request) past the retry policy. ``summary``
+    holds what was acknowledged before; rerunning with ``--skip-unchanged`` continues from there."""
+
+    def __init__(self, summary: IngestSummary, cause: BaseException):
+        from .errors import describe
+
+        self.summary, self.cause = summary, cause
+        super().__init__(f"{describe(cause)}; ingest stopped after {summary.indexed} documents were indexed "
+                         f"({summary.failed} rejected); rerun with --skip-unchanged to continue")
+
+
+class _Held:
+    """Documents read from the input and not yet acknowledged by the cluster, and the most at once."""
+
+    def __init__(self):
+        self.now = self.peak = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.now += n
+            self.peak = max(self.peak, self.now)
+
+
+def _answered(value):
+    from concurrent.futures import Future
+
+    fut: Future = Future()
+    fut.set_result(value)
+    return fut
+
+
+def _restore_refresh(client, index: str, restore) -> None:
+    try:
+        client.indices.put_settings(index=index, body={"index": {"refresh_interval": restore}})
+    except Exception as exc:  # the cluster may be the reason we are here
+        log.error("could not restore refresh_interval of %s to %s (%s): set it by hand", index, restore, exc)
 
 
 def _pause_refresh(client, index: str):

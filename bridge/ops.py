@@ -57,7 +57,8 @@ def reindex_cmd(settings, source, alias, model, text_fields, window, sample_quer
         return yes or click.confirm(f"delete {', '.join(names)}?", err=True, default=False)
 
     total = sum(client.count(index=i)["count"] for i in plan.source_indices)
-    cfg = ingest.IngestConfig(window=window, chunk_size=window, queue_windows=1, refresh=False)
+    cfg = ingest.IngestConfig(window=window, chunk_size=window, queue_windows=1, concurrency=1, refresh=False,
+                              retry=settings.retry_policy())
     with tqdm(total=total, unit="doc", file=sys.stderr, desc=f"reindex -> {plan.target}") as bar:
         summary = reindex.run(client, encoder, plan, cfg, sample_queries, progress=bar.update,
                               confirm_delete=confirm)

@@ -4,7 +4,7 @@ The target is a new versioned index ``<alias>-<model-slug>-<UTC timestamp>`` cre
 ``refresh_interval: -1`` and no replicas. Its ``_meta.splade_bridge.reindex`` block is the checkpoint:
 ``state`` is ``copying`` until verification passes, so a rerun after a crash finds the unfinished
 target and continues into it; documents already stored with the same content hash are skipped
-(``ingest.stored_unchanged``), so finished batches are never re-encoded.
+(``actions.stored_unchanged``), so finished batches are never re-encoded.
 """
 from __future__ import annotations
 

@@ -49,10 +49,15 @@ def _dense(vec, vocab_size):
     return out
 
 
-def test_equals_sentence_transformers_sparse_encoder(encoder, tiny_model):
-    """Same model, same texts: every weight within 1e-4 of SparseEncoder (MLMTransformer + SpladePooling)."""
+def test_equals_sentence_transformers_sparse_encoder(tiny_model):
+    """Same model, same texts: every weight within 1e-4 of SparseEncoder (MLMTransformer + SpladePooling).
+    SparseEncoder truncates at 512 tokens, so ours truncates too here (windows are tested below)."""
     from sentence_transformers import SparseEncoder
 
+    from bridge.config import EncoderConfig
+    from bridge.encoder import SpladeEncoder
+
+    encoder = SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2, long_documents="truncate"))
     st_model = SparseEncoder(str(tiny_model), device="cpu")
     docs = [(d["title"] + "\n" + d["text"]) for d in load_jsonl(SAMPLE, 40)]
     queries = [GARLIC_QUERY, "vitamin d and bone density", "what is the role of p53 in cancer?"]
@@ -93,3 +98,33 @@ def test_sum_pooling_relu_variant(tiny_model):
         want = torch.relu(mlm(**inputs).logits).sum(1)[0].numpy()
     got = _dense(enc.encode_documents([text])[0], want.shape[0])
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_long_documents_are_windowed_and_max_pooled(encoder):
+    """A text over 512 tokens: overlapping windows, max-pooled; short texts are unchanged by the mode."""
+    from bridge.config import EncoderConfig
+    from bridge.encoder import SpladeEncoder, max_merge
+    from bridge.types import SparseVector
+
+    truncating = SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2, long_documents="truncate"))
+    docs = [(d["title"] + "\n" + d["text"]) for d in load_jsonl(SAMPLE, 8)]
+    long_text = " ".join(docs)
+    assert truncating.token_count([long_text])[0] == 512 < len(encoder._doc.tokenizer(long_text)["input_ids"])
+    windowed, cut = encoder.encode_documents([long_text])[0], truncating.encode_documents([long_text])[0]
+    vocab = encoder.vocab
+    # the last document's own words (beyond token 512) are absent from the truncated vector, present in ours
+    tail_words = set(encoder._doc.tokenizer.tokenize(docs[-1])) - set(encoder.tokens(cut))
+    found = tail_words & set(encoder.tokens(windowed))
+    assert len(tail_words) >= 10 and len(found) >= 0.5 * len(tail_words), (len(found), len(tail_words))
+    # the first window is exactly the truncated input, so the max-pool is >= it everywhere
+    ours = encoder.tokens(windowed)
+    assert all(ours.get(t, 0.0) >= w - 1e-4 for t, w in encoder.tokens(cut).items())
+    a = SparseVector(np.array([1, 5, 9]), np.array([0.5, 2.0, 1.0], dtype=np.float32))
+    b = SparseVector(np.array([5, 7]), np.array([3.0, 0.25], dtype=np.float32))
+    m = max_merge([a, b], 10)
+    assert m.indices.tolist() == [1, 5, 7, 9] and m.values.tolist() == [0.5, 3.0, 0.25, 1.0]
+    short = docs[:3]
+    for a, b in zip(encoder.encode_documents(short), truncating.encode_documents(short)):
+        np.testing.assert_allclose(_dense(a, len(vocab)), _dense(b, len(vocab)), atol=1e-4)
+    with pytest.raises(ValueError, match="long_documents"):
+        EncoderConfig(long_documents="summarize")

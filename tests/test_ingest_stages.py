@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from bridge.ingest import Unchanged, bulk_action, content_hash, encoded_actions, stamp_key
+from bridge.actions import Unchanged, bulk_action, content_hash, encoded_actions, stamp_key
 from bridge.records import read_jsonl, to_documents
 from bridge.types import BadRecord, Document, SparseVector
 

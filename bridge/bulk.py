@@ -1,0 +1,109 @@
+"""Sending one window of bulk actions under the retry policy, so a restart or a throttling cluster costs
+time, never documents.
+
+* A request that fails as a whole (connection refused, timeout, HTTP 502/503/504/429) is resent whole
+  with backoff for up to ``retry_for`` seconds; ``index`` actions carry their ``_id``, so a resend of a
+  request that had partly landed overwrites, it never duplicates.
+* Documents the cluster rejects one by one with 429 (write queue full) or 503 (shard not yet recovered
+  after a restart) are resent alone, up to ``max_retries`` times with the same backoff; every resend is
+  counted.
+* A request refused as a whole with 400/413 (an invalid ``_id`` fails the entire request) is split
+  until the offending document is alone; only that one fails.
+* Any other per-document error is final and returned to the caller (dead-letter).
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .config import RetryPolicy
+from .retry import retrying
+
+log = logging.getLogger(__name__)
+
+RESEND_STATUS = frozenset({429, 503})
+SPLIT_STATUS = frozenset({400, 413})
+
+
+@dataclass
+class SendStats:
+    """Retries so far (shared by the sender threads)."""
+
+    request_retries: int = 0     # whole bulk requests resent after a transient failure
+    document_resends: int = 0    # documents resent after a per-document 429 or 503
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+
+def item_status(item: dict) -> int | None:
+    (_, info), = item.items()
+    status = info.get("status")
+    return int(status) if isinstance(status, int) or (isinstance(status, str) and status.isdigit()) else None
+
+
+class BulkSender:
+    """``send(actions)`` -> one ``(ok, item)`` per action, in order, after all retries."""
+
+    def __init__(self, client, policy: RetryPolicy, stats: SendStats, chunk_size: int = 500,
+                 max_chunk_bytes: int = 10 * 1024 * 1024):
+        from .backends import helpers
+
+        self.client, self.policy, self.stats = client, policy, stats
+        self.chunk_size, self.max_chunk_bytes = chunk_size, max_chunk_bytes
+        self._streaming_bulk = helpers(client).streaming_bulk
+
+    def send(self, actions: list[dict]) -> list[tuple[bool, dict]]:
+        results: list[tuple[bool, dict] | None] = [None] * len(actions)
+        pending = list(range(len(actions)))
+        for resend in range(self.policy.max_retries + 1):
+            answers = self._request([actions[i] for i in pending])
+            throttled = []
+            for i, (ok, item) in zip(pending, answers):
+                if not ok and item_status(item) in RESEND_STATUS and resend < self.policy.max_retries:
+                    throttled.append(i)
+                else:
+                    results[i] = (ok, item)
+            if not throttled:
+                break
+            self.stats.add("document_resends", len(throttled))
+            wait = min(self.policy.max_backoff, self.policy.initial_backoff * 2 ** resend)
+            wait += random.uniform(0, self.policy.initial_backoff)
+            log.info("%d documents rejected with 429/503 (queue full, shard recovering); resending in %.1fs",
+                     len(throttled), wait)
+            time.sleep(wait)
+            pending = throttled
+        return results  # type: ignore[return-value]
+
+    def _request(self, actions: list[dict]) -> list[tuple[bool, dict]]:
+        """All of ``actions`` through ``streaming_bulk`` (it splits by count and bytes), resent whole on a
+        transient failure: answers are kept only once every chunk got one. A request refused as a whole
+        (HTTP 400/413: one document can invalidate it) is split in halves until the culprit stands alone."""
+        from .backends import exceptions
+
+        _, _, transport_errors = exceptions()
+        try:
+            for attempt in retrying(self.policy, f"bulk request of {len(actions)} documents",
+                                    on_retry=lambda: self.stats.add("request_retries")):
+                with attempt:
+                    return list(self._streaming_bulk(
+                        self.client, actions, chunk_size=self.chunk_size, max_chunk_bytes=self.max_chunk_bytes,
+                        max_retries=0, raise_on_error=False, raise_on_exception=True))
+        except transport_errors as exc:
+            status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
+            if status not in SPLIT_STATUS:
+                raise
+            if len(actions) == 1:
+                from .errors import describe
+
+                return [(False, {"index": {"_id": actions[0].get("_id"), "status": status,
+                                           "error": describe(exc)}})]
+            half = len(actions) // 2
+            log.info("bulk request of %d documents refused (HTTP %s); splitting it", len(actions), status)
+            return self._request(actions[:half]) + self._request(actions[half:])
+        raise AssertionError("unreachable")
