@@ -10,7 +10,8 @@ from .types import BadRecord, Document
 
 
 def read_jsonl(lines: Iterable[str | bytes]) -> Iterator[dict | BadRecord]:
-    """Parse JSON lines (text or raw bytes); a bad line becomes a ``BadRecord`` naming its line number."""
+    """Parse JSON lines (text or raw bytes); a bad line becomes a ``BadRecord`` naming its line number.
+    A UTF-8 byte-order mark is ignored; ``NaN``/``Infinity`` (not JSON) are rejected."""
     for n, line in enumerate(lines, 1):
         if isinstance(line, bytes):
             try:
@@ -19,22 +20,35 @@ def read_jsonl(lines: Iterable[str | bytes]) -> Iterator[dict | BadRecord]:
                 yield BadRecord(f"invalid UTF-8 at byte {exc.start}", line=n,
                                 raw=line[:1000].decode("utf-8", "replace"))
                 continue
+        line = line.lstrip("\ufeff")
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
-            yield BadRecord(f"malformed JSON: {exc.msg}", line=n, raw=line[:1000])
+            yield BadRecord(f"malformed JSON: {exc.msg} (column {exc.colno})", line=n, raw=line[:1000])
+            continue
+        except ValueError as exc:
+            yield BadRecord(str(exc), line=n, raw=line[:1000])
+            continue
+        except RecursionError:
+            yield BadRecord("JSON nested too deeply", line=n, raw=line[:1000])
             continue
         if not isinstance(obj, dict):
-            yield BadRecord("a JSON object was expected", line=n, raw=line[:1000])
+            yield BadRecord(f"a JSON object was expected, got {type(obj).__name__}", line=n, raw=line[:1000])
             continue
         yield {**obj, "__line__": n}
 
 
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON (no NaN/Infinity in documents)")
+
+
 def to_documents(records: Iterable[dict | BadRecord], id_field: str = "_id",
                  text_fields: tuple[str, ...] = ("title", "text")) -> Iterator[Document | BadRecord]:
-    """Validate records into ``Document``s (title + text joined); never mutates the input dicts."""
+    """Validate records into ``Document``s (title + text joined); never mutates the input dicts.
+    A repeated id is rejected (the first record with it is kept)."""
+    seen: dict[str, int] = {}
     for n, rec in enumerate(records, 1):
         if isinstance(rec, BadRecord):
             yield rec
@@ -43,8 +57,13 @@ def to_documents(records: Iterable[dict | BadRecord], id_field: str = "_id",
         doc_id = rec.get(id_field)
         if isinstance(doc_id, int) and not isinstance(doc_id, bool):
             doc_id = str(doc_id)
-        if not isinstance(doc_id, str) or not doc_id.strip():
-            yield BadRecord(f"missing or invalid id field {id_field!r}", line=line)
+        problem = _id_problem(doc_id, id_field)
+        if problem:
+            yield BadRecord(problem, line=line)
+            continue
+        if doc_id in seen:
+            yield BadRecord(f"duplicate id: line {seen[doc_id]} has the same id (that record is kept)",
+                            line=line, id=doc_id)
             continue
         parts = []
         for name in text_fields:
@@ -53,17 +72,30 @@ def to_documents(records: Iterable[dict | BadRecord], id_field: str = "_id",
                 continue
             if not isinstance(value, str):
                 parts = None
-                yield BadRecord(f"text field {name!r} is not a string", line=line, id=doc_id)
+                yield BadRecord(f"text field {name!r} is a {type(value).__name__}, not a string", line=line,
+                                id=doc_id)
                 break
             if value.strip():
                 parts.append(value.strip())
         if parts is None:
             continue
         if not parts:
-            yield BadRecord(f"no text in fields {list(text_fields)}", line=line, id=doc_id)
+            yield BadRecord(f"no text: fields {list(text_fields)} are missing, empty or whitespace", line=line,
+                            id=doc_id)
             continue
+        seen[doc_id] = line
         fields = {k: v for k, v in rec.items() if k not in (id_field, "__line__")}
         yield Document(id=doc_id, text="\n".join(parts), fields=fields, line=line)
+
+
+def _id_problem(doc_id, id_field: str) -> str | None:
+    if doc_id is None:
+        return f"id field {id_field!r} is missing or null"
+    if not isinstance(doc_id, str):
+        return f"id field {id_field!r} is a {type(doc_id).__name__}, not a string or integer"
+    if not doc_id.strip():
+        return f"id field {id_field!r} is empty"
+    return None
 
 
 class DeadLetter:

@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 STAMP_KEYS = ("revision", "query_revision", "pooling", "activation")
 
 
+class QueryError(ValueError):
+    """A query that cannot be searched: empty, or expanding to no vocabulary terms."""
+
+
 class ModelMismatchError(ValueError):
     """The index was built with another model (or pooling) than the query encoder."""
 
@@ -118,10 +122,17 @@ class Searcher:
         return self.meta["vector_field"]
 
     def expand(self, text: str, prune_cfg: PruneConfig = PruneConfig()) -> dict[str, float]:
-        """Query tokens (plain, not key-encoded) and weights: SPLADE's, or IDF's in inference-free mode."""
+        """Query tokens (plain, not key-encoded) and weights: SPLADE's, or IDF's in inference-free mode.
+        The text is only ever model input: no query syntax is parsed from it."""
+        if not isinstance(text, str) or not text.strip():
+            raise QueryError("the query is empty")
         if self.idf is not None:
-            return idf.query_weights(self.encoder.query_tokenizer, text, self.idf, self.encoder.special_tokens)
-        return self.encoder.tokens(prune(self.encoder.encode_query(text), prune_cfg))
+            tokens = idf.query_weights(self.encoder.query_tokenizer, text, self.idf, self.encoder.special_tokens)
+        else:
+            tokens = self.encoder.tokens(prune(self.encoder.encode_query(text), prune_cfg))
+        if not tokens:
+            raise QueryError(f"the query {text[:80]!r} expands to no terms of the index: nothing to match")
+        return tokens
 
     def build(self, text: str, opts: SearchOptions = SearchOptions()) -> tuple[dict, dict[str, float], float]:
         """(request body, plain query tokens used, factor with cluster score = factor x SPLADE score)."""

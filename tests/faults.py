@@ -1,0 +1,83 @@
+"""Helpers of the fault tests: dedicated nodes the tests may kill, the CLI as a subprocess, and a
+checksum over what an index stores."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "bridge"]
+
+
+def fault_port(offset: int) -> int:
+    """Ports above the three nodes scripts/test.sh starts (BRIDGE_TEST_PORT .. +2)."""
+    return int(os.environ.get("BRIDGE_TEST_PORT", "9200")) + offset
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=full_env, timeout=timeout,
+                          cwd=kw.pop("cwd", REPO), **kw)
+
+
+def node(action: str, port: int, *settings: str) -> dict:
+    """``splade-bridge cluster up|down|status`` for a node on ``port``."""
+    args = ["cluster", action, "--port", str(port)]
+    for s in settings:
+        args += ["--setting", s]
+    if action != "down":
+        args += ["--format", "json"]
+    out = cli(*args, timeout=240)
+    if out.returncode != 0:
+        raise RuntimeError(f"cluster {action} failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout) if action != "down" else {}
+
+
+def get(url: str, path: str) -> dict:
+    with urllib.request.urlopen(url + path, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def wait_for(predicate, timeout: float, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError("condition not met in time")
+
+
+def stored_checksum(client, index: str, field: str = "splade") -> tuple[str, int, set[str]]:
+    """(sha256 over sorted (id, stored vector), documents, ids) of everything in ``index``."""
+    from opensearchpy.helpers import scan
+
+    rows = {}
+    for hit in scan(client, index=index, query={"query": {"match_all": {}}}, _source=[field], size=1000):
+        assert hit["_id"] not in rows, f"id {hit['_id']} returned twice"
+        rows[hit["_id"]] = json.dumps(hit["_source"][field], sort_keys=True)
+    digest = hashlib.sha256()
+    for doc_id in sorted(rows):
+        digest.update(f"{doc_id}\t{rows[doc_id]}\n".encode())
+    return digest.hexdigest(), len(rows), set(rows)
+
+
+def write_titles(path: Path, corpus: Path, limit: int | None = None) -> list[str]:
+    """A JSONL of {_id, title} from a BEIR corpus (short texts: a big ingest that encodes fast)."""
+    ids = []
+    with open(corpus, encoding="utf-8") as src, open(path, "w", encoding="utf-8") as out:
+        for line in src:
+            d = json.loads(line)
+            if not d.get("title", "").strip():
+                continue
+            out.write(json.dumps({"_id": d["_id"], "title": d["title"]}) + "\n")
+            ids.append(d["_id"])
+            if limit and len(ids) >= limit:
+                break
+    return ids
