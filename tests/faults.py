@@ -81,3 +81,12 @@ def write_titles(path: Path, corpus: Path, limit: int | None = None) -> list[str
             if limit and len(ids) >= limit:
                 break
     return ids
+
+
+def report(test: str, **figures) -> None:
+    """Append the measured figures of a fault test to $BRIDGE_RELIABILITY_REPORT (JSONL) when set:
+    RELIABILITY.md is written from that file."""
+    path = os.environ.get("BRIDGE_RELIABILITY_REPORT")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"test": test, **figures}) + "\n")

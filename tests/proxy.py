@@ -1,6 +1,7 @@
 """Stand-ins at the network edge for the connection-error tests: a reverse proxy in front of the real
-node that demands basic auth (as the security plugin does) and can serve TLS with a self-signed
-certificate, and a listener that accepts connections and never answers (request timeouts)."""
+node that can demand basic auth (as the security plugin does), serve TLS with a self-signed certificate
+and hold bulk requests past the client's timeout, and a listener that accepts connections and never
+answers."""
 from __future__ import annotations
 
 import base64
@@ -9,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,9 +27,15 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 class AuthProxy:
-    def __init__(self, upstream: str, user: str, password: str, tls: tuple[Path, Path] | None = None):
-        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    """``user=None``: no authentication. ``slow_bulk_every=N``: every Nth ``_bulk`` request is held for
+    ``slow_seconds`` before it is forwarded (the client times out; the request still lands)."""
+
+    def __init__(self, upstream: str, user: str | None = None, password: str | None = None,
+                 tls: tuple[Path, Path] | None = None, slow_bulk_every: int = 0, slow_seconds: float = 0.0):
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode() if user else None
         self.requests: list[str] = []
+        self.slowed = 0
+        lock = threading.Lock()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,13 +43,19 @@ class AuthProxy:
                 pass
 
             def _handle(self):
-                proxy.requests.append(f"{self.command} {self.path}")
-                if self.headers.get("authorization") != expected:
+                with lock:
+                    proxy.requests.append(f"{self.command} {self.path}")
+                    bulks = sum("_bulk" in r for r in proxy.requests)
+                    slow = "_bulk" in self.path and slow_bulk_every and bulks % slow_bulk_every == 0
+                    proxy.slowed += bool(slow)
+                if expected and self.headers.get("authorization") != expected:
                     self._reply(401, json.dumps({"error": {"type": "security_exception",
                                                            "reason": "authentication failed"}, "status": 401}))
                     return
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else None
+                if slow:
+                    time.sleep(slow_seconds)
                 req = urllib.request.Request(upstream + self.path, data=body, method=self.command,
                                              headers={"content-type": self.headers.get("content-type",
                                                                                        "application/json")})
@@ -50,6 +64,8 @@ class AuthProxy:
                         self._reply(resp.status, resp.read())
                 except urllib.error.HTTPError as exc:
                     self._reply(exc.code, exc.read())
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (timeout tests)
 
             def _reply(self, status: int, body):
                 data = body.encode() if isinstance(body, str) else body
