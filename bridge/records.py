@@ -72,7 +72,7 @@ def to_documents(records: Iterable[dict | BadRecord], id_field: str = "_id",
                 continue
             if not isinstance(value, str):
                 parts = None
-                yield BadRecord(f"text field {name!r} is a {type(value).__name__}, not a string", line=line,
+                yield BadRecord(f"text field {name!r} has type {type(value).__name__}, expected a string", line=line,
                                 id=doc_id)
                 break
             if value.strip():
@@ -92,7 +92,7 @@ def _id_problem(doc_id, id_field: str) -> str | None:
     if doc_id is None:
         return f"id field {id_field!r} is missing or null"
     if not isinstance(doc_id, str):
-        return f"id field {id_field!r} is a {type(doc_id).__name__}, not a string or integer"
+        return f"id field {id_field!r} has type {type(doc_id).__name__}, expected a string or integer"
     if not doc_id.strip():
         return f"id field {id_field!r} is empty"
     return None

@@ -44,9 +44,13 @@ def retrying(policy: RetryPolicy, what: str, on_retry=None) -> Retrying:
         log.warning("%s failed (%s: %s); attempt %d, retrying in %.1fs (giving up after %gs)", what,
                     type(exc).__name__, _short(exc), state.attempt_number, state.upcoming_sleep, policy.retry_for)
 
-    return Retrying(stop=stop_before_delay(policy.retry_for),
-                    wait=wait_exponential_jitter(multiplier=policy.initial_backoff, max=policy.max_backoff,
-                                                 jitter=policy.initial_backoff),
+    backoff = wait_exponential_jitter(multiplier=policy.initial_backoff, max=policy.max_backoff,
+                                      jitter=policy.initial_backoff)
+
+    def wait(state) -> float:  # the last wait is shortened so the final attempt lands at retry_for
+        return min(backoff(state), max(0.0, policy.retry_for - (state.seconds_since_start or 0.0)))
+
+    return Retrying(stop=stop_before_delay(policy.retry_for + 0.001), wait=wait,
                     retry=retry_if_exception(is_transient), before_sleep=before_sleep, reraise=True)
 
 

@@ -32,7 +32,7 @@ def test_to_documents_validates_and_joins_title_and_text():
                               line=1)
     assert isinstance(out[1], BadRecord) and "id" in out[1].reason and out[1].line == 2
     assert isinstance(out[2], BadRecord) and out[2].id == "c" and "no text" in out[2].reason
-    assert isinstance(out[3], BadRecord) and out[3].id == "d" and "not a string" in out[3].reason
+    assert isinstance(out[3], BadRecord) and out[3].id == "d" and "expected a string" in out[3].reason
     assert out[4].id == "7"
     assert records == frozen  # the caller's records are never mutated
 
