@@ -87,10 +87,21 @@ def encoded_actions(docs: Iterable[Document | BadRecord], encoder, index: str, m
         yield flush()
 
 
-def stored_unchanged(client, index: str) -> Callable[[dict[str, str]], set[str]]:
-    """``unchanged`` for ``encoded_actions``: ids whose stored ``content_hash`` equals the new one."""
+def stored_unchanged(client, index: str, policy=None) -> Callable[[dict[str, str]], set[str]]:
+    """``unchanged`` for ``encoded_actions``: ids whose stored ``content_hash`` equals the new one
+    (the lookup retried under ``policy``, a ``RetryPolicy``, when given)."""
+    from .retry import retrying
+
+    def fetch(ids: list[str]) -> dict:
+        if policy is None:
+            return client.mget(index=index, body={"ids": ids}, _source=["content_hash"])
+        for attempt in retrying(policy, f"looking up {len(ids)} stored hashes"):
+            with attempt:
+                return client.mget(index=index, body={"ids": ids}, _source=["content_hash"])
+        raise AssertionError("unreachable")
+
     def lookup(digests: dict[str, str]) -> set[str]:
-        resp = client.mget(index=index, body={"ids": list(digests)}, _source=["content_hash"])
+        resp = fetch(list(digests))
         return {d["_id"] for d in resp["docs"]
                 if d.get("found") and (d.get("_source") or {}).get("content_hash") == digests[d["_id"]]}
     return lookup

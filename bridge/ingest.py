@@ -98,7 +98,7 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: 
     def produce() -> None:
         try:
             docs = to_documents(records, cfg.id_field, cfg.text_fields)
-            unchanged = stored_unchanged(client, index) if cfg.skip_unchanged else None
+            unchanged = stored_unchanged(client, index, cfg.retry) if cfg.skip_unchanged else None
             for batch in encoded_actions(docs, encoder, index, meta, cfg.window, unchanged):
                 held.add(len(batch))
                 while not stop.is_set():
@@ -170,7 +170,7 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: 
         summary.max_in_flight = held.peak
         summary.seconds = time.monotonic() - started
     if failure:
-        raise failure[0]
+        raise IngestAborted(summary, failure[0]) from failure[0]
     if cfg.refresh:
         client.indices.refresh(index=index)
     summary.seconds = time.monotonic() - started

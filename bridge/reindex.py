@@ -207,7 +207,13 @@ def run(client, encoder, p: ReindexPlan, cfg: ingest.IngestConfig = ingest.Inges
             yield d
 
     icfg = ingest.IngestConfig(**{**cfg.__dict__, "text_fields": p.text_fields, "skip_unchanged": True})
-    result = ingest.run(client, encoder, p.target, sampled(docs), meta, icfg, progress=progress)
+    try:
+        result = ingest.run(client, encoder, p.target, sampled(docs), meta, icfg, progress=progress)
+    except ingest.IngestAborted as exc:
+        from .errors import describe
+
+        raise ReindexError(f"{describe(exc.cause)}; {exc.summary.indexed} more documents are in {p.target}; "
+                           "the alias was not moved, rerun the same command to resume") from exc
     summary.ingest = result.as_dict()
     if result.failed:
         raise ReindexError(f"{result.failed} documents could not be indexed into {p.target} (first: "
