@@ -12,9 +12,9 @@ import sys
 
 import click
 
-from .config import RetryPolicy
 from .cli_support import FORMAT, MODEL, Settings, create_index, emit, ingest_file, load_encoder
 from .cluster.commands import cluster
+from .config import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 @click.option("--insecure", is_flag=True, help="Disable TLS certificate verification (warns).")
 @click.option("--timeout", default=30.0, show_default=True, help="Request timeout in seconds.")
 @click.option("--retry-for", default=60.0, show_default=True, metavar="SECONDS",
-              help=f"Retry policy: {RetryPolicy().describe().replace('60s', 'SECONDS')}. 0 = no retries.")
+              help=f"Retry policy: {RetryPolicy().describe(limit='SECONDS')}. 0 = no retries.")
 @click.option("--engine", envvar="BRIDGE_ENGINE", type=click.Choice(["opensearch", "elasticsearch"]), default=None,
               help="Skip detection from GET / (default: detected).")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
@@ -95,7 +95,6 @@ def _index_options(f):
     for opt in reversed(opts):
         f = opt(f)
     return f
-
 
 
 TRUNCATE = click.option("--truncate", is_flag=True,
