@@ -62,6 +62,12 @@ def encoding(texts: list[str], tiny: Path) -> float:
     row("encode: sentence-transformers SparseEncoder docs/s", f"{len(texts) / t_st:.1f}")
     row("encode speed-up vs sentence-transformers", f"{ratio:.2f}x", ">= 4x", ratio >= 4)
     row("max |weight difference| vs sentence-transformers", f"{diff:.2e}", "<= 1e-4", diff <= 1e-4)
+    windowed = SpladeEncoder(EncoderConfig(model=str(tiny), threads=2))  # the default: long docs windowed
+    windowed.encode_documents(texts[:32])
+    long_docs = sum(n >= ours.config.doc_max_length for n in ours.token_count(texts))
+    _, t_win = timed(windowed.encode_documents, texts)
+    row(f"encode with windows (default; {long_docs} docs over 512 tokens) docs/s", f"{len(texts) / t_win:.1f}")
+    row("windows / truncate throughput", f"{t_ours / t_win:.2f}")
     return len(texts) / t_ours
 
 
@@ -233,6 +239,7 @@ def main() -> None:
     ap.add_argument("--index", default="bench-scifact")
     ap.add_argument("--plot", type=Path, default=REPO / "benchmarks" / "pruning.png")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--only", type=int, choices=range(1, 6), default=None, help="run one section")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(2)
@@ -248,17 +255,19 @@ def main() -> None:
           f"{info.get('distribution', 'elasticsearch')} {info['number']}")
     corpus = [json.loads(line) for line in open(SCIFACT / "corpus.jsonl")]
     texts = [f"{d['title']}\n{d['text']}" for d in corpus][: args.docs]
-    print("\n[1] document encoding")
-    encoding(texts, tiny)
-    print("\n[2] ingest")
-    ingest_vs_encode(client, SCIFACT / "corpus.jsonl", tiny, args.index)
     collection = evaluate.load_beir(SCIFACT, "test")
-    print("\n[3] query path")
-    query_path(client, tiny, args.index, collection.queries, collection.qrels)
-    print("\n[4] index size")
-    sizes(client, args.index)
-    print("\n[5] pruning sweep")
-    pruning_sweep(client, tiny, args.index, collection.queries, collection.qrels, args.plot)
+    sections = [
+        ("document encoding", lambda: encoding(texts, tiny)),
+        ("ingest", lambda: ingest_vs_encode(client, SCIFACT / "corpus.jsonl", tiny, args.index)),
+        ("query path", lambda: query_path(client, tiny, args.index, collection.queries, collection.qrels)),
+        ("index size", lambda: sizes(client, args.index)),
+        ("pruning sweep", lambda: pruning_sweep(client, tiny, args.index, collection.queries, collection.qrels,
+                                                args.plot)),
+    ]
+    for n, (title, run) in enumerate(sections, 1):
+        if args.only in (None, n):
+            print(f"\n[{n}] {title}")
+            run()
     print("\n| measurement | value | goal | met |\n|---|---|---|---|")
     for r in ROWS:
         print("| " + " | ".join(r) + " |")
