@@ -140,6 +140,8 @@ def test_bulk_request_timeouts_are_resent_without_duplicates(node_url, client, t
     index = "timeouts-test"
     client.indices.delete(index=index, ignore_unavailable=True)
     try:
+        created = cli("--url", node_url, "index", "create", index, "--model", "splade-tiny", "--text-field", "title")
+        assert created.returncode == 0, created.stderr  # made directly: only bulk requests meet the proxy's delays
         with AuthProxy(node_url, slow_bulk_every=3, slow_seconds=4) as proxy:
             out = cli("--url", proxy.url, "--timeout", "2", "ingest", index, *_ingest_args(subset), "--window", "50",
                       "--chunk-size", "50", "--concurrency", "1")
