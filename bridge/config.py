@@ -115,9 +115,10 @@ class RetryPolicy:
 
     def describe(self, limit: str | None = None) -> str:
         """The policy in words (``limit`` replaces the number of seconds, e.g. by a flag's metavar)."""
+        limit = limit or f"{self.retry_for:g}s"
         return (f"connection errors, timeouts and HTTP 502/503/504 are retried with exponential backoff "
                 f"({self.initial_backoff:g}s doubling, at most {self.max_backoff:g}s apart) for up to "
-                f"{limit or f'{self.retry_for:g}s'} per request; documents rejected with HTTP 429/503 are resent up to "
+                f"{limit} per request; documents rejected with HTTP 429/503 are resent up to "
                 f"{self.max_retries} times (ingest --max-retries) with the same backoff")
 
 

@@ -156,8 +156,12 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], meta: 
                     fold(in_flight.pop(fut), fut.result())
         for fut in list(in_flight):  # the remaining windows, in order
             fold(in_flight.pop(fut), fut.result())
-    except BaseException as exc:
+    except Exception as exc:
         stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for fut, batch in list(in_flight.items()):  # count what the cluster did acknowledge
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                fold(batch, fut.result())
         raise IngestAborted(summary, exc) from exc
     finally:
         stop.set()
