@@ -87,14 +87,12 @@ def encoded_actions(docs: Iterable[Document | BadRecord], encoder, index: str, m
         yield flush()
 
 
-def stored_unchanged(client, index: str, policy=None) -> Callable[[dict[str, str]], set[str]]:
+def stored_unchanged(client, index: str, policy) -> Callable[[dict[str, str]], set[str]]:
     """``unchanged`` for ``encoded_actions``: ids whose stored ``content_hash`` equals the new one
-    (the lookup retried under ``policy``, a ``RetryPolicy``, when given)."""
+    (the lookup retried under ``policy``, a ``RetryPolicy``)."""
     from .retry import retrying
 
     def fetch(ids: list[str]) -> dict:
-        if policy is None:
-            return client.mget(index=index, body={"ids": ids}, _source=["content_hash"])
         for attempt in retrying(policy, f"looking up {len(ids)} stored hashes"):
             with attempt:
                 return client.mget(index=index, body={"ids": ids}, _source=["content_hash"])

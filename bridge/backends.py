@@ -172,6 +172,12 @@ def helpers(client):
     return importlib.import_module(f"{FAMILIES[engine_of(client)].module}.helpers")
 
 
+def status_of(exc: BaseException):
+    """The HTTP status of a client library's error (``status_code`` in opensearch-py and
+    elasticsearch-py 7, ``status`` in elasticsearch-py 8); None when there is none."""
+    return getattr(exc, "status_code", None) or getattr(exc, "status", None)
+
+
 def exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
     """(connection errors, not-found errors, transport errors) of every installed client library."""
     conn, missing, transport = [], [], []

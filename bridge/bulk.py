@@ -84,7 +84,7 @@ class BulkSender:
         """All of ``actions`` through ``streaming_bulk`` (it splits by count and bytes), resent whole on a
         transient failure: answers are kept only once every chunk got one. A request refused as a whole
         (HTTP 400/413: one document can invalidate it) is split in halves until the culprit stands alone."""
-        from .backends import exceptions
+        from .backends import exceptions, status_of
 
         _, _, transport_errors = exceptions()
         try:
@@ -95,7 +95,7 @@ class BulkSender:
                         self.client, actions, chunk_size=self.chunk_size, max_chunk_bytes=self.max_chunk_bytes,
                         max_retries=0, raise_on_error=False, raise_on_exception=True))
         except transport_errors as exc:
-            status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
+            status = status_of(exc)
             if status not in SPLIT_STATUS:
                 raise
             if len(actions) == 1:

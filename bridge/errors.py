@@ -8,7 +8,7 @@ import click
 
 def describe(exc: BaseException) -> str:
     """A one-line, credential-free description of a failure."""
-    from .backends import exceptions
+    from .backends import exceptions, status_of
 
     connection_errors, _, transport_errors = exceptions()
     if isinstance(exc, connection_errors):
@@ -20,8 +20,7 @@ def describe(exc: BaseException) -> str:
         info = info if isinstance(info, dict) else {}
         err = info.get("error") if isinstance(info.get("error"), dict) else {}
         reason = err.get("reason") or (err.get("root_cause") or [{}])[0].get("reason") or getattr(exc, "error", exc)
-        status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
-        return f"cluster refused the request (HTTP {status}): {reason}"
+        return f"cluster refused the request (HTTP {status_of(exc)}): {reason}"
     return str(exc) or type(exc).__name__
 
 

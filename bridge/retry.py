@@ -18,7 +18,7 @@ TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
 
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying: the cluster was unreachable, timed out, restarting or overloaded."""
-    from .backends import exceptions
+    from .backends import exceptions, status_of
 
     connection_errors, _, transport_errors = exceptions()
     if isinstance(exc, ssl.SSLError) or type(exc).__name__ == "SSLError":
@@ -28,8 +28,7 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, connection_errors):
         return True
     if isinstance(exc, transport_errors):
-        status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
-        return status in TRANSIENT_STATUS
+        return status_of(exc) in TRANSIENT_STATUS
     if isinstance(exc, urllib.error.HTTPError):
         return exc.code in TRANSIENT_STATUS
     return isinstance(exc, (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError))

@@ -202,7 +202,7 @@ def _open_searcher(client, encoder, name: str) -> Searcher:
 
 
 def _search(searcher: Searcher, tokens: dict[str, float], opts: SearchOptions):
-    from ..backends import exceptions
+    from ..backends import exceptions, status_of
 
     connection_errors, _, transport_errors = exceptions()
     try:
@@ -212,4 +212,4 @@ def _search(searcher: Searcher, tokens: dict[str, float], opts: SearchOptions):
     except connection_errors:
         raise ApiError(503, "cluster unreachable or timed out") from None
     except transport_errors as exc:
-        raise ApiError(502, f"cluster refused the search (HTTP {getattr(exc, 'status_code', '?')})") from None
+        raise ApiError(502, f"cluster refused the search (HTTP {status_of(exc) or '?'})") from None
