@@ -119,10 +119,7 @@ def ingest_file(client, name, source, model, create, text_fields, dead_letter, c
     else:
         mappings = client.indices.get_mapping(index=name)
         _, meta = mapping.read_meta(mappings)
-        field_type = mapping.vector_field_type(mappings, meta["vector_field"])
-        if field_type not in ("rank_features", "sparse_vector"):
-            raise click.ClickException(f"field {meta['vector_field']!r} of index {name!r} is {field_type!r}, "
-                                       "not rank_features: SPLADE weights cannot be stored there")
+        mapping.vector_field_type(mappings, meta["vector_field"])
         stamped = long_document_options(meta.get("model", {}).get("long_documents"))
         if encoder_kw and stamped.get("long_documents") != encoder_kw["long_documents"]:
             raise click.ClickException(f"index {name!r} encodes long documents as "

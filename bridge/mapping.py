@@ -15,6 +15,7 @@ from .config import PruneConfig, QuantConfig
 from .sparse import KeyCodec
 
 META_KEY = "splade_bridge"
+VECTOR_FIELD_TYPES = ("rank_features", "sparse_vector")
 META_VERSION = 1
 
 
@@ -93,6 +94,19 @@ def read_meta(mapping_response: dict) -> tuple[str, dict]:
     return index, meta
 
 
-def vector_field_type(mapping_response: dict, field_name: str) -> str | None:
-    (_, body), = mapping_response.items()
-    return ((body.get("mappings") or {}).get("properties", {}).get(field_name) or {}).get("type")
+def stamp_of(client, index: str) -> dict:
+    """The stamp of ``index``, or ``{}`` when splade-bridge did not create it."""
+    try:
+        return read_meta(client.indices.get_mapping(index=index))[1]
+    except ValueError:
+        return {}
+
+
+def vector_field_type(mapping_response: dict, field_name: str) -> str:
+    """The vector field's type; a ValueError when it cannot hold SPLADE weights."""
+    (index, body), = mapping_response.items()
+    field_type = ((body.get("mappings") or {}).get("properties", {}).get(field_name) or {}).get("type")
+    if field_type not in VECTOR_FIELD_TYPES:
+        raise ValueError(f"field {field_name!r} of index {index!r} is {field_type!r}, not rank_features: "
+                         "SPLADE weights cannot be stored or scored there")
+    return field_type

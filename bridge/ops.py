@@ -36,11 +36,7 @@ def reindex_cmd(settings, source, alias, model, text_fields, window, sample_quer
     from .cli_support import emit, load_encoder
 
     client = settings.client()
-    indices = reindex.resolve(client, source)
-    try:
-        _, source_meta = mapping.read_meta(client.indices.get_mapping(index=indices[0]))
-    except ValueError:
-        source_meta = None
+    source_meta = mapping.stamp_of(client, reindex.resolve(client, source)[0])
     encoder = load_encoder(model, source_meta if model is None else None)
     plan = reindex.plan(client, source, alias, encoder, tuple(text_fields) or None, delete_old)
     if dry_run:
@@ -100,13 +96,10 @@ def status_cmd(settings, fmt):
     for row in client.cat.indices(format="json", h="index,docs.count,store.size,health"):
         if row["index"].startswith("."):
             continue
-        try:
-            _, meta = mapping.read_meta(client.indices.get_mapping(index=row["index"]))
-        except ValueError:
-            meta = None
-        indices.append({**row, "model": (meta or {}).get("model", {}).get("model"),
-                        "revision": (meta or {}).get("model", {}).get("revision"),
-                        "reindex_state": (meta or {}).get("reindex", {}).get("state")})
+        meta = mapping.stamp_of(client, row["index"])
+        indices.append({**row, "model": meta.get("model", {}).get("model"),
+                        "revision": meta.get("model", {}).get("revision"),
+                        "reindex_state": meta.get("reindex", {}).get("state")})
     aliases = [r for r in client.cat.aliases(format="json", h="alias,index") if not r["alias"].startswith(".")]
     engine = engine_of(client)
     out = {"engine": engine, "version": info["version"]["number"],

@@ -67,19 +67,11 @@ def resolve(client, name: str) -> list[str]:
     return sorted(client.indices.get(index=name))
 
 
-def _reindex_meta(client, index: str) -> dict:
-    try:
-        _, meta = mapping.read_meta(client.indices.get_mapping(index=index))
-    except ValueError:
-        return {}
-    return meta
-
-
 def find_resumable(client, alias: str, source_indices: tuple[str, ...], stamp: dict) -> str | None:
     """An unfinished target of an earlier run for the same alias, source and model."""
     candidates = client.indices.get(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
     for name in sorted(candidates, reverse=True):
-        meta = _reindex_meta(client, name)
+        meta = mapping.stamp_of(client, name)
         state = meta.get("reindex", {})
         if (state.get("state") == "copying" and tuple(state.get("source_indices", ())) == source_indices
                 and meta.get("model", {}).get("revision") == stamp.get("revision")):
@@ -95,7 +87,7 @@ def plan(client, source: str, alias: str, encoder, text_fields: tuple[str, ...] 
     source_indices = tuple(resolve(client, source))
     if not source_indices:
         raise ReindexError(f"source {source!r} matches no index")
-    source_meta = _reindex_meta(client, source_indices[0])
+    source_meta = mapping.stamp_of(client, source_indices[0])
     fields = tuple(text_fields or source_meta.get("text_fields") or ("title", "text"))
     settings = client.indices.get_settings(index=source_indices[0])[source_indices[0]]["settings"]["index"]
     resume = find_resumable(client, alias, source_indices, encoder.stamp)
@@ -192,10 +184,10 @@ def run(client, encoder, p: ReindexPlan, cfg: ingest.IngestConfig = ingest.Inges
     summary = ReindexSummary(plan=p.as_dict())
     if p.resume:
         log.info("resuming into %s", p.target)
-        meta = _reindex_meta(client, p.target)
+        meta = mapping.stamp_of(client, p.target)
     else:
         meta = create_target(client, p, encoder)
-    vector_fields = {_reindex_meta(client, i).get("vector_field", "splade") for i in p.source_indices}
+    vector_fields = {mapping.stamp_of(client, i).get("vector_field", "splade") for i in p.source_indices}
     drop = tuple(vector_fields | {"content_hash"})
     docs = _strip_vectors(read_source(client, p.source_indices), drop)
     queries: list[str] = []
@@ -239,7 +231,7 @@ def rollback(client, alias: str) -> tuple[str, str]:
     current = alias_indices(client, alias)
     if len(current) != 1:
         raise ReindexError(f"alias {alias!r} points at {current or 'nothing'}; expected one index")
-    previous = _reindex_meta(client, current[0]).get("reindex", {}).get("previous") or []
+    previous = mapping.stamp_of(client, current[0]).get("reindex", {}).get("previous") or []
     previous = [i for i in previous if client.indices.exists(index=i)]
     if not previous:
         raise ReindexError(f"{current[0]} records no earlier index for {alias!r} that still exists")

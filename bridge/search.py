@@ -101,8 +101,6 @@ class Searcher:
         mappings = client.indices.get_mapping(index=index)
         self.concrete_index, self.meta = mapping.read_meta(mappings)
         field_type = mapping.vector_field_type(mappings, self.field)
-        if field_type not in ("rank_features", "sparse_vector"):
-            raise ValueError(f"field {self.field!r} of index {index!r} is {field_type!r}, not rank_features")
         if allow_model_mismatch:
             try:
                 check_stamp(index, self.meta, encoder.stamp)
