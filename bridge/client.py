@@ -37,4 +37,3 @@ def clause_budget(client) -> int:
         if value is not None:
             return int(value)
     return DEFAULT_CLAUSE_BUDGET
-

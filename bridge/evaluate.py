@@ -74,7 +74,8 @@ class StoredVectors:
         self.ids: list[str] = []
         self.columns: dict[str, int] = {}
         indptr, cols, vals = [0], [], []
-        for hit in helpers(client).scan(client, index=index, query={"query": {"match_all": {}}}, _source=[field], size=1000):
+        hits = helpers(client).scan(client, index=index, query={"query": {"match_all": {}}}, _source=[field], size=1000)
+        for hit in hits:
             features = from_features(hit["_source"].get(field) or {})
             self.ids.append(hit["_id"])
             for token, value in features.items():

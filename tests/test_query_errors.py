@@ -32,17 +32,11 @@ def small_index(client, encoder):
 
 
 def _exact(client, index: str, tokens: dict[str, float]) -> dict[str, float]:
-    """SPLADE dot products of ``tokens`` with every stored vector (computed here, not by the cluster)."""
-    from bridge.sparse import from_features
+    """Documents with a positive SPLADE dot product with ``tokens``, scored from the stored vectors
+    (the parity reference of the eval job, not the cluster)."""
+    from bridge.evaluate import StoredVectors
 
-    resp = client.search(index=index, body={"query": {"match_all": {}}, "size": 1000, "_source": ["splade"]})
-    out = {}
-    for h in resp["hits"]["hits"]:
-        doc = from_features(h["_source"]["splade"])
-        score = sum(w * doc.get(t, 0.0) for t, w in tokens.items())
-        if score > 0:
-            out[h["_id"]] = score
-    return out
+    return StoredVectors(client, index, "splade").top(tokens, k=1000)
 
 
 def _one_line_error(proc, *needles: str) -> str:
