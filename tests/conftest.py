@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import urllib.request
 import uuid
 from pathlib import Path
@@ -15,6 +17,13 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"
 SAMPLE = REPO / "bridge" / "samples" / "scifact-200.jsonl"
+CLI = [sys.executable, "-m", "bridge"]
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    """``splade-bridge ARGS`` in a subprocess (text output captured; ``input=``, ``cwd=`` pass through)."""
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          timeout=timeout, cwd=kw.pop("cwd", REPO), **kw)
 
 
 def unavailable(msg: str):

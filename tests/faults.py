@@ -5,25 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "bridge"]
+from tests.conftest import cli
 
 
 def fault_port(offset: int) -> int:
     """Ports above the three nodes scripts/test.sh starts (BRIDGE_TEST_PORT .. +2)."""
     return int(os.environ.get("BRIDGE_TEST_PORT", "9200")) + offset
-
-
-def cli(*args: str, env: dict | None = None, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=full_env, timeout=timeout,
-                          cwd=kw.pop("cwd", REPO), **kw)
 
 
 def node(action: str, port: int, *settings: str) -> dict:

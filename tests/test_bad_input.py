@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from conftest import SAMPLE, load_jsonl
-from faults import cli, get
+from tests.conftest import SAMPLE, cli, load_jsonl
+from tests.faults import get
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 

@@ -1,20 +1,18 @@
 """``splade-bridge cluster``: the local node's lifecycle and its clear errors."""
 import json
 import socket
-import subprocess
-import sys
 import urllib.request
 
 import pytest
 
 from bridge.cluster.local import NodeError, NodeSpec, find_java, up
+from tests.conftest import cli
 
 pytestmark = pytest.mark.integration
 
 
 def _cli(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "bridge", "cluster", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return cli("cluster", *args, timeout=timeout)
 
 
 def test_spec_validation():

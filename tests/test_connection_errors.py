@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from faults import cli
-from proxy import AuthProxy, Silent, free_port, self_signed
+from tests.conftest import cli
+from tests.proxy import AuthProxy, Silent, free_port, self_signed
 
 pytestmark = pytest.mark.integration
 

@@ -1,13 +1,11 @@
 """Behaviour that differs between engines, and the same CLI commands against each (only --url differs)."""
 import json
-import subprocess
-import sys
 
 import pytest
 
 from bridge.client import make_client
 from bridge.config import ConnectionConfig
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, cli
 from tests.engines import ENGINES, engine_url
 
 pytestmark = pytest.mark.integration
@@ -39,10 +37,6 @@ def test_dotted_keys_are_stored_but_unaddressable_and_escaped_keys_work(live):
         client.indices.delete(index=index, ignore_unavailable=True)
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, timeout=600)
-
-
 def test_same_cli_commands_against_each_engine(live, tmp_path):
     name, url, client = live
     index = "test-cli-engines"
@@ -50,14 +44,14 @@ def test_same_cli_commands_against_each_engine(live, tmp_path):
     try:
         src = tmp_path / "docs.jsonl"
         src.write_text("".join(line for _, line in zip(range(30), open(SAMPLE))))
-        ingest = _cli("--url", url, "ingest", index, str(src), "--model", "splade-tiny", "--format", "json")
+        ingest = cli("--url", url, "ingest", index, str(src), "--model", "splade-tiny", "--format", "json")
         assert ingest.returncode == 0, ingest.stderr[-2000:]
         assert json.loads(ingest.stdout)["indexed"] == 30
-        search = _cli("--url", url, "search", index, "vitamin D", "--size", "3", "--format", "json")
+        search = cli("--url", url, "search", index, "vitamin D", "--size", "3", "--format", "json")
         assert search.returncode == 0, search.stderr[-2000:]
         hits = json.loads(search.stdout)
         assert len(hits) == 3 and hits[0]["_score"] >= hits[1]["_score"] > 0
-        status = _cli("--url", url, "status", "--format", "json")
+        status = cli("--url", url, "status", "--format", "json")
         engine = json.loads(status.stdout)
         assert engine["engine"] == name.split("-")[0]
         assert any(i["index"] == index and i["model"] == "splade-tiny" for i in engine["indices"])

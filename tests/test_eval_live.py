@@ -1,12 +1,10 @@
 """``splade-bridge eval`` end to end on a small SciFact slice, checked against independent computations."""
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import load_jsonl
+from tests.conftest import cli, load_jsonl
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 
@@ -48,9 +46,8 @@ def test_eval_cli_metrics_match_an_independent_computation(node_url, scifact_sli
     index = "test-eval-slice"
     client.indices.delete(index=index, ignore_unavailable=True)
     runs = tmp_path / "runs"
-    proc = subprocess.run([sys.executable, "-m", "bridge", "--url", node_url, "eval", "--dataset", str(scifact_slice),
-                           "--index", index, "--ingest", "--model", "splade-tiny", "--metrics", "nDCG@10,MRR@10",
-                           "--runs-dir", str(runs), "--format", "json"], capture_output=True, text=True, timeout=900)
+    proc = cli("--url", node_url, "eval", "--dataset", str(scifact_slice), "--index", index, "--ingest", "--model",
+               "splade-tiny", "--metrics", "nDCG@10,MRR@10", "--runs-dir", str(runs), "--format", "json", timeout=900)
     try:
         assert proc.returncode == 0, proc.stderr[-3000:]
         out = json.loads(proc.stdout)

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from faults import CLI, REPO, cli, fault_port, get, node, report, stored_checksum, wait_for, write_titles
-from proxy import AuthProxy
+from tests.conftest import CLI, REPO, cli
+from tests.faults import fault_port, get, node, report, stored_checksum, wait_for, write_titles
+from tests.proxy import AuthProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.model]
 
@@ -63,8 +64,7 @@ def _ingest_args(path) -> list[str]:
 
 def _start_ingest(url: str, index: str, path, log_path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([*CLI, "--url", url, *extra, "ingest", index, *_ingest_args(path)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=open(log_path, "w"), text=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                            stdout=subprocess.PIPE, stderr=open(log_path, "w"), text=True)
 
 
 def _kill_when_stored(node_info: dict, index: str, at_least: int, total: int) -> int:

@@ -7,8 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import SAMPLE, load_jsonl
-from faults import cli
+from tests.conftest import SAMPLE, cli, load_jsonl
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 

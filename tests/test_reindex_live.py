@@ -11,7 +11,7 @@ import pytest
 
 from bridge import ingest, mapping, reindex
 from bridge.query import scoring_query, search_body
-from tests.conftest import load_jsonl
+from tests.conftest import cli, load_jsonl
 
 pytestmark = [pytest.mark.integration, pytest.mark.model, pytest.mark.slow]
 
@@ -128,9 +128,8 @@ def test_concrete_index_as_alias_is_refused(client, encoder, source_index):
 
 
 def _ingest_cli(node_url, index, path):
-    proc = subprocess.run([sys.executable, "-m", "bridge", "--url", node_url, "ingest", index, str(path),
-                           "--model", "splade-tiny", "--skip-unchanged", "--format", "json"],
-                          capture_output=True, text=True, timeout=600)
+    proc = cli("--url", node_url, "ingest", index, str(path), "--model", "splade-tiny", "--skip-unchanged",
+               "--format", "json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
 

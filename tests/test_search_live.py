@@ -1,7 +1,5 @@
 """Ingest -> search against the real node with the offline SPLADE-tiny."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,7 +9,7 @@ from bridge.config import PruneConfig, QuantConfig
 from bridge.search import ModelMismatchError, Searcher, SearchOptions
 from bridge.sparse import KeyCodec
 from bridge.types import SparseVector
-from tests.conftest import SAMPLE, load_jsonl
+from tests.conftest import SAMPLE, cli, load_jsonl
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 
@@ -140,18 +138,12 @@ def test_int_quantization_and_pruning_keep_scores_on_splade_scale(client, encode
     assert hits[0].score == pytest.approx(sum(c for _, c in hits[0].explain), rel=1e-2)
 
 
-def _cli(*args, stdin=None):
-    proc = subprocess.run([sys.executable, "-m", "bridge", *args], input=stdin, capture_output=True, text=True,
-                          timeout=600)
-    return proc
-
-
 def test_cli_ingest_search_expand_json(node_url, index_name, tmp_path):
     lines = [json.dumps(d) for d in load_jsonl(SAMPLE, 20)] + ["{broken", json.dumps({"_id": "e", "text": ""})]
     src = tmp_path / "docs.jsonl"
     src.write_text("\n".join(lines) + "\n")
     dead = tmp_path / "dead.jsonl"
-    proc = _cli("--url", node_url, "ingest", index_name, str(src), "--model", "splade-tiny",
+    proc = cli("--url", node_url, "ingest", index_name, str(src), "--model", "splade-tiny",
                 "--dead-letter", str(dead), "--format", "json")
     assert proc.returncode == 1, proc.stderr  # partial failure
     summary = json.loads(proc.stdout)
@@ -161,19 +153,19 @@ def test_cli_ingest_search_expand_json(node_url, index_name, tmp_path):
     assert [r.get("line") for r in rejected] == [21, 22]
     assert "malformed JSON" in rejected[0]["reason"] and rejected[1]["id"] == "e"
 
-    proc = _cli("--url", node_url, "search", index_name, "vitamin D", "--size", "3", "--format", "json")
+    proc = cli("--url", node_url, "search", index_name, "vitamin D", "--size", "3", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     hits = json.loads(proc.stdout)
     assert len(hits) == 3 and all(set(h) >= {"_id", "_score"} for h in hits)
     assert hits[0]["_score"] >= hits[1]["_score"] >= hits[2]["_score"] > 0
 
-    proc = _cli("expand", "garlic powder", "--model", "splade-tiny", "--format", "json")
+    proc = cli("expand", "garlic powder", "--model", "splade-tiny", "--format", "json")
     tokens = json.loads(proc.stdout)
     assert "garlic" in tokens and all(w > 0 for w in tokens.values())
 
 
 def test_cli_errors_are_one_line(index_name):
-    proc = _cli("--url", "http://127.0.0.1:9", "search", index_name, "x")
+    proc = cli("--url", "http://127.0.0.1:9", "search", index_name, "x")
     assert proc.returncode == 2
     assert "cannot reach the cluster" in proc.stderr and "Traceback" not in proc.stderr
 
