@@ -144,8 +144,9 @@ def create_target(client, p: ReindexPlan, encoder) -> dict:
     return meta
 
 
-def verify(client, encoder, p: ReindexPlan, queries: list[str]) -> int:
-    """Counts equal, and each sample query's top-10 from the new index equals exact scoring."""
+def verify(client, encoder, p: ReindexPlan, queries: list[str]) -> tuple[int, int]:
+    """Counts equal, and each sample query's top-10 from the new index equals exact scoring.
+    Returns (documents, queries verified)."""
     from .evaluate import StoredVectors
 
     client.indices.refresh(index=p.target)
@@ -168,7 +169,7 @@ def verify(client, encoder, p: ReindexPlan, queries: list[str]) -> int:
                 raise ReindexError(f"verification failed for query {text!r} at rank {rank + 1}: {hit.id} "
                                    f"scores {exact.get(hit.id, 0.0):.4f} exactly, rank {rank + 1} should score "
                                    f"{ranked[rank]:.4f}; the alias was not moved")
-    return len(queries)
+    return source_count, len(queries)
 
 
 def swap_alias(client, alias: str, new: str, old: tuple[str, ...]) -> None:
@@ -210,8 +211,7 @@ def run(client, encoder, p: ReindexPlan, cfg: ingest.IngestConfig = ingest.Inges
     if result.failed:
         raise ReindexError(f"{result.failed} documents could not be indexed into {p.target} (first: "
                            f"{result.errors[:1]}); the alias was not moved, rerun to resume")
-    summary.verified_queries = verify(client, encoder, p, queries)
-    summary.source_count = sum(client.count(index=i)["count"] for i in p.source_indices)
+    summary.source_count, summary.verified_queries = verify(client, encoder, p, queries)
     client.indices.put_settings(index=p.target, body={"index": {"refresh_interval": None,
                                                                  "number_of_replicas": p.replicas}})
     meta["reindex"]["state"] = "done"
