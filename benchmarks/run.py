@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bridge.stamp import IndexStamp
 
 REPO = Path(__file__).resolve().parents[1]
 SCIFACT = REPO.parent / "shared" / "datasets" / "scifact"
@@ -84,7 +85,7 @@ def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str) -> None:
     client.indices.delete(index=index, ignore_unavailable=True)
     body = mapping.build(mapping.IndexConfig(), enc.stamp)
     client.indices.create(index=index, body=body)
-    meta = body["mappings"]["_meta"][mapping.META_KEY]
+    meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
     cpu0 = cluster_cpu_s(client)
     summary = ingest.run(client, enc, index, iter(docs), meta, ingest.IngestConfig(bulk_load=True))
     cluster_cpu = cluster_cpu_s(client) - cpu0
@@ -154,7 +155,7 @@ def store_bytes(client, index: str) -> int:
 
 
 def sizes(client, index: str) -> None:
-    from bridge.backends import helpers
+    from bridge.connection.engines import helpers
 
     h = helpers(client)
     text_index = f"{index}-text-only"
@@ -173,7 +174,7 @@ def sizes(client, index: str) -> None:
 
 def pruning_sweep(client, tiny: Path, index: str, queries, qrels, plot: Path | None) -> None:
     from bridge import evaluate, mapping
-    from bridge.backends import helpers
+    from bridge.connection.engines import helpers
     from bridge.config import EncoderConfig, PruneConfig
     from bridge.encoder import SpladeEncoder
     from bridge.search import Searcher, SearchOptions
@@ -244,7 +245,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(2)
     from bridge import evaluate
-    from bridge.client import make_client
+    from bridge.connection.client import connect as make_client
     from bridge.config import ConnectionConfig
     from bridge.model_store import fetch_tiny
 

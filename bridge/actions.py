@@ -6,21 +6,16 @@ unchanged documents can be skipped (``Unchanged``) instead of re-encoded.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
+from .errors import ConfigError
 from .sparse import KeyCodec, prune, quantize, to_features
+from .stamp import IndexStamp
 from .types import BadRecord, Document
 
 log = logging.getLogger(__name__)
-
-
-def stamp_key(meta: dict) -> str:
-    """What, besides the text, decides a document's stored vector: model, pooling, pruning, quantization."""
-    keys = ("model", "pruning", "quantization", "key_codec", "vector_field")
-    return json.dumps({k: meta.get(k) for k in keys}, sort_keys=True)
 
 
 def content_hash(doc: Document, key: str = "") -> str:
@@ -37,26 +32,36 @@ class Unchanged:
     """A document whose stored hash already matches: not re-encoded, not re-sent."""
 
     id: str
+    line: int | None = None
 
 
-def encoded_actions(docs: Iterable[Document | BadRecord], encoder, index: str, meta: dict, window: int,
+@dataclass(frozen=True)
+class Encoded:
+    """A document ready to send: its bulk ``action`` and where it came from (``line``)."""
+
+    action: dict
+    line: int | None = None
+
+    @property
+    def id(self) -> str:
+        return self.action["_id"]
+
+
+def encoded_actions(docs: Iterable[Document | BadRecord], encoder, index: str, stamp: IndexStamp, window: int,
                     unchanged: Callable[[dict[str, str]], set[str]] | None = None
-                    ) -> Iterator[list[dict | BadRecord | Unchanged]]:
-    """Windows of bulk actions (bad records and unchanged documents passed through, in order).
+                    ) -> Iterator[list[Encoded | BadRecord | Unchanged]]:
+    """Windows of encoded documents (bad records and unchanged documents passed through, in order).
 
     ``unchanged({id: content_hash})`` returns the ids already stored with that hash; they are skipped.
     """
-    from .config import PruneConfig, QuantConfig
-
-    prune_cfg = PruneConfig(**meta.get("pruning", {}))
-    quant_cfg = QuantConfig.from_meta(meta.get("quantization", {}))
-    if meta.get("key_codec", KeyCodec.name) != KeyCodec.name:
-        raise ValueError(f"index uses key codec {meta.get('key_codec')!r}; this version knows {KeyCodec.name!r}")
-    field_name, key = meta["vector_field"], stamp_key(meta)
+    prune_cfg, quant_cfg = stamp.pruning, stamp.quantization
+    if stamp.key_codec != KeyCodec.name:
+        raise ConfigError(f"index uses key codec {stamp.key_codec!r}; this version knows {KeyCodec.name!r}")
+    field_name, key = stamp.vector_field, stamp.content_key()
     buf: list[Document | BadRecord] = []
     encoded = 0
 
-    def flush() -> list[dict | BadRecord | Unchanged]:
+    def flush() -> list[Encoded | BadRecord | Unchanged]:
         nonlocal encoded
         digests = {d.id: content_hash(d, key) for d in buf if isinstance(d, Document)}
         skip = unchanged(digests) if unchanged and digests else set()
@@ -64,18 +69,18 @@ def encoded_actions(docs: Iterable[Document | BadRecord], encoder, index: str, m
         vectors = iter(encoder.encode_documents([d.text for d in todo]))
         encoded += len(todo)
         log.info("encoded %d documents (%d so far), %d unchanged skipped", len(todo), encoded, len(skip))
-        out: list[dict | BadRecord | Unchanged] = []
+        out: list[Encoded | BadRecord | Unchanged] = []
         for item in buf:
             if isinstance(item, BadRecord):
                 out.append(item)
             elif item.id in skip:
-                out.append(Unchanged(item.id))
+                out.append(Unchanged(item.id, item.line))
             else:
                 features = to_features(quantize(prune(next(vectors), prune_cfg), quant_cfg), encoder.vocab)
                 if not features:
                     out.append(BadRecord("the text encodes to an empty vector", line=item.line, id=item.id))
                 else:
-                    out.append(bulk_action(index, item, features, field_name, digests[item.id]))
+                    out.append(Encoded(bulk_action(index, item, features, field_name, digests[item.id]), item.line))
         return out
 
     for d in docs:
@@ -85,21 +90,3 @@ def encoded_actions(docs: Iterable[Document | BadRecord], encoder, index: str, m
             buf = []
     if buf:
         yield flush()
-
-
-def stored_unchanged(client, index: str, policy) -> Callable[[dict[str, str]], set[str]]:
-    """``unchanged`` for ``encoded_actions``: ids whose stored ``content_hash`` equals the new one
-    (the lookup retried under ``policy``, a ``RetryPolicy``)."""
-    from .retry import retrying
-
-    def fetch(ids: list[str]) -> dict:
-        for attempt in retrying(policy, f"looking up {len(ids)} stored hashes"):
-            with attempt:
-                return client.mget(index=index, body={"ids": ids}, _source=["content_hash"])
-        raise AssertionError("unreachable")
-
-    def lookup(digests: dict[str, str]) -> set[str]:
-        resp = fetch(list(digests))
-        return {d["_id"] for d in resp["docs"]
-                if d.get("found") and (d.get("_source") or {}).get("content_hash") == digests[d["_id"]]}
-    return lookup

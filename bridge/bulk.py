@@ -20,7 +20,9 @@ import time
 from dataclasses import dataclass, field
 
 from .config import RetryPolicy
-from .retry import retrying
+from .connection.engines import helpers
+from .connection.failures import client_exceptions, describe, is_transient, status_of
+from .connection.retry import call
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +53,11 @@ class BulkSender:
     """``send(actions)`` -> one ``(ok, item)`` per action, in order, after all retries."""
 
     def __init__(self, client, policy: RetryPolicy, stats: SendStats, chunk_size: int = 500,
-                 max_chunk_bytes: int = 10 * 1024 * 1024):
-        from .backends import helpers
-
+                 max_chunk_bytes: int = 10 * 1024 * 1024, sleep=time.sleep):
         self.client, self.policy, self.stats = client, policy, stats
         self.chunk_size, self.max_chunk_bytes = chunk_size, max_chunk_bytes
         self._streaming_bulk = helpers(client).streaming_bulk
+        self._sleep = sleep
 
     def send(self, actions: list[dict]) -> list[tuple[bool, dict]]:
         results: list[tuple[bool, dict] | None] = [None] * len(actions)
@@ -76,7 +77,7 @@ class BulkSender:
             wait += random.uniform(0, self.policy.initial_backoff)
             log.info("%d documents rejected with 429/503 (queue full, shard recovering); resending in %.1fs",
                      len(throttled), wait)
-            time.sleep(wait)
+            self._sleep(wait)
             pending = throttled
         return results  # type: ignore[return-value]
 
@@ -84,26 +85,23 @@ class BulkSender:
         """All of ``actions`` through ``streaming_bulk`` (it splits by count and bytes), resent whole on a
         transient failure: answers are kept only once every chunk got one. A request refused as a whole
         (HTTP 400/413: one document can invalidate it) is split in halves until the culprit stands alone."""
-        from .backends import exceptions, status_of
+        _, _, transport_errors = client_exceptions()
 
-        _, _, transport_errors = exceptions()
+        def request() -> list[tuple[bool, dict]]:
+            return list(self._streaming_bulk(
+                self.client, actions, chunk_size=self.chunk_size, max_chunk_bytes=self.max_chunk_bytes,
+                max_retries=0, raise_on_error=False, raise_on_exception=True))
+
         try:
-            for attempt in retrying(self.policy, f"bulk request of {len(actions)} documents",
-                                    on_retry=lambda: self.stats.add("request_retries")):
-                with attempt:
-                    return list(self._streaming_bulk(
-                        self.client, actions, chunk_size=self.chunk_size, max_chunk_bytes=self.max_chunk_bytes,
-                        max_retries=0, raise_on_error=False, raise_on_exception=True))
+            return call(request, self.policy, f"bulk request of {len(actions)} documents", is_transient,
+                        on_retry=lambda: self.stats.add("request_retries"), sleep=self._sleep)
         except transport_errors as exc:
             status = status_of(exc)
             if status not in SPLIT_STATUS:
                 raise
             if len(actions) == 1:
-                from .errors import describe
-
                 return [(False, {"index": {"_id": actions[0].get("_id"), "status": status,
                                            "error": describe(exc)}})]
             half = len(actions) // 2
             log.info("bulk request of %d documents refused (HTTP %s); splitting it", len(actions), status)
             return self._request(actions[:half]) + self._request(actions[half:])
-        raise AssertionError("unreachable")

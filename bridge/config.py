@@ -4,11 +4,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from .model_store import DEFAULT_MODEL
-from .pooling import check_options
+from .errors import ConfigError
 
+DEFAULT_MODEL = "rasyosef/splade-small"
 DTYPES = ("float32", "float16", "bfloat16")
 LONG_DOCUMENTS = ("window", "truncate")
+POOLINGS = ("max", "sum")
+ACTIVATIONS = ("log1p_relu", "relu")
+
+
+def check_options(pooling: str, activation: str) -> None:
+    if pooling not in POOLINGS:
+        raise ConfigError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if activation not in ACTIVATIONS:
+        raise ConfigError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
 
 
 @dataclass(frozen=True)
@@ -34,18 +43,18 @@ class EncoderConfig:
     def __post_init__(self) -> None:
         check_options(self.pooling, self.activation)
         if self.long_documents not in LONG_DOCUMENTS:
-            raise ValueError(f"long_documents must be one of {LONG_DOCUMENTS}, got {self.long_documents!r}")
+            raise ConfigError(f"long_documents must be one of {LONG_DOCUMENTS}, got {self.long_documents!r}")
         if not 0 <= self.window_overlap <= self.doc_max_length // 2:
-            raise ValueError("window_overlap must be in [0, doc_max_length / 2]")
+            raise ConfigError("window_overlap must be in [0, doc_max_length / 2]")
         if self.max_windows < 1:
-            raise ValueError("max_windows must be >= 1")
+            raise ConfigError("max_windows must be >= 1")
         if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+            raise ConfigError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         for name in ("doc_max_length", "query_max_length", "batch_tokens", "max_batch"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+                raise ConfigError(f"{name} must be >= 1")
         if self.threads is not None and self.threads < 1:
-            raise ValueError("threads must be >= 1")
+            raise ConfigError("threads must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -59,13 +68,13 @@ class PruneConfig:
 
     def __post_init__(self) -> None:
         if self.top_k is not None and self.top_k < 1:
-            raise ValueError("top_k must be >= 1")
+            raise ConfigError("top_k must be >= 1")
         for name in ("max_ratio", "alpha_mass"):
             v = getattr(self, name)
             if v is not None and not 0.0 < v <= 1.0:
-                raise ValueError(f"{name} must be in (0, 1], got {v}")
+                raise ConfigError(f"{name} must be in (0, 1], got {v}")
         if self.abs_value is not None and self.abs_value < 0:
-            raise ValueError("abs_value must be >= 0")
+            raise ConfigError("abs_value must be >= 0")
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -82,11 +91,11 @@ class QuantConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in ("float", "int"):
-            raise ValueError(f"quantization kind must be 'float' or 'int', got {self.kind!r}")
+            raise ConfigError(f"quantization kind must be 'float' or 'int', got {self.kind!r}")
         if not self.scale > 0:
-            raise ValueError("scale must be > 0")
+            raise ConfigError("scale must be > 0")
         if self.floor < 0:
-            raise ValueError("floor must be >= 0")
+            raise ConfigError("floor must be >= 0")
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "scale": self.scale if self.kind == "int" else 1.0, "floor": self.floor}
@@ -109,9 +118,9 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.retry_for < 0 or self.initial_backoff <= 0 or self.max_backoff < self.initial_backoff:
-            raise ValueError("retry_for must be >= 0 and 0 < initial_backoff <= max_backoff")
+            raise ConfigError("retry_for must be >= 0 and 0 < initial_backoff <= max_backoff")
         if self.max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+            raise ConfigError("max_retries must be >= 0")
 
     def describe(self, limit: str | None = None) -> str:
         """The policy in words (``limit`` replaces the number of seconds, e.g. by a flag's metavar)."""
@@ -139,12 +148,12 @@ class ConnectionConfig:
 
     def __post_init__(self) -> None:
         if not self.urls:
-            raise ValueError("at least one cluster URL is needed")
+            raise ConfigError("at least one cluster URL is needed")
         for u in self.urls:
             if not u.startswith(("http://", "https://")):
-                raise ValueError(f"cluster URL must start with http:// or https://, got {u!r}")
+                raise ConfigError(f"cluster URL must start with http:// or https://, got {u!r}")
         if self.timeout <= 0:
-            raise ValueError("timeout must be > 0")
+            raise ConfigError("timeout must be > 0")
 
     @property
     def safe_urls(self) -> str:

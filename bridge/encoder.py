@@ -17,6 +17,7 @@ import torch
 from . import model_store
 from .config import EncoderConfig
 from .pooling import pool_hidden
+from .stamp import ModelStamp
 from .types import SparseVector
 
 log = logging.getLogger(__name__)
@@ -100,12 +101,11 @@ class SpladeEncoder:
     # -- public API --------------------------------------------------------------------------------
 
     @property
-    def stamp(self) -> dict:
-        """What an index must record to be queried with this encoder (see ``mapping.build``)."""
-        return {"model": self._doc.name, "revision": self._doc.revision,
-                "query_model": self._query.name, "query_revision": self._query.revision,
-                "pooling": self.config.pooling, "activation": self.config.activation,
-                "long_documents": self._long_documents}
+    def stamp(self) -> ModelStamp:
+        """What an index must record to be queried with this encoder (see ``IndexStamp``)."""
+        return ModelStamp(model=self._doc.name, revision=self._doc.revision, query_model=self._query.name,
+                          query_revision=self._query.revision, pooling=self.config.pooling,
+                          activation=self.config.activation, long_documents=self._long_documents)
 
     @property
     def _long_documents(self) -> str:

@@ -1,49 +1,80 @@
-"""One place that turns failures into a one-line message and an exit code (tracebacks with --debug)."""
+"""The typed failures of splade-bridge. Every error the library raises on purpose is a ``BridgeError``;
+the CLI maps them to exit codes and one-line messages, the service to HTTP statuses (one table each).
+
+Nothing here imports the rest of the package, so every layer can raise these.
+"""
 from __future__ import annotations
 
-import sys
 
-import click
-
-
-def describe(exc: BaseException) -> str:
-    """A one-line, credential-free description of a failure."""
-    from .backends import exceptions, status_of
-
-    connection_errors, _, transport_errors = exceptions()
-    if isinstance(exc, connection_errors):
-        detail = str(exc.info or exc.error)
-        detail = detail.rsplit(": ", 1)[-1] if ": " in detail else detail
-        return f"cannot reach the cluster ({type(exc).__name__}: {detail})"
-    if isinstance(exc, transport_errors):
-        info = getattr(exc, "info", None) or getattr(exc, "body", None)
-        info = info if isinstance(info, dict) else {}
-        err = info.get("error") if isinstance(info.get("error"), dict) else {}
-        reason = err.get("reason") or (err.get("root_cause") or [{}])[0].get("reason") or getattr(exc, "error", exc)
-        return f"cluster refused the request (HTTP {status_of(exc)}): {reason}"
-    return str(exc) or type(exc).__name__
+class BridgeError(Exception):
+    """Base of every error splade-bridge raises on purpose; ``str(error)`` is a one-line message
+    that never contains credentials."""
 
 
-def run_cli(group: click.Group) -> None:
-    debug = "--debug" in sys.argv[1:]
-    try:
-        group.main(prog_name="splade-bridge", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.UsageError as exc:
-        exc.show()
-        sys.exit(2)
-    except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(2)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:
-        if debug:
-            raise
-        click.echo(f"error: {describe(exc)}", err=True)
-        sys.exit(2)
+class ConfigError(BridgeError, ValueError):
+    """An option, a configuration value or an index stamp that cannot be used."""
+
+
+class MissingExtra(BridgeError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    def __init__(self, module: str, extra: str):
+        super().__init__(f"{module} is missing: pip install 'splade-bridge[{extra}]'")
+        self.module, self.extra = module, extra
+
+
+class ClusterError(BridgeError):
+    """Talking to the cluster failed."""
+
+
+class ClusterUnreachable(ClusterError):
+    """No node answered (refused, unresolvable, timed out) within the retry policy."""
+
+
+class ClusterRefused(ClusterError):
+    """The cluster answered with an error status (``status``) that retrying does not heal."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class AuthenticationFailed(ClusterRefused):
+    """HTTP 401/403: the credentials are wrong or lack a permission."""
+
+
+class IndexNotFound(ClusterError):
+    """The index or alias does not exist."""
+
+
+class IndexNotBridged(BridgeError, ValueError):
+    """The index was not created by splade-bridge, or its vector field cannot hold SPLADE weights."""
+
+
+class ModelMismatch(BridgeError, ValueError):
+    """The index was built with another model (or pooling) than the encoder at hand."""
+
+
+class QueryError(BridgeError, ValueError):
+    """A query that cannot be searched: empty, expanding to no terms, or using a form the engine lacks."""
+
+
+class ModelLoadError(BridgeError):
+    """A model could not be fetched, verified or loaded."""
+
+
+class IngestAborted(BridgeError):
+    """The cluster stayed unreachable (or refused a whole request) past the retry policy. ``summary``
+    holds what was acknowledged before; rerunning with ``--skip-unchanged`` continues from there."""
+
+    def __init__(self, summary, cause: BaseException, message: str):
+        super().__init__(message)
+        self.summary, self.cause = summary, cause
+
+
+class ReindexError(BridgeError):
+    """A reindex could not complete; the alias was not moved."""
+
+
+class NodeError(BridgeError):
+    """A local development node could not be provisioned, started or stopped."""

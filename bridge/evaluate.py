@@ -17,6 +17,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from . import query as dsl
+from .connection.engines import helpers
+from .errors import ConfigError
 from .search import Searcher, SearchOptions
 from .sparse import from_features
 
@@ -45,7 +47,7 @@ def load_beir(folder: str | Path, split: str = "test") -> Collection:
         rows = csv.reader(f, delimiter="\t")
         header = next(rows)
         if [h.strip() for h in header[:2]] != ["query-id", "corpus-id"]:
-            raise ValueError(f"{qrels_path}: expected a 'query-id corpus-id score' header, got {header}")
+            raise ConfigError(f"{qrels_path}: expected a 'query-id corpus-id score' header, got {header}")
         for qid, did, score in rows:
             qrels.setdefault(qid, {})[did] = int(score)
     queries = {}
@@ -57,7 +59,7 @@ def load_beir(folder: str | Path, split: str = "test") -> Collection:
                     queries[q["_id"]] = q["text"]
     missing = set(qrels) - set(queries)
     if missing:
-        raise ValueError(f"{len(missing)} judged queries are missing from queries.jsonl, e.g. {sorted(missing)[:3]}")
+        raise ConfigError(f"{len(missing)} judged queries are missing from queries.jsonl, e.g. {sorted(missing)[:3]}")
     return Collection(folder / "corpus.jsonl", queries, qrels)
 
 
@@ -68,8 +70,6 @@ class StoredVectors:
 
     def __init__(self, client, index: str, field: str, scale: float = 1.0):
         from scipy.sparse import csr_matrix
-
-        from .backends import helpers
 
         self.ids: list[str] = []
         self.columns: dict[str, int] = {}
@@ -125,7 +125,7 @@ def exact_run(searcher: Searcher, vectors: StoredVectors, queries: dict[str, str
 def fuse(a: Run, b: Run, method: str = "rrf", k: int = 100, rrf_k: int = 60) -> Run:
     """Hybrid of two runs: reciprocal rank fusion, or the sum of min-max normalised scores."""
     if method not in HYBRID:
-        raise ValueError(f"hybrid method must be one of {HYBRID}, got {method!r}")
+        raise ConfigError(f"hybrid method must be one of {HYBRID}, got {method!r}")
     out: Run = {}
     for qid in set(a) | set(b):
         fused: dict[str, float] = {}
@@ -166,8 +166,8 @@ def evaluate(client, searcher: Searcher, collection: Collection, modes: Iterable
     modes = list(modes)
     unknown = set(modes) - set(MODES)
     if unknown:
-        raise ValueError(f"unknown modes {sorted(unknown)}; choose from {MODES}")
-    fields = list(searcher.meta.get("text_fields", ["title", "text"]))
+        raise ConfigError(f"unknown modes {sorted(unknown)}; choose from {MODES}")
+    fields = list(searcher.stamp.text_fields)
     runs: dict[str, Run] = {}
     needs = set(modes) | ({"bm25", "splade"} if "hybrid" in modes else set())
     for mode in ("bm25", "splade", "exact"):

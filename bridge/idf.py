@@ -11,6 +11,7 @@ import math
 from collections import Counter
 from typing import Iterable
 
+from .errors import ConfigError
 from .sparse import from_features
 
 SUFFIX = "__splade_idf"
@@ -38,7 +39,7 @@ def query_weights(tokenizer, text: str, table: dict[str, float], special: set[st
 
 def build(client, index: str, field: str) -> dict:
     """Compute the table from the stored vectors of ``index`` and write it to the side index."""
-    from .backends import helpers
+    from .connection.engines import helpers
 
     hits = helpers(client).scan(client, index=index, query={"query": {"match_all": {}}}, _source=[field], size=1000)
     table, n = idf_table(from_features(h["_source"].get(field) or {}).keys() for h in hits)
@@ -51,10 +52,10 @@ def build(client, index: str, field: str) -> dict:
 
 
 def load(client, index: str) -> dict[str, float]:
-    from .backends import exceptions
+    from .connection.failures import client_exceptions
 
-    _, not_found, _ = exceptions()
+    _, not_found, _ = client_exceptions()
     try:
         return client.get(index=side_index(index), id="idf")["_source"]["idf"]
     except not_found:
-        raise ValueError(f"no IDF table for {index!r}: run `splade-bridge idf build {index}` first") from None
+        raise ConfigError(f"no IDF table for {index!r}: run `splade-bridge idf build {index}` first") from None

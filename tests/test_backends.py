@@ -2,12 +2,13 @@
 import pytest
 
 from bridge import mapping, query
-from bridge.backends import FAMILIES, BackendError, capabilities, client_library, parse_version
+from bridge.connection.engines import FAMILIES, capabilities, client_library, parse_version
+from bridge.errors import ClusterUnreachable, MissingExtra
+from bridge.stamp import ModelStamp
 from bridge.config import ConnectionConfig
 from bridge.search import SearchOptions, plan_query
 
-STAMP = {"model": "m", "revision": "r", "query_model": "m", "query_revision": "r", "pooling": "max",
-         "activation": "log1p_relu"}
+STAMP = ModelStamp(model="m", revision="r", query_model="m", query_revision="r")
 
 
 @pytest.mark.parametrize("engine,version,forms,fields", [
@@ -71,13 +72,13 @@ def test_missing_client_library_gives_an_install_hint(monkeypatch):
         return real(name, *a, **k)
 
     monkeypatch.setattr(importlib, "import_module", fake)
-    with pytest.raises(BackendError, match=r"splade-bridge\[elasticsearch\]"):
+    with pytest.raises(MissingExtra, match=r"splade-bridge\[elasticsearch\]"):
         client_library("elasticsearch")
-    assert "opensearch-py" in FAMILIES["opensearch"].install_hint
+    assert FAMILIES["elasticsearch"].extra == "elasticsearch"
 
 
 def test_detect_reports_unreachable_cluster():
-    from bridge.backends import detect
+    from bridge.connection.detect import detect
 
-    with pytest.raises(BackendError, match="cannot reach the cluster at http://127.0.0.1:9"):
+    with pytest.raises(ClusterUnreachable, match="cannot reach the cluster at http://127.0.0.1:9"):
         detect(ConnectionConfig(urls=("http://127.0.0.1:9",), timeout=2))

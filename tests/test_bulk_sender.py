@@ -10,6 +10,7 @@ from opensearchpy.exceptions import ConnectionError, TransportError
 
 from bridge.bulk import BulkSender, SendStats
 from bridge.config import RetryPolicy
+from bridge.stamp import IndexStamp
 
 FAST = RetryPolicy(retry_for=5, initial_backoff=0.01, max_backoff=0.02, max_retries=3)
 
@@ -100,6 +101,6 @@ def test_cluster_gone_past_retry_for_stops_the_ingest_with_what_was_indexed(enco
     records = [{"_id": str(i), "text": f"document {i}"} for i in range(5)]
     cfg = ingest.IngestConfig(retry=RetryPolicy(retry_for=0.3, initial_backoff=0.05, max_backoff=0.1), refresh=False)
     with pytest.raises(ingest.IngestAborted) as err:
-        ingest.run(_client(answer), encoder, "i", records, meta["splade_bridge"], cfg)
+        ingest.run(_client(answer), encoder, "i", records, IndexStamp.from_meta(meta["splade_bridge"]), cfg)
     assert err.value.summary.indexed == 0 and err.value.summary.request_retries >= 1
     assert "cannot reach the cluster" in str(err.value) and "rerun with --skip-unchanged" in str(err.value)

@@ -53,7 +53,7 @@ def test_status_and_idempotent_up_of_the_test_node(node_url):
 def test_opensearch_3x_starts_on_java_21_plus_and_scores_rank_features():
     """OpenSearch 3.x needs Java 21+: the node picks Temurin 25 (or any 21+ JDK) by itself."""
     port = "9211"
-    up3 = _cli("up", "--version", "3.8.0", "--port", port, "--format", "json")
+    up3 = _cli("up", "--server-version", "3.8.0", "--port", port, "--format", "json")
     try:
         assert up3.returncode == 0, up3.stderr[-2000:]
         info = json.loads(up3.stdout)
@@ -75,6 +75,6 @@ def test_opensearch_3x_starts_on_java_21_plus_and_scores_rank_features():
             {"rank_feature": {"field": "v.world", "linear": {}, "boost": 3.0}}]}}})
         assert res["hits"]["hits"][0]["_score"] == pytest.approx(4.5, rel=1e-3)
     finally:
-        down = _cli("down", "--version", "3.8.0", "--port", port)
+        down = _cli("down", "--server-version", "3.8.0", "--port", port)
     assert down.returncode == 0
-    assert _cli("status", "--version", "3.8.0", "--port", port).returncode == 3
+    assert _cli("status", "--server-version", "3.8.0", "--port", port).returncode == 3

@@ -133,7 +133,7 @@ def test_transient_failures_are_classified():
     from opensearchpy.exceptions import AuthenticationException, ConnectionError, ConnectionTimeout, SSLError
     from opensearchpy.exceptions import TransportError
 
-    from bridge.retry import is_transient
+    from bridge.connection.failures import is_transient
 
     assert is_transient(ConnectionError("N/A", "refused", None))
     assert is_transient(ConnectionTimeout("TIMEOUT", "timed out", None))

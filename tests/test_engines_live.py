@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from bridge.client import make_client
+from bridge.connection.client import connect as make_client
 from bridge.config import ConnectionConfig
 from tests.conftest import SAMPLE, cli
 from tests.engines import ENGINES, engine_url

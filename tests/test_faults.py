@@ -26,7 +26,7 @@ def titles(tmp_path_factory, scifact_dir, tiny_model):
 
 
 def _client(url: str):
-    from bridge.client import make_client
+    from bridge.connection.client import connect as make_client
     from bridge.config import ConnectionConfig
 
     return make_client(ConnectionConfig(urls=(url,), timeout=60))

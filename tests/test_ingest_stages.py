@@ -4,7 +4,8 @@ import json
 
 import numpy as np
 
-from bridge.actions import Unchanged, bulk_action, content_hash, encoded_actions, stamp_key
+from bridge.actions import Encoded, Unchanged, bulk_action, content_hash, encoded_actions
+from bridge.stamp import IndexStamp, ModelStamp
 from bridge.records import read_jsonl, to_documents
 from bridge.types import BadRecord, Document, SparseVector
 
@@ -37,6 +38,9 @@ def test_to_documents_validates_and_joins_title_and_text():
     assert records == frozen  # the caller's records are never mutated
 
 
+MODEL = ModelStamp("fake", "0" * 16)
+
+
 class FakeEncoder:
     vocab = ["[PAD]", "hello", "wor.ld", "x"]
 
@@ -45,17 +49,17 @@ class FakeEncoder:
 
 
 def test_encoded_actions_keep_order_and_pass_bad_records_through():
-    meta = {"vector_field": "vec", "pruning": {}, "quantization": {"kind": "float", "scale": 1.0, "floor": 0.0},
-            "key_codec": "pct-dot-v1"}
-    docs = [Document("1", "abc", {"text": "abc"}), BadRecord("broken", line=2), Document("3", "abcdef", {})]
-    windows = list(encoded_actions(docs, FakeEncoder(), "idx", meta, window=2))
+    stamp = IndexStamp(MODEL, vector_field="vec")
+    docs = [Document("1", "abc", {"text": "abc"}, line=1), BadRecord("broken", line=2), Document("3", "abcdef", {})]
+    windows = list(encoded_actions(docs, FakeEncoder(), "idx", stamp, window=2))
     assert [len(w) for w in windows] == [2, 1]
     first, bad, last = windows[0][0], windows[0][1], windows[1][0]
-    assert first == {"_op_type": "index", "_index": "idx", "_id": "1",
-                     "_source": {"text": "abc", "vec": {"hello": np.float32(0.3).item(), "wor%2Eld": 0.25},
-                                 "content_hash": content_hash(Document("1", "abc"), stamp_key(meta))}}
+    assert first == Encoded({"_op_type": "index", "_index": "idx", "_id": "1",
+                             "_source": {"text": "abc", "vec": {"hello": np.float32(0.3).item(), "wor%2Eld": 0.25},
+                                         "content_hash": content_hash(Document("1", "abc"), stamp.content_key())}},
+                            line=1)
     assert bad == BadRecord("broken", line=2)
-    assert last["_id"] == "3"
+    assert last.id == "3"
 
 
 def test_bulk_action_does_not_share_state_with_document():
@@ -67,7 +71,7 @@ def test_bulk_action_does_not_share_state_with_document():
 
 
 def test_unchanged_documents_are_not_encoded():
-    meta = {"vector_field": "vec", "pruning": {}, "quantization": {"kind": "float"}, "key_codec": "pct-dot-v1"}
+    stamp = IndexStamp(MODEL, vector_field="vec")
     seen = []
 
     class Recording(FakeEncoder):
@@ -76,16 +80,16 @@ def test_unchanged_documents_are_not_encoded():
             return super().encode_documents(texts)
 
     docs = [Document("1", "same"), Document("2", "changed")]
-    stored = {"1": content_hash(Document("1", "same"), stamp_key(meta)), "2": "old-hash"}
-    (window,) = encoded_actions(docs, Recording(), "idx", meta, window=8,
+    stored = {"1": content_hash(Document("1", "same"), stamp.content_key()), "2": "old-hash"}
+    (window,) = encoded_actions(docs, Recording(), "idx", stamp, window=8,
                                 unchanged=lambda d: {i for i, h in d.items() if stored.get(i) == h})
-    assert window[0] == Unchanged("1") and window[1]["_id"] == "2"
+    assert window[0] == Unchanged("1") and window[1].id == "2"
     assert seen == ["changed"]
 
 
 def test_hash_depends_on_text_and_model_stamp():
     doc = Document("1", "text")
-    a = {"model": {"revision": "a"}, "vector_field": "v"}
-    b = {"model": {"revision": "b"}, "vector_field": "v"}
-    assert content_hash(doc, stamp_key(a)) != content_hash(doc, stamp_key(b))
-    assert content_hash(doc, stamp_key(a)) != content_hash(Document("1", "text!"), stamp_key(a))
+    a = IndexStamp(ModelStamp("m", "a"), vector_field="v").content_key()
+    b = IndexStamp(ModelStamp("m", "b"), vector_field="v").content_key()
+    assert content_hash(doc, a) != content_hash(doc, b)
+    assert content_hash(doc, a) != content_hash(Document("1", "text!"), a)

@@ -2,7 +2,7 @@
 import pytest
 from opensearchpy.exceptions import RequestError
 
-from bridge.client import clause_budget
+from bridge.connection.client import clause_budget
 
 pytestmark = pytest.mark.integration
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import yaml
 
 from bridge import mapping
+from bridge.stamp import IndexStamp, ModelStamp
 from bridge.config import PruneConfig, QuantConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,8 +19,7 @@ def test_console_help_lists_the_commands():
 
 
 def test_mapping_body_is_stamped_and_filled():
-    stamp = {"model": "m", "revision": "r", "query_model": "m", "query_revision": "r",
-             "pooling": "max", "activation": "log1p_relu"}
+    stamp = ModelStamp(model="m", revision="r", query_model="m", query_revision="r")
     cfg = mapping.IndexConfig(vector_field="vec", text_fields=("body",), exclude_vector_from_source=True,
                               replicas=0, prune=PruneConfig(top_k=100), quant=QuantConfig(kind="int", scale=50))
     body = mapping.build(cfg, stamp)
@@ -28,9 +28,11 @@ def test_mapping_body_is_stamped_and_filled():
     assert body["mappings"]["_source"] == {"excludes": ["vec"]}
     assert body["settings"]["index"] == {"number_of_shards": 1, "number_of_replicas": 0}
     meta = body["mappings"]["_meta"]["splade_bridge"]
-    assert meta["model"] == stamp and meta["pruning"] == {"top_k": 100}
+    assert meta["model"] == {"model": "m", "revision": "r", "query_model": "m", "query_revision": "r",
+                             "pooling": "max", "activation": "log1p_relu"} and meta["pruning"] == {"top_k": 100}
     assert meta["quantization"] == {"kind": "int", "scale": 50, "floor": 0.0} and meta["key_codec"] == "pct-dot-v1"
-    assert mapping.read_meta({"idx": {"mappings": body["mappings"]}}) == ("idx", meta)
+    index, typed = IndexStamp.from_mapping({"idx": {"mappings": body["mappings"]}})
+    assert index == "idx" and typed.to_meta() == meta and typed.model == stamp and typed.scale == 50
 
 
 def test_docker_compose_is_valid_with_pinned_images_and_health_checks():

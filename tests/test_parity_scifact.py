@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from bridge import evaluate, ingest, mapping, records
-from bridge.client import make_client
+from bridge.connection.client import connect as make_client
 from bridge.config import ConnectionConfig
 from bridge.search import Searcher, SearchOptions
+from bridge.stamp import IndexStamp
 from tests.engines import ENGINES, engine_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.model, pytest.mark.slow]
@@ -49,7 +50,7 @@ def engine(request, caching_encoder, scifact_dir):
     client.indices.delete(index=INDEX, ignore_unavailable=True)
     body = mapping.build(mapping.IndexConfig(), caching_encoder.stamp)
     client.indices.create(index=INDEX, body=body)
-    meta = body["mappings"]["_meta"][mapping.META_KEY]
+    meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
     with open(scifact_dir / "corpus.jsonl", "rb") as lines:
         summary = ingest.run(client, caching_encoder, INDEX, records.read_jsonl(lines), meta)
     print(f"\n{request.param}: ingested {summary.indexed} docs in {summary.seconds:.1f}s "

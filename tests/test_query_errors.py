@@ -5,6 +5,7 @@ import json
 import uuid
 
 import pytest
+from bridge.stamp import IndexStamp
 
 from tests.conftest import SAMPLE, cli, load_jsonl
 
@@ -22,7 +23,7 @@ def small_index(client, encoder):
     name = f"q-{uuid.uuid4().hex[:8]}"
     body = mapping.build(mapping.IndexConfig(prune=PruneConfig(), quant=QuantConfig()), encoder.stamp)
     client.indices.create(index=name, body=body)
-    meta = body["mappings"]["_meta"][mapping.META_KEY]
+    meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
     summary = ingest.run(client, encoder, name, iter([*load_jsonl(SAMPLE, 40), AWKWARD]), meta)
     assert summary.indexed == 41
     idf.build(client, name, "splade")
@@ -50,7 +51,8 @@ def _one_line_error(proc, *needles: str) -> str:
 
 @pytest.mark.parametrize("text", ["", "   \t "], ids=["empty", "whitespace"])
 def test_empty_query_is_a_clear_error(node_url, client, encoder, small_index, text):
-    from bridge.search import QueryError, Searcher
+    from bridge.errors import QueryError
+    from bridge.search import Searcher
 
     with pytest.raises(QueryError, match="empty"):
         Searcher(client, encoder, small_index).search(text)
@@ -70,7 +72,8 @@ def test_punctuation_only_query_is_searched_as_text(client, encoder, small_index
 
 
 def test_query_that_expands_to_nothing_is_a_clear_error(node_url, client, encoder, small_index):
-    from bridge.search import QueryError, Searcher
+    from bridge.errors import QueryError
+    from bridge.search import Searcher
 
     with pytest.raises(QueryError, match="expands to no terms"):
         Searcher(client, encoder, small_index, inference_free=True).search("🦄🦄 🦄")
@@ -80,7 +83,7 @@ def test_query_that_expands_to_nothing_is_a_clear_error(node_url, client, encode
 
 def test_query_over_the_clause_budget_is_cut_to_fit(client, encoder, small_index):
     """1,500 query terms: the cluster refuses them as they are; ours keeps the 1,024 largest."""
-    from bridge.backends import exceptions
+    from bridge.connection.failures import client_exceptions as exceptions
     from bridge.query import scoring_query, search_body
     from bridge.search import SearchOptions, Searcher
 

@@ -11,6 +11,7 @@ import pytest
 
 from bridge import ingest, mapping, reindex
 from bridge.query import scoring_query, search_body
+from bridge.stamp import IndexStamp
 from tests.conftest import cli, load_jsonl
 
 pytestmark = [pytest.mark.integration, pytest.mark.model, pytest.mark.slow]
@@ -26,7 +27,7 @@ def source_index(client, encoder, scifact_dir):
         client.indices.delete(index=name, ignore_unavailable=True)
     body = mapping.build(mapping.IndexConfig(), encoder.stamp)
     client.indices.create(index="ops-v1", body=body)
-    meta = body["mappings"]["_meta"][mapping.META_KEY]
+    meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
     docs = load_jsonl(scifact_dir / "corpus.jsonl", N_DOCS)
     summary = ingest.run(client, encoder, "ops-v1", iter(docs), meta)
     assert summary.indexed == N_DOCS
@@ -105,8 +106,8 @@ def test_sigkill_mid_reindex_then_rerun_resumes(client, node_url, source_index, 
     client.indices.refresh(index=target)
     stored_after_kill = client.count(index=target)["count"]
     assert 0 < stored_after_kill < N_DOCS
-    meta = mapping.read_meta(client.indices.get_mapping(index=target))[1]
-    assert meta["reindex"]["state"] == "copying"
+    stamp = IndexStamp.from_mapping(client.indices.get_mapping(index=target))[1]
+    assert stamp.reindex.state == "copying"
 
     proc = _reindex_cli(node_url, "crash", tmp_path / "second.log")
     out, _ = proc.communicate(timeout=900)

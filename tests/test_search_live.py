@@ -1,14 +1,17 @@
 """Ingest -> search against the real node with the offline SPLADE-tiny."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from bridge import ingest, mapping
 from bridge.config import PruneConfig, QuantConfig
-from bridge.search import ModelMismatchError, Searcher, SearchOptions
+from bridge.errors import ModelMismatch
+from bridge.search import Searcher, SearchOptions
 from bridge.sparse import KeyCodec
 from bridge.types import SparseVector
+from bridge.stamp import IndexStamp
 from tests.conftest import SAMPLE, cli, load_jsonl
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
@@ -17,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.model]
 def _create(client, name, encoder, **kw):
     body = mapping.build(mapping.IndexConfig(**kw), encoder.stamp)
     client.indices.create(index=name, body=body)
-    return body["mappings"]["_meta"][mapping.META_KEY]
+    return IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
 
 
 def _ingest(client, encoder, name, records, meta, **kw):
@@ -76,10 +79,10 @@ def test_neural_sparse_body_is_built_for_the_same_tokens(client, encoder, sample
 
 
 def test_model_stamp_mismatch_is_refused(client, encoder, index_name):
-    other = dict(encoder.stamp, model="someone/else", revision="0123456789abcdef")
+    other = replace(encoder.stamp, model="someone/else", revision="0123456789abcdef")
     body = mapping.build(mapping.IndexConfig(), other)
     client.indices.create(index=index_name, body=body)
-    with pytest.raises(ModelMismatchError, match="someone/else"):
+    with pytest.raises(ModelMismatch, match="someone/else"):
         Searcher(client, encoder, index_name)
     Searcher(client, encoder, index_name, allow_model_mismatch=True)  # explicit override
 

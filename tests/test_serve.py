@@ -11,6 +11,7 @@ import pytest
 
 from bridge import ingest, mapping
 from bridge.serve.batcher import BatchConfig, MicroBatcher
+from bridge.stamp import IndexStamp
 from tests.conftest import SAMPLE, load_jsonl
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
@@ -28,7 +29,7 @@ def served_index(client, encoder):
     client.indices.delete(index=name, ignore_unavailable=True)
     body = mapping.build(mapping.IndexConfig(), encoder.stamp)
     client.indices.create(index=name, body=body)
-    meta = body["mappings"]["_meta"][mapping.META_KEY]
+    meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
     ingest.run(client, encoder, name, iter(load_jsonl(SAMPLE, 60)), meta)
     yield name
     client.indices.delete(index=name, ignore_unavailable=True)

@@ -20,8 +20,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .engines import ENGINES, EngineRecipe, major_of
-from .provision import NodeError, find_java, install, state_root
+from ..errors import ConfigError, NodeError
+from .recipes import RECIPES, EngineRecipe, major_of
+from .provision import find_java, install, state_root
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +41,19 @@ class NodeSpec:
     settings: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {self.engine!r}")
+        if self.engine not in RECIPES:
+            raise ConfigError(f"engine must be one of {sorted(RECIPES)}, got {self.engine!r}")
         if not self.version:
-            object.__setattr__(self, "version", ENGINES[self.engine].default_version)
+            object.__setattr__(self, "version", RECIPES[self.engine].default_version)
         major_of(self.version)
         if not 1 <= self.port <= 65535:
-            raise ValueError(f"port must be in 1..65535, got {self.port}")
+            raise ConfigError(f"port must be in 1..65535, got {self.port}")
         if not _HEAP.match(self.heap):
-            raise ValueError(f"heap must look like 512m or 1g, got {self.heap!r}")
+            raise ConfigError(f"heap must look like 512m or 1g, got {self.heap!r}")
 
     @property
     def recipe(self) -> EngineRecipe:
-        return ENGINES[self.engine]
+        return RECIPES[self.engine]
 
     @property
     def url(self) -> str:

@@ -11,13 +11,10 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-from .engines import EngineRecipe
+from ..errors import NodeError
+from .recipes import EngineRecipe
 
 log = logging.getLogger(__name__)
-
-
-class NodeError(RuntimeError):
-    """The local node could not be provisioned, started or stopped; the message says why."""
 
 
 def state_root() -> Path:

@@ -18,15 +18,26 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ..client import DEFAULT_CLAUSE_BUDGET
-from ..config import PruneConfig
-from ..search import ModelMismatchError, Searcher, SearchOptions, plan_query
-from ..sparse import prune
+from .. import api
+from ..api import (DEFAULT_CLAUSE_BUDGET, BridgeError, ClusterRefused, ClusterUnreachable, ConfigError,
+                   IndexNotBridged, IndexNotFound, ModelMismatch, PruneConfig, QueryError, Searcher, SearchOptions,
+                   __version__, as_bridge_error, plan_query, prune)
 from .batcher import BatchConfig, MicroBatcher
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 8192
+
+# typed errors -> HTTP status, first match wins (the one table of the service)
+ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (IndexNotFound, 404),
+    (ModelMismatch, 409),
+    (QueryError, 400),
+    (IndexNotBridged, 400),
+    (ConfigError, 400),
+    (ClusterUnreachable, 503),
+    (ClusterRefused, 502),
+)
 
 
 @dataclass(frozen=True)
@@ -53,10 +64,22 @@ class SearchRequest(QueryRequest):
     explain: bool = False
 
 
+def http_status(exc: BaseException) -> int:
+    return next((status for kind, status in ERROR_STATUS if isinstance(exc, kind)), 500)
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status, self.message = status, message
+
+    @classmethod
+    def of(cls, exc: BaseException) -> "ApiError":
+        """The response for a failure: its typed error's status and one-line message."""
+        typed = as_bridge_error(exc)
+        if not isinstance(typed, BridgeError):
+            raise exc
+        return cls(http_status(typed), str(typed))
 
 
 def _metrics(registry: CollectorRegistry) -> dict:
@@ -90,7 +113,7 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
         yield
         await batcher.stop()  # in-flight expansions finish before shutdown completes
 
-    app = FastAPI(title="splade-bridge", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="splade-bridge", version=__version__, lifespan=lifespan,
                   description="SPLADE query expansion and query DSL for OpenSearch/Elasticsearch")
 
     @app.middleware("http")
@@ -146,7 +169,11 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
         tokens = await tokens_for(req)
         opts = _options(req)
         if client is not None and (req.index or cfg.default_index):
-            body, used, factor = (await searcher_for(req.index)).build_tokens(tokens, opts)
+            searcher = await searcher_for(req.index)
+            try:
+                body, used, factor = searcher.build_tokens(tokens, opts)
+            except BridgeError as exc:
+                raise ApiError.of(exc) from None
         else:
             body, used, factor = _plan(tokens, opts)
         return {"query": body, "tokens": len(used), "score_factor": factor}
@@ -161,7 +188,7 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
 
     @app.get("/healthz")
     async def healthz() -> dict:
-        return {"status": "ok", "model": encoder.stamp["model"], "revision": encoder.stamp["revision"],
+        return {"status": "ok", "model": encoder.stamp.model, "revision": encoder.stamp.revision,
                 "cluster": client is not None}
 
     @app.get("/metrics")
@@ -174,42 +201,26 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
 def _options(req: QueryRequest, explain: bool = False) -> SearchOptions:
     try:
         return SearchOptions(size=req.size, form=req.form, filters=tuple(req.filters), explain=explain)
-    except ValueError as exc:
-        raise ApiError(400, str(exc)) from None
+    except ConfigError as exc:
+        raise ApiError.of(exc) from None
 
 
 def _plan(tokens: dict[str, float], opts: SearchOptions):
     try:
         return plan_query(tokens, "splade", opts, budget=DEFAULT_CLAUSE_BUDGET)
-    except ValueError as exc:
-        raise ApiError(400, str(exc)) from None
+    except BridgeError as exc:
+        raise ApiError.of(exc) from None
 
 
 def _open_searcher(client, encoder, name: str) -> Searcher:
-    from ..backends import exceptions
-
-    connection_errors, not_found, _ = exceptions()
     try:
-        return Searcher(client, encoder, name)
-    except not_found:
-        raise ApiError(404, f"index {name!r} not found") from None
-    except ModelMismatchError as exc:
-        raise ApiError(409, str(exc)) from None
-    except connection_errors:
-        raise ApiError(503, "cluster unreachable") from None
-    except ValueError as exc:
-        raise ApiError(400, str(exc)) from None
+        return api.searcher(client, name, encoder=encoder)
+    except Exception as exc:
+        raise ApiError.of(exc) from None
 
 
 def _search(searcher: Searcher, tokens: dict[str, float], opts: SearchOptions):
-    from ..backends import exceptions, status_of
-
-    connection_errors, _, transport_errors = exceptions()
     try:
         return searcher.search_tokens(tokens, opts)
-    except ValueError as exc:
-        raise ApiError(400, str(exc)) from None
-    except connection_errors:
-        raise ApiError(503, "cluster unreachable or timed out") from None
-    except transport_errors as exc:
-        raise ApiError(502, f"cluster refused the search (HTTP {status_of(exc) or '?'})") from None
+    except Exception as exc:
+        raise ApiError.of(exc) from None

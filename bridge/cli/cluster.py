@@ -6,15 +6,16 @@ from pathlib import Path
 
 import click
 
-from .engines import ENGINES
-from .local import NodeSpec, down, status, up
+from .. import api
+
+DISTRIBUTIONS = ("elasticsearch", "opensearch")
 
 
 def _node_options(f):
     options = [
-        click.option("--engine", type=click.Choice(sorted(ENGINES)), default="opensearch", show_default=True,
-                     help="Which engine to run."),
-        click.option("--version", "version", default="",
+        click.option("--distribution", "engine", type=click.Choice(DISTRIBUTIONS), default="opensearch",
+                     show_default=True, help="Which server to run."),
+        click.option("--server-version", "version", default="",
                      help="Server version (default: opensearch 2.19.6, the newest 2.19.x on JDK 17; "
                           "elasticsearch 7.17.29). 3.x needs Java 21+."),
         click.option("--port", default=9200, show_default=True, type=int, help="HTTP port on 127.0.0.1."),
@@ -31,14 +32,14 @@ def _node_options(f):
     return f
 
 
-def _spec(engine, version, port, heap, data_dir, java_home, settings) -> NodeSpec:
+def _spec(engine, version, port, heap, data_dir, java_home, settings) -> api.NodeSpec:
     pairs = []
     for s in settings:
         if "=" not in s:
             raise click.BadParameter(f"{s!r} is not KEY=VALUE", param_hint="--setting")
         k, v = s.split("=", 1)
         pairs.append((k.strip(), v.strip()))
-    return NodeSpec(engine=engine, version=version, port=port, heap=heap, data_dir=data_dir,
+    return api.NodeSpec(engine=engine, version=version, port=port, heap=heap, data_dir=data_dir,
                     java_home=java_home, settings=tuple(pairs))
 
 
@@ -49,11 +50,11 @@ def cluster() -> None:
 
 @cluster.command("up")
 @_node_options
-@click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for health.")
+@click.option("--wait", default=180.0, show_default=True, metavar="SECONDS", help="How long to wait for health.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def up_cmd(timeout, fmt, **kw) -> None:
+def up_cmd(wait, fmt, **kw) -> None:
     """Start the node (idempotent); prints its URL once it is healthy with mapper-extras loaded."""
-    info = up(_spec(**kw), timeout=timeout)
+    info = api.start_node(_spec(**kw), timeout=wait)
     if fmt == "json":
         click.echo(json.dumps(info.__dict__))
         return
@@ -68,7 +69,7 @@ def up_cmd(timeout, fmt, **kw) -> None:
 def down_cmd(**kw) -> None:
     """Stop the node started by ``cluster up`` (via its pid file)."""
     spec = _spec(**kw)
-    click.echo(f"stopped {spec.engine} on port {spec.port}" if down(spec) else "not running", err=True)
+    click.echo(f"stopped {spec.engine} on port {spec.port}" if api.stop_node(spec) else "not running", err=True)
 
 
 @cluster.command("status")
@@ -76,7 +77,7 @@ def down_cmd(**kw) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def status_cmd(fmt, **kw) -> None:
     """Say whether the node is running, and where."""
-    st = status(_spec(**kw))
+    st = api.node_status(_spec(**kw))
     if fmt == "json":
         click.echo(json.dumps(st))
     elif st["running"]:

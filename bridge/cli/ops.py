@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from .cli_support import FORMAT
+from .. import api
+from .options import FORMAT, connection_options, emit
 
 
 @click.command("reindex")
@@ -23,6 +24,7 @@ from .cli_support import FORMAT
 @click.option("--yes", is_flag=True, help="Don't ask before deleting.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (indices, settings, alias actions); change nothing.")
 @FORMAT
+@connection_options()
 @click.pass_obj
 def reindex_cmd(settings, source, alias, model, text_fields, window, sample_queries, delete_old, yes,
                 dry_run, fmt):
@@ -32,13 +34,9 @@ def reindex_cmd(settings, source, alias, model, text_fields, window, sample_quer
     """
     from tqdm import tqdm
 
-    from . import ingest, mapping, reindex
-    from .cli_support import emit, load_encoder
-
     client = settings.client()
-    source_meta = mapping.stamp_of(client, reindex.resolve(client, source)[0])
-    encoder = load_encoder(model, source_meta if model is None else None)
-    plan = reindex.plan(client, source, alias, encoder, tuple(text_fields) or None, delete_old)
+    plan, encoder = api.plan_reindex(client, source, alias, model=model, text_fields=text_fields,
+                                     delete_old=delete_old)
     if dry_run:
         actions = [{"remove": {"index": i, "alias": alias}} for i in plan.previous] + \
                   [{"add": {"index": plan.target, "alias": alias}}]
@@ -53,16 +51,15 @@ def reindex_cmd(settings, source, alias, model, text_fields, window, sample_quer
         return yes or click.confirm(f"delete {', '.join(names)}?", err=True, default=False)
 
     total = sum(client.count(index=i)["count"] for i in plan.source_indices)
-    cfg = ingest.IngestConfig(window=window, chunk_size=window, queue_windows=1, concurrency=1, refresh=False,
-                              retry=settings.retry_policy())
+    cfg = api.IngestConfig(window=window, chunk_size=window, queue_windows=1, concurrency=1, refresh=False,
+                           retry=settings.retry_policy())
     with tqdm(total=total, unit="doc", file=sys.stderr, desc=f"reindex -> {plan.target}") as bar:
-        summary = reindex.run(client, encoder, plan, cfg, sample_queries, progress=bar.update,
-                              confirm_delete=confirm)
+        summary = api.reindex(client, encoder, plan, cfg, sample_queries, progress=bar.update, confirm_delete=confirm)
     ing = summary.ingest
     emit(fmt, summary.__dict__,
-          f"{'resumed' if plan.resume else 'built'} {plan.target}: encoded {ing['encoded']}, unchanged "
-          f"{ing['skipped_unchanged']}, {summary.target_count} documents, {summary.verified_queries} queries "
-          f"verified; alias {alias} -> {plan.target}" + (f"; deleted {summary.deleted}" if summary.deleted else ""))
+         f"{'resumed' if plan.resume else 'built'} {plan.target}: encoded {ing['encoded']}, unchanged "
+         f"{ing['skipped_unchanged']}, {summary.target_count} documents, {summary.verified_queries} queries "
+         f"verified; alias {alias} -> {plan.target}" + (f"; deleted {summary.deleted}" if summary.deleted else ""))
 
 
 @click.group("alias")
@@ -72,40 +69,21 @@ def alias_group():
 
 @alias_group.command("rollback")
 @click.argument("name")
+@connection_options()
 @click.pass_obj
 def rollback_cmd(settings, name):
     """Point alias NAME back at the index it named before the last reindex."""
-    from .reindex import rollback
-
-    before, after = rollback(settings.client(), name)
+    before, after = api.rollback_alias(settings.client(), name)
     click.echo(f"alias {name}: {before} -> {after}")
 
 
 @click.command("status")
 @FORMAT
+@connection_options()
 @click.pass_obj
 def status_cmd(settings, fmt):
     """Engine, version, capabilities, splade-bridge indices with their model stamps, aliases, counts."""
-    from . import mapping
-    from .backends import capabilities, engine_of, parse_version
-    from .client import clause_budget
-
-    client = settings.client()
-    info = client.info()
-    indices = []
-    for row in client.cat.indices(format="json", h="index,docs.count,store.size,health"):
-        if row["index"].startswith("."):
-            continue
-        meta = mapping.stamp_of(client, row["index"])
-        indices.append({**row, "model": meta.get("model", {}).get("model"),
-                        "revision": meta.get("model", {}).get("revision"),
-                        "reindex_state": meta.get("reindex", {}).get("state")})
-    aliases = [r for r in client.cat.aliases(format="json", h="alias,index") if not r["alias"].startswith(".")]
-    engine = engine_of(client)
-    out = {"engine": engine, "version": info["version"]["number"],
-           "capabilities": capabilities(engine, parse_version(info["version"]["number"])),
-           "clause_budget": clause_budget(client),
-           "indices": sorted(indices, key=lambda r: r["index"]), "aliases": aliases}
+    out = api.cluster_status(settings.client())
     if fmt == "json":
         click.echo(json.dumps(out))
         return

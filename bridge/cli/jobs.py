@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
-from .cli_support import FORMAT
+from .. import api
+from .documents import ingest_file
+from .options import FORMAT, connection_options
 
 
 @click.command("eval")
@@ -30,45 +32,37 @@ from .cli_support import FORMAT
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
               help="Write each mode's run in TREC format here.")
 @FORMAT
+@connection_options()
 @click.pass_obj
 def eval_cmd(settings, dataset, index, split, do_ingest, model, modes, metrics, hybrid, depth, runs_dir, fmt):
     """Score BM25, SPLADE, hybrid and exact runs of a BEIR collection through the live cluster."""
-    for module in ("ir_measures", "scipy"):
-        try:
-            __import__(module)
-        except ImportError:
-            raise click.ClickException(f"{module} is missing: pip install 'splade-bridge[eval]'") from None
-    from . import evaluate, mapping
-    from .cli_support import ingest_file, load_encoder
-    from .search import Searcher
+    from ..evaluate import write_trec
 
+    api.require_eval_extra()
     client = settings.client()
-    collection = evaluate.load_beir(dataset, split)
     if do_ingest:
-        summary = ingest_file(client, index, str(collection.corpus), model, True, ("title", "text"), None, {})
+        summary = ingest_file(client, index, str(Path(dataset) / "corpus.jsonl"), model)
         click.echo(f"ingested {summary.indexed} documents ({summary.failed} failed) in {summary.seconds:.0f}s",
                    err=True)
-    _, meta = mapping.read_meta(client.indices.get_mapping(index=index))
-    searcher = Searcher(client, load_encoder(model, meta), index)
-    metric_names = [m.strip().replace("MRR@", "RR@") for m in metrics.split(",") if m.strip()]
     started = time.monotonic()
-    results, runs = evaluate.evaluate(client, searcher, collection, [m.strip() for m in modes.split(",")],
-                                      metric_names, depth=depth, hybrid=hybrid,
-                                      progress=lambda m: click.echo(f"running {m} ...", err=True))
+    out = api.evaluate(client, index, dataset, modes=[m.strip() for m in modes.split(",")],
+                       metrics=metrics.split(","), split=split, model=model, depth=depth, hybrid=hybrid,
+                       progress=lambda m: click.echo(f"running {m} ...", err=True))
     if runs_dir:
         Path(runs_dir).mkdir(parents=True, exist_ok=True)
-        for mode, run in runs.items():
-            evaluate.write_trec(run, Path(runs_dir) / f"{mode}.trec", f"splade-bridge-{mode}")
-    out = {"dataset": str(dataset), "split": split, "index": index, "queries": len(collection.queries),
-           "model": meta["model"]["model"], "results": results, "seconds": round(time.monotonic() - started, 1)}
+        for mode, run in out["runs"].items():
+            write_trec(run, Path(runs_dir) / f"{mode}.trec", f"splade-bridge-{mode}")
+    report = {"dataset": str(dataset), "split": split, "index": index, "queries": out["queries"],
+              "model": out["model"], "results": out["results"], "seconds": round(time.monotonic() - started, 1)}
     if fmt == "json":
-        click.echo(json.dumps(out))
+        click.echo(json.dumps(report))
         return
-    width = max(len(m) for m in metric_names)
-    click.echo(f"{len(collection.queries)} judged queries, model {out['model']}")
-    click.echo("mode    " + "  ".join(f"{m:>{width}}" for m in metric_names))
-    for mode, vals in results.items():
-        click.echo(f"{mode:<8}" + "  ".join(f"{vals[m]:>{width}.4f}" for m in metric_names))
+    names = out["metrics"]
+    width = max(len(m) for m in names)
+    click.echo(f"{out['queries']} judged queries, model {out['model']}")
+    click.echo("mode    " + "  ".join(f"{m:>{width}}" for m in names))
+    for mode, vals in out["results"].items():
+        click.echo(f"{mode:<8}" + "  ".join(f"{vals[m]:>{width}.4f}" for m in names))
 
 
 @click.command("demo")
@@ -82,31 +76,27 @@ def eval_cmd(settings, dataset, index, split, do_ingest, model, modes, metrics, 
               default=("vitamin D deficiency and bone fractures", "stem cells repair heart tissue"))
 @click.option("--start-node/--no-start-node", default=True, show_default=True,
               help="Start a local OpenSearch node first (splade-bridge cluster up).")
+@connection_options()
 @click.pass_obj
 def demo_cmd(settings, index, model, corpus, queries, start_node):
     """The whole job: node up -> create index -> ingest -> search -> top hits."""
     from importlib import resources
 
-    from .cli_support import ingest_file, load_encoder
-    from .search import Searcher, SearchOptions
-
     if start_node:
-        from .cluster.local import NodeSpec, up
-
-        info = up(NodeSpec())
+        info = api.start_node(api.NodeSpec())
         click.echo(f"node: {info.engine} {info.version} at {info.url}", err=True)
-        settings.kw["url"] = settings.kw["url"] or info.url
+        settings.values["url"] = settings.values.get("url") or info.url
     if corpus is None:
         shared = Path.cwd().parent / "shared" / "datasets" / "scifact" / "corpus.jsonl"
         corpus = str(shared) if shared.exists() else str(resources.files("bridge.samples") / "scifact-200.jsonl")
     client = settings.client()
     client.indices.delete(index=index, ignore_unavailable=True)
-    summary = ingest_file(client, index, corpus, model, True, ("title", "text"), None, {})
+    summary = ingest_file(client, index, corpus, model)
     click.echo(f"indexed {summary.indexed} documents from {corpus} at {summary.docs_per_s:.1f} docs/s", err=True)
-    searcher = Searcher(client, load_encoder(model), index)
+    searcher = api.searcher(client, index, model=model)
     for text in queries:
         click.echo(f"\nquery: {text}")
-        for rank, hit in enumerate(searcher.search(text, SearchOptions(size=5, explain=True, explain_top=3)), 1):
+        for rank, hit in enumerate(searcher.search(text, api.SearchOptions(size=5, explain=True, explain_top=3)), 1):
             title = str(hit.source.get("title", ""))[:80]
             tokens = ", ".join(f"{t}={c:.2f}" for t, c in hit.explain or ())
             click.echo(f"{rank}. {hit.score:7.3f}  {hit.id:>10}  {title}  [{tokens}]")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class EngineRecipe:
@@ -36,7 +38,7 @@ class EngineRecipe:
         return str(self.min_java(version))
 
 
-ENGINES: dict[str, EngineRecipe] = {
+RECIPES: dict[str, EngineRecipe] = {
     "opensearch": EngineRecipe(
         name="opensearch",
         dist_group="org.opensearch.distribution.integ-test-zip",
@@ -63,5 +65,5 @@ _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 def major_of(version: str) -> int:
     if not _VERSION.match(version):
-        raise ValueError(f"version must look like 2.19.6, got {version!r}")
+        raise ConfigError(f"version must look like 2.19.6, got {version!r}")
     return int(version.split(".", 1)[0])

@@ -1,0 +1,228 @@
+"""The public Python API of splade-bridge: everything the CLI, the query service and ingest workers
+use, for Python processes to import instead of shelling out. Re-exported from ``bridge``.
+
+    import bridge
+    client = bridge.connect("http://127.0.0.1:9200")
+    encoder = bridge.load_encoder("splade-tiny")
+    bridge.create_index(client, "docs", encoder)
+    bridge.ingest(client, "docs", [{"_id": "1", "title": "Vitamin D", "text": "..."}])
+    hits = bridge.search(client, "docs", "vitamin d and bones", bridge.SearchOptions(size=5))
+
+Errors are ``bridge.BridgeError`` subclasses (``ClusterUnreachable``, ``ModelMismatch``, ...); a
+client library's own exception escaping a call can be turned into one with ``as_bridge_error``.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+from . import ingest as _ingest
+from . import reindex as _reindex
+from .cluster.local import NodeInfo, NodeSpec
+from .cluster.local import down as stop_node
+from .cluster.local import status as node_status
+from .cluster.local import up as start_node
+from .config import DEFAULT_MODEL, ConnectionConfig, EncoderConfig, PruneConfig, QuantConfig, RetryPolicy
+from .connection.client import DEFAULT_CLAUSE_BUDGET, clause_budget, connect as _connect
+from .connection.engines import ENGINES, capabilities, engine_of, parse_version
+from .connection.failures import as_bridge_error, describe
+from .errors import (AuthenticationFailed, BridgeError, ClusterError, ClusterRefused, ClusterUnreachable,
+                     ConfigError, IndexNotBridged, IndexNotFound, IngestAborted, MissingExtra, ModelLoadError,
+                     ModelMismatch, NodeError, QueryError, ReindexError)
+from .indices import create_index as _create_index, read_stamp, stamp_of
+from .mapping import IndexConfig
+from .model_store import fetch_tiny
+from .pipeline import Edges, IngestConfig, IngestSummary, Outcome
+from .records import open_lines, read_jsonl
+from .search import Hit, Searcher, SearchOptions, plan_query
+from .sparse import prune
+from .stamp import IndexStamp, ModelStamp, ReindexState
+from .types import BadRecord, Document, SparseVector
+from .version import __version__
+
+__all__ = [
+    "__version__", "connect", "load_encoder", "create_index", "open_index", "ingest", "read_records", "expand",
+    "searcher", "search", "evaluate", "require_eval_extra", "build_idf", "cluster_status", "plan_reindex", "reindex", "rollback_alias",
+    "ConnectionConfig", "EncoderConfig", "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig",
+    "IngestConfig", "IngestSummary", "Outcome", "Edges", "SearchOptions", "Hit", "Searcher", "IndexStamp",
+    "ModelStamp", "ReindexState", "SparseVector", "Document", "BadRecord", "DEFAULT_MODEL", "ENGINES",
+    "BridgeError", "ConfigError", "MissingExtra", "ClusterError", "ClusterUnreachable", "ClusterRefused",
+    "AuthenticationFailed", "IndexNotFound", "IndexNotBridged", "ModelMismatch", "QueryError",
+    "ModelLoadError", "IngestAborted", "ReindexError", "NodeError", "as_bridge_error", "describe",
+    "plan_query", "prune", "clause_budget", "DEFAULT_CLAUSE_BUDGET", "capabilities", "engine_of",
+    "parse_version", "NodeSpec", "NodeInfo", "start_node", "stop_node", "node_status", "fetch_tiny",
+]
+
+
+def connect(url: str | Sequence[str] | None = None, *, config: ConnectionConfig | None = None,
+            engine: str | None = None, **options):
+    """A client (opensearch-py or elasticsearch-py, whichever the cluster needs) for ``url`` (one URL, a
+    comma-separated string or a list) or ``config``; ``options`` are ``ConnectionConfig`` fields
+    (``username``, ``password``, ``ca_certs``, ``timeout``, ``retry``...). ``engine`` skips detection.
+    Raises ``ClusterUnreachable`` / ``AuthenticationFailed`` once the retry policy gives up."""
+    if config is None:
+        urls = url.split(",") if isinstance(url, str) else (url or ("http://127.0.0.1:9200",))
+        config = ConnectionConfig(urls=tuple(u.strip() for u in urls if u.strip()), **options)
+    return _connect(config, engine)
+
+
+def load_encoder(model: str | None = None, *, stamp: IndexStamp | ModelStamp | None = None, **options):
+    """A ``SpladeEncoder`` for ``model`` (hub id, local directory or ``splade-tiny``); with ``stamp`` (an
+    index's), its model, pooling and long-document mode are the defaults. ``options``: ``EncoderConfig``
+    fields (``device``, ``dtype``, ``threads``, ``long_documents``...)."""
+    from .encoder import SpladeEncoder
+
+    model_stamp = stamp.model if isinstance(stamp, IndexStamp) else stamp
+    defaults = model_stamp.encoder_options() if model_stamp else {}
+    ref = model or (model_stamp.model if model_stamp else None) or DEFAULT_MODEL
+    return SpladeEncoder(EncoderConfig(model=ref, **{**defaults, **options}))
+
+
+def create_index(client, name: str, encoder, config: IndexConfig = IndexConfig()) -> IndexStamp:
+    """Create index ``name`` for ``encoder``'s vectors; returns the stamp written to its ``_meta``."""
+    return _create_index(client, name, encoder.stamp, config)
+
+
+def open_index(client, name: str) -> IndexStamp:
+    """The stamp of index or alias ``name`` (``IndexNotFound``, ``IndexNotBridged`` otherwise)."""
+    return read_stamp(client, name)[1]
+
+
+def read_records(path: str | Path) -> Iterator[dict | BadRecord]:
+    """Records of a JSONL file (``-`` for stdin); bad lines come through as ``BadRecord``s naming the line."""
+    with open_lines(str(path)) as lines:
+        yield from read_jsonl(lines)
+
+
+def ingest(client, index: str, records: Iterable[dict | BadRecord], *, encoder=None, model: str | None = None,
+           create: bool = True, index_config: IndexConfig | None = None, long_documents: str | None = None,
+           config: IngestConfig = IngestConfig(), dead_letter: str | None = None,
+           progress: Callable[[int], None] | None = None,
+           acknowledge: Callable[[list[Outcome]], None] | None = None) -> IngestSummary:
+    """Encode ``records`` (dicts with an id and text fields) and bulk-index them into ``index``.
+
+    A missing index is created (``create``) with ``index_config`` (default: ``config.text_fields``) for the
+    encoder; an existing one keeps its stamp: text fields and long-document mode come from it, and an
+    encoder (given, or loaded from ``model`` / the stamp) that does not match it raises ``ModelMismatch``.
+    ``long_documents`` (``window``/``truncate``) applies at creation and must match an existing index.
+    Rejected records are counted, listed in ``summary.errors`` and written to ``dead_letter`` (a JSONL
+    path) when given; ``IngestAborted`` when the cluster stays away past ``config.retry``."""
+    requested = {"long_documents": long_documents} if long_documents else {}
+    if not client.indices.exists(index=index):
+        if not create:
+            raise IndexNotFound(f"index {index!r} does not exist (use --create)")
+        encoder = encoder or load_encoder(model, **requested)
+        stamp = create_index(client, index, encoder, index_config or IndexConfig(text_fields=config.text_fields))
+    else:
+        _, stamp, _ = read_stamp(client, index)
+        stamped = stamp.model.encoder_options().get("long_documents", "window")
+        if long_documents and stamped != long_documents:
+            raise ConfigError(f"index {index!r} encodes long documents as {stamp.model.long_documents!r}; "
+                              "--truncate applies when the index is created")
+        encoder = encoder or load_encoder(model, stamp=stamp)
+        stamp.check_encoder(index, encoder.stamp)
+    config = replace(config, text_fields=stamp.text_fields)
+    return _ingest.run(client, encoder, index, records, stamp, config, dead_letter=dead_letter, progress=progress,
+                       acknowledge=acknowledge)
+
+
+def expand(encoder, text: str, top_k: int | None = None) -> dict[str, float]:
+    """The SPLADE query expansion of ``text``: ``{token: weight}``, largest first."""
+    tokens = encoder.tokens(prune(encoder.encode_query(text), PruneConfig(top_k=top_k)))
+    return dict(sorted(tokens.items(), key=lambda kv: -kv[1]))
+
+
+def searcher(client, index: str, *, encoder=None, model: str | None = None, allow_model_mismatch: bool = False,
+             inference_free: bool = False) -> Searcher:
+    """A ``Searcher`` for ``index``; the encoder defaults to the index's stamped model."""
+    if encoder is None:
+        encoder = load_encoder(model, stamp=open_index(client, index))
+    return Searcher(client, encoder, index, allow_model_mismatch=allow_model_mismatch, inference_free=inference_free)
+
+
+def search(client, index: str, text: str, options: SearchOptions = SearchOptions(), **searcher_options) -> list[Hit]:
+    """Hits of ``text`` in ``index``, scored by the SPLADE dot product (``searcher_options``: see ``searcher``)."""
+    return searcher(client, index, **searcher_options).search(text, options)
+
+
+def evaluate(client, index: str, dataset: str | Path, *, modes: Sequence[str] = ("bm25", "splade", "hybrid", "exact"),
+             metrics: Sequence[str] = ("nDCG@10", "RR@10", "R@100"), split: str = "test", encoder=None,
+             model: str | None = None, depth: int = 100, hybrid: str = "rrf", ingest_corpus: bool = False,
+             progress: Callable[[str], None] | None = None) -> dict:
+    """BEIR-style evaluation through the live cluster: ``{"results": {mode: {metric: value}}, "runs": ...}``.
+    With ``ingest_corpus``, ``corpus.jsonl`` is ingested into ``index`` first. Needs the ``[eval]`` extra."""
+    require_eval_extra()
+    from . import evaluate as _evaluate
+
+    collection = _evaluate.load_beir(dataset, split)
+    ingested = None
+    if ingest_corpus:
+        ingested = ingest(client, index, read_records(collection.corpus), encoder=encoder, model=model)
+    s = searcher(client, index, encoder=encoder, model=model)
+    names = [m.strip().replace("MRR@", "RR@") for m in metrics if m.strip()]
+    results, runs = _evaluate.evaluate(client, s, collection, list(modes), names, depth=depth, hybrid=hybrid,
+                                       progress=progress)
+    return {"results": results, "runs": runs, "queries": len(collection.queries), "model": s.stamp.model.model,
+            "metrics": names, "ingested": ingested}
+
+
+def require_eval_extra() -> None:
+    """``MissingExtra`` unless the ``[eval]`` extra (ir_measures, scipy) is installed."""
+    for module in ("ir_measures", "scipy"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise MissingExtra(module, "eval") from None
+
+
+def build_idf(client, index: str) -> dict:
+    """Compute the IDF table of ``index`` for inference-free queries and store it beside the index."""
+    from . import idf
+
+    concrete, stamp, _ = read_stamp(client, index)
+    return idf.build(client, concrete, stamp.vector_field)
+
+
+def cluster_status(client) -> dict:
+    """Engine, version, capabilities, clause budget, splade-bridge indices (model, revision, reindex state,
+    counts) and aliases."""
+    info = client.info()
+    indices = []
+    for row in client.cat.indices(format="json", h="index,docs.count,store.size,health"):
+        if row["index"].startswith("."):
+            continue
+        stamp = stamp_of(client, row["index"])
+        indices.append({**row, "model": stamp.model.model if stamp else None,
+                        "revision": stamp.model.revision if stamp else None,
+                        "reindex_state": stamp.reindex.state if stamp and stamp.reindex else None})
+    aliases = [r for r in client.cat.aliases(format="json", h="alias,index") if not r["alias"].startswith(".")]
+    engine = engine_of(client)
+    return {"engine": engine, "version": info["version"]["number"],
+            "capabilities": capabilities(engine, parse_version(info["version"]["number"])),
+            "clause_budget": clause_budget(client),
+            "indices": sorted(indices, key=lambda r: r["index"]), "aliases": aliases}
+
+
+def plan_reindex(client, source: str, alias: str, *, encoder=None, model: str | None = None,
+                 text_fields: Sequence[str] | None = None, delete_old: bool = False):
+    """(plan, encoder) of a zero-downtime reindex of ``source`` behind ``alias``; the encoder defaults to the
+    source's stamped model. Nothing is changed until ``reindex(client, encoder, plan)``."""
+    if encoder is None:
+        source_stamp = stamp_of(client, _reindex.resolve(client, source)[0])
+        encoder = load_encoder(model, stamp=source_stamp if model is None else None)
+    return _reindex.plan(client, source, alias, encoder, tuple(text_fields) if text_fields else None,
+                         delete_old), encoder
+
+
+def reindex(client, encoder, plan, config: IngestConfig | None = None, sample_queries: int = 5,
+            progress: Callable[[int], None] | None = None,
+            confirm_delete: Callable[[list[str]], bool] = lambda names: True):
+    """Run ``plan``: build, verify, restore settings, swap the alias atomically (``ReindexError`` if not)."""
+    config = config or IngestConfig(window=128, chunk_size=128, queue_windows=1, concurrency=1, refresh=False)
+    return _reindex.run(client, encoder, plan, config, sample_queries, progress=progress, confirm_delete=confirm_delete)
+
+
+def rollback_alias(client, alias: str) -> tuple[str, str]:
+    """Point ``alias`` back at the index it named before the last reindex; returns (from, to)."""
+    return _reindex.rollback(client, alias)

@@ -1,0 +1,62 @@
+"""``splade-bridge``: the command line, a thin layer over ``bridge.api``. Results on stdout, progress and
+logs on stderr.
+
+Exit codes: 0 success; 1 partial failure (some records failed, see the dead-letter file);
+2 failure (bad usage, unreachable cluster, refused request, nothing indexed); 3 node not running.
+Every option can also be set from the environment: ``BRIDGE_<COMMAND>_<OPTION>`` (click's
+``auto_envvar_prefix``), e.g. ``BRIDGE_INGEST_CHUNK_SIZE``; the connection options are ``BRIDGE_URL``,
+``BRIDGE_USERNAME``, ... whichever command they are given to.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from ..api import __version__, fetch_tiny
+from . import documents, jobs, ops
+from .cluster import cluster
+from .exits import run
+from .options import connection_options
+from .serve import serve_cmd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@connection_options(on_group=True)
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("-v", "--verbose", is_flag=True, help="Info logs on stderr.")
+@click.version_option(__version__, "--version", prog_name="splade-bridge", message="%(prog)s %(version)s")
+def main_group(debug, verbose) -> None:
+    """Run SPLADE learned-sparse retrieval natively on OpenSearch/Elasticsearch.
+
+    Connection options (--url, --username, --password-file, --ca-certs, --client-cert, --client-key,
+    --insecure, --timeout, --retry-for, --engine) are accepted before or after the subcommand."""
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    if not debug:  # the client logs every failed attempt with a traceback; our error line says it once
+        logging.getLogger("opensearch").setLevel(logging.CRITICAL)
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+@main_group.group("model")
+def model_group() -> None:
+    """Model utilities."""
+
+
+@model_group.command("fetch-tiny")
+def fetch_tiny_cmd() -> None:
+    """Download (once), verify and cache the offline SPLADE-tiny; prints its directory."""
+    click.echo(str(fetch_tiny()))
+
+
+for command in (cluster, documents.index_group, documents.ingest_cmd, documents.search_cmd, documents.idf_group,
+                documents.expand_cmd, jobs.eval_cmd, jobs.demo_cmd, serve_cmd, ops.reindex_cmd, ops.alias_group,
+                ops.status_cmd):
+    main_group.add_command(command)
+
+
+def main() -> None:
+    run(main_group)

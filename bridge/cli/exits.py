@@ -1,0 +1,49 @@
+"""How the command line ends: one table from failures to exit codes, one-line ``error:`` messages on
+stderr (tracebacks only with ``--debug``)."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..api import BridgeError, as_bridge_error
+
+# failure -> (exit code, fixed message or None for the error's own); first match wins. Exit codes:
+# 0 success, 1 partial failure (raised as SystemExit by the command), 2 failure, 3 node not running,
+# 130 interrupted.
+EXIT_CODES: tuple[tuple[type[BaseException], int, str | None], ...] = (
+    (click.exceptions.Abort, 130, "aborted"),
+    (KeyboardInterrupt, 130, "interrupted"),
+    (click.ClickException, 2, None),
+    (BridgeError, 2, None),
+    (Exception, 2, None),
+)
+
+
+def run(group: click.Group, prog_name: str = "splade-bridge") -> None:
+    debug = "--debug" in sys.argv[1:]
+    try:
+        group.main(prog_name=prog_name, standalone_mode=False, auto_envvar_prefix="BRIDGE")
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (Exception, KeyboardInterrupt) as exc:
+        if debug and not isinstance(exc, (click.ClickException, click.exceptions.Abort, KeyboardInterrupt)):
+            raise
+        code, message = exit_for(exc)
+        click.echo(message, err=True)
+        sys.exit(code)
+
+
+def exit_for(exc: BaseException) -> tuple[int, str]:
+    """(exit code, the line printed on stderr) for a failure."""
+    typed = as_bridge_error(exc)
+    for kind, code, fixed in EXIT_CODES:
+        if isinstance(typed, kind):
+            if fixed:
+                return code, fixed
+            text = typed.format_message() if isinstance(typed, click.ClickException) else str(typed)
+            return code, f"error: {text or type(typed).__name__}"
+    return 2, f"error: {typed}"

@@ -1,0 +1,98 @@
+"""Options shared by the commands: the connection options (accepted before or after the subcommand),
+``--model``, ``--format``, and the ``Settings`` they fill."""
+from __future__ import annotations
+
+import json
+import os
+
+import click
+from click.core import ParameterSource
+
+from ..api import ENGINES, ConnectionConfig, RetryPolicy, connect
+
+
+class Settings:
+    """Connection options from the group and the subcommand (``ctx.obj``); the subcommand's win."""
+
+    def __init__(self):
+        self.values: dict = {}
+
+    def connection(self) -> ConnectionConfig:
+        v = self.values
+        urls = tuple(u.strip() for u in (v.get("url") or "http://127.0.0.1:9200").split(",") if u.strip())
+        password = None
+        if v.get("password_file"):
+            with open(v["password_file"]) as f:
+                password = f.read().strip()
+        password = password or os.environ.get("BRIDGE_PASSWORD") or None
+        return ConnectionConfig(urls=urls, username=v.get("username") or None, password=password,
+                                ca_certs=v.get("ca_certs"), verify_certs=not v.get("insecure"),
+                                client_cert=v.get("client_cert"), client_key=v.get("client_key"),
+                                timeout=v.get("timeout") or 30.0, retry=self.retry_policy())
+
+    def retry_policy(self, **overrides) -> RetryPolicy:
+        retry_for = self.values.get("retry_for")
+        return RetryPolicy(retry_for=60.0 if retry_for is None else retry_for, **overrides)
+
+    @property
+    def url_given(self) -> bool:
+        return bool(self.values.get("url"))
+
+    def client(self):
+        return connect(config=self.connection(), engine=self.values.get("engine"))
+
+
+_CONNECTION = (
+    (("--url",), dict(envvar="BRIDGE_URL", help="Cluster URL(s), comma-separated [default http://127.0.0.1:9200].")),
+    (("--username",), dict(envvar="BRIDGE_USERNAME", help="Basic-auth user.")),
+    (("--password-file",), dict(envvar="BRIDGE_PASSWORD_FILE", type=click.Path(dir_okay=False),
+                                help="File holding the password (or env BRIDGE_PASSWORD). Never printed.")),
+    (("--ca-certs",), dict(envvar="BRIDGE_CA_CERTS", help="CA bundle for TLS verification.")),
+    (("--client-cert",), dict(envvar="BRIDGE_CLIENT_CERT", help="TLS client certificate (PEM).")),
+    (("--client-key",), dict(envvar="BRIDGE_CLIENT_KEY", help="TLS client key (PEM).")),
+    (("--insecure",), dict(is_flag=True, default=False, envvar="BRIDGE_INSECURE",
+                           help="Disable TLS certificate verification (warns).")),
+    (("--timeout",), dict(type=float, default=30.0, show_default=True, envvar="BRIDGE_TIMEOUT",
+                          help="Request timeout in seconds.")),
+    (("--retry-for",), dict(type=float, default=60.0, show_default=True, metavar="SECONDS", envvar="BRIDGE_RETRY_FOR",
+                            help=f"Retry policy: {RetryPolicy().describe(limit='SECONDS')}. 0 = no retries.")),
+    (("--engine",), dict(envvar="BRIDGE_ENGINE", type=click.Choice(ENGINES),
+                         help="The cluster's engine; skips detection from GET / (default: detected).")),
+)
+
+
+def _store(ctx: click.Context, param: click.Parameter, value) -> None:
+    settings = ctx.ensure_object(Settings)
+    on_group = ctx.parent is None
+    if on_group or ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE:
+        settings.values[param.name] = value
+
+
+def connection_options(on_group: bool = False):
+    """The connection options, for the group (read from BRIDGE_* env vars, with defaults) or for a
+    subcommand (only what is written after it, overriding the group's)."""
+    def decorate(f):
+        for decls, kw in reversed(_CONNECTION):
+            kw = dict(kw)
+            if not on_group:
+                kw.pop("envvar", None)
+                kw.pop("show_default", None)
+                kw["default"] = None
+                kw["allow_from_autoenv"] = False
+            f = click.option(*decls, expose_value=False, callback=_store, **kw)(f)
+        return f
+    return decorate
+
+
+def emit(fmt: str, data, text: str) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False) if fmt == "json" else text)
+
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                      help="text for people, json for machines.")
+MODEL = click.option("--model", envvar="BRIDGE_MODEL", default=None,
+                     help="Hub id, local directory, or 'splade-tiny' (offline). Default: the index's "
+                          "stamped model, else rasyosef/splade-small.")
+TRUNCATE = click.option("--truncate", is_flag=True,
+                        help="Cut documents at the model's limit (512 tokens) instead of encoding overlapping "
+                             "windows max-pooled into one vector (the default). Recorded in the index stamp.")

@@ -1,0 +1,55 @@
+"""Creating and opening splade-bridge indices on the cluster: the index stamp is written once, at
+creation, and read back (typed) by everything that ingests into or searches an index."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from . import mapping
+from .connection.engines import server_capabilities
+from .connection.failures import client_exceptions
+from .errors import ConfigError, IndexNotBridged, IndexNotFound
+from .stamp import META_KEY, IndexStamp, ModelStamp
+
+
+def create_index(client, name: str, model: ModelStamp, cfg: mapping.IndexConfig = mapping.IndexConfig()) -> IndexStamp:
+    """Create index ``name`` for vectors stamped ``model``; returns the stamp written to ``_meta``.
+
+    sparse_vector fields need Elasticsearch >= 8.11; on >= 8.19 the engine's own query pruning is turned
+    off, since the bridge prunes (``engine_prune``)."""
+    if cfg.field_type == "sparse_vector":
+        caps = server_capabilities(client)
+        if cfg.field_type not in caps["vector_field_types"]:
+            raise ConfigError(f"{caps['engine']} {caps['version']} has no {cfg.field_type} field type")
+        if caps["sparse_vector_default_prune"] and cfg.engine_prune is None:
+            cfg = replace(cfg, engine_prune=False)
+    body = mapping.build(cfg, model)
+    client.indices.create(index=name, body=body)
+    return cfg.stamp(model)
+
+
+def read_stamp(client, name: str) -> tuple[str, IndexStamp, str]:
+    """(concrete index, stamp, vector field type) of index or alias ``name``.
+
+    ``IndexNotFound`` when it does not exist, ``IndexNotBridged`` when splade-bridge did not create it
+    or its vector field cannot hold SPLADE weights."""
+    _, not_found, _ = client_exceptions()
+    try:
+        response = client.indices.get_mapping(index=name)
+    except not_found:
+        raise IndexNotFound(f"index {name!r} not found (no such index or alias on the cluster)") from None
+    concrete, stamp = IndexStamp.from_mapping(response)
+    return concrete, stamp, mapping.vector_field_type(response, stamp.vector_field)
+
+
+def stamp_of(client, name: str) -> IndexStamp | None:
+    """The stamp of ``name``, or None when splade-bridge did not create it."""
+    try:
+        return IndexStamp.from_mapping(client.indices.get_mapping(index=name))[1]
+    except IndexNotBridged:
+        return None
+
+
+def write_stamp(client, name: str, stamp: IndexStamp) -> None:
+    """Replace the stamp of an existing index (the reindex checkpoint moves this way)."""
+    client.indices.put_mapping(index=name, body={"_meta": {META_KEY: stamp.to_meta()}})
+

@@ -1,0 +1,240 @@
+"""The ingest pipeline with pluggable edges: records -> documents -> encoded windows -> bulk actions ->
+a sink, with an encoder thread overlapping encoding and I/O and memory bounded by a queue.
+
+The edges are passed in (``Edges``) so one pipeline serves every composition: ``ingest`` (a JSONL file
+or iterable into a cluster), ``reindex`` (an index read back and re-encoded) and stream workers (a
+message source whose acknowledgement hook commits offsets). Tests replace any edge with a fake.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable
+
+from .actions import Encoded, Unchanged, encoded_actions
+from .config import RetryPolicy
+from .errors import ConfigError
+from .records import to_documents
+from .stamp import IndexStamp
+from .types import BadRecord
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    id_field: str = "_id"
+    text_fields: tuple[str, ...] = ("title", "text")
+    window: int = 256           # documents encoded together (sorted by length inside)
+    chunk_size: int = 500       # documents per bulk request
+    max_chunk_bytes: int = 10 * 1024 * 1024
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    concurrency: int = 2        # bulk requests in flight at once
+    queue_windows: int = 4      # encoded windows waiting for the bulk side
+    refresh: bool = True
+    bulk_load: bool = False     # refresh_interval -1 while loading, then restored (initial loads)
+    skip_unchanged: bool = False  # don't re-encode documents stored with the same content hash
+
+    def __post_init__(self) -> None:
+        if not self.text_fields:
+            raise ConfigError("at least one text field is needed")
+        for name in ("window", "chunk_size", "max_chunk_bytes", "queue_windows", "concurrency"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+
+
+@dataclass
+class IngestSummary:
+    read: int = 0
+    encoded: int = 0
+    indexed: int = 0
+    failed: int = 0
+    skipped_unchanged: int = 0
+    request_retries: int = 0     # bulk requests resent after a connection error, timeout or 5xx
+    document_resends: int = 0    # documents resent after a per-document 429 or 503
+    max_in_flight: int = 0       # most documents held between input and acknowledgement
+    seconds: float = 0.0
+    dead_letter: str | None = None
+    errors: list[dict] = field(default_factory=list)
+
+    @property
+    def docs_per_s(self) -> float:
+        return self.indexed / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["docs_per_s"] = round(self.docs_per_s, 2)
+        out["errors"] = self.errors[:20]
+        return out
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one input record: ``indexed``, ``unchanged``, ``invalid`` (bad input, never encoded)
+    or ``refused`` (encoded, refused by the cluster); ``line`` is its position in the source."""
+
+    status: str
+    id: str | None
+    line: int | None
+    reason: str | None = None
+    raw: str | None = None
+
+    @property
+    def dead_letter_entry(self) -> dict:
+        if self.status == "refused":
+            return {"id": self.id, "reason": self.reason}
+        entry = {"reason": self.reason, "line": self.line, "id": self.id, "raw": self.raw}
+        return {k: v for k, v in entry.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Edges:
+    """The replaceable I/O around the pipeline.
+
+    ``sink(actions)`` sends bulk actions and returns one ``(ok, item)`` per action, in order (``BulkSender.send``);
+    ``unchanged({id: content_hash})`` returns the ids already stored with that hash (None: encode all);
+    ``dead_letter(entry)`` receives every rejected record; ``acknowledge(outcomes)`` is called once per window,
+    after the sink answered every document in it, with the outcomes in input order (windows may be
+    acknowledged out of order when ``concurrency`` > 1); ``progress(n)`` counts acknowledged records."""
+
+    sink: Callable[[list[dict]], list[tuple[bool, dict]]]
+    unchanged: Callable[[dict[str, str]], set[str]] | None = None
+    dead_letter: Callable[[dict], None] | None = None
+    acknowledge: Callable[[list[Outcome]], None] | None = None
+    progress: Callable[[int], None] | None = None
+
+
+def run(records: Iterable[dict | BadRecord], encoder, index: str, stamp: IndexStamp, edges: Edges,
+        cfg: IngestConfig = IngestConfig(), summary: IngestSummary | None = None) -> IngestSummary:
+    """Encode ``records`` and hand them to ``edges.sink``; returns the counts (``summary`` filled in place).
+
+    An encoder thread fills a queue of ``cfg.queue_windows`` windows; up to ``cfg.concurrency`` windows are
+    in the sink at once, so at most ``(queue_windows + concurrency + 1) * window`` records are held. A
+    failure of the sink or the source stops the pipeline and is re-raised with ``summary`` counting what
+    was acknowledged before (``summary.max_in_flight`` and ``summary.seconds`` are set either way)."""
+    summary = summary if summary is not None else IngestSummary()
+    windows: queue.Queue = queue.Queue(maxsize=cfg.queue_windows)
+    failure: list[BaseException] = []
+    stop = threading.Event()
+    held = _Held()
+
+    def produce() -> None:
+        try:
+            docs = to_documents(records, cfg.id_field, cfg.text_fields)
+            for batch in encoded_actions(docs, encoder, index, stamp, cfg.window, edges.unchanged):
+                held.add(len(batch))
+                while not stop.is_set():
+                    try:
+                        windows.put(batch, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            failure.append(exc)
+        finally:
+            windows.put(_DONE)
+
+    def fold(batch: list, answers: list[tuple[bool, dict]]) -> None:
+        outcomes = _outcomes(batch, answers)
+        for o in outcomes:
+            summary.read += 1
+            summary.encoded += o.status in ("indexed", "refused")
+            summary.indexed += o.status == "indexed"
+            summary.skipped_unchanged += o.status == "unchanged"
+            if o.status in ("invalid", "refused"):
+                summary.failed += 1
+                entry = o.dead_letter_entry
+                log.warning("record %s rejected: %s", o.id or f"line {o.line}", o.reason)
+                summary.errors.append(entry)
+                if edges.dead_letter:
+                    edges.dead_letter(entry)
+        held.add(-len(batch))
+        if edges.acknowledge:
+            edges.acknowledge(outcomes)
+        if edges.progress:
+            edges.progress(len(batch))
+
+    started = time.monotonic()
+    worker = threading.Thread(target=produce, name="splade-encode", daemon=True)
+    pool = ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="splade-bulk")
+    in_flight: dict = {}
+    worker.start()
+    try:
+        while True:
+            batch = windows.get()
+            if batch is _DONE:
+                break
+            actions = [item.action for item in batch if isinstance(item, Encoded)]
+            in_flight[pool.submit(edges.sink, actions) if actions else _answered([])] = batch
+            while len(in_flight) >= cfg.concurrency:
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    fold(in_flight.pop(fut), fut.result())
+        for fut in list(in_flight):  # the remaining windows, in order
+            fold(in_flight.pop(fut), fut.result())
+    except Exception:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for fut, batch in list(in_flight.items()):  # count what the sink did acknowledge
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                fold(batch, fut.result())
+        raise
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        worker.join(timeout=5)
+        summary.max_in_flight = held.peak
+        summary.seconds = time.monotonic() - started
+    if failure:
+        raise failure[0]
+    return summary
+
+
+def _outcomes(batch: list, answers: list[tuple[bool, dict]]) -> list[Outcome]:
+    """One ``Outcome`` per item of a window, in order; ``answers`` has one entry per bulk action."""
+    out, answer = [], iter(answers)
+    for item in batch:
+        if isinstance(item, BadRecord):
+            out.append(Outcome("invalid", item.id, item.line, item.reason, item.raw))
+        elif isinstance(item, Unchanged):
+            out.append(Outcome("unchanged", item.id, item.line))
+        else:
+            ok, result = next(answer)
+            (_, info), = result.items()
+            out.append(Outcome("indexed", item.id, item.line) if ok else
+                       Outcome("refused", info.get("_id", item.id), item.line, _reason(info)))
+    return out
+
+
+class _Held:
+    """Records read from the source and not yet acknowledged by the sink, and the most at once."""
+
+    def __init__(self):
+        self.now = self.peak = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.now += n
+            self.peak = max(self.peak, self.now)
+
+
+def _answered(value) -> Future:
+    fut: Future = Future()
+    fut.set_result(value)
+    return fut
+
+
+def _reason(info: dict) -> str:
+    err = info.get("error")
+    if isinstance(err, dict):
+        return f"{err.get('type')}: {err.get('reason')}"
+    return str(err or f"status {info.get('status')}")

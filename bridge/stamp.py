@@ -1,0 +1,146 @@
+"""The index stamp: how an index's vectors were made, kept in its mapping's ``_meta.splade_bridge``.
+
+``ModelStamp`` is what an encoder contributes (model name and weights hash, pooling, long-document
+mode); ``IndexStamp`` adds the vector field, text fields, pruning, quantization and key codec, and,
+while a reindex is under way, its checkpoint (``ReindexState``). ``IndexStamp.from_mapping`` is the one
+reader and ``IndexStamp.to_meta`` the one writer of ``_meta``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+
+from .config import PruneConfig, QuantConfig
+from .errors import ConfigError, IndexNotBridged, ModelMismatch
+from .sparse import KeyCodec
+
+META_KEY = "splade_bridge"
+META_VERSION = 1
+# what must agree between an index and a query encoder for scores to mean anything
+MATCHING_KEYS = ("revision", "query_revision", "pooling", "activation")
+
+
+@dataclass(frozen=True)
+class ModelStamp:
+    model: str
+    revision: str
+    query_model: str | None = None
+    query_revision: str | None = None
+    pooling: str = "max"
+    activation: str = "log1p_relu"
+    long_documents: str | None = None  # "window:<max>:<overlap>:<windows>" or "truncate:<max>"
+
+    def as_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.long_documents is None:  # indices stamped before windows existed
+            del out["long_documents"]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelStamp":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def mismatches(self, other: "ModelStamp") -> list[str]:
+        """What differs between this (an index's) stamp and ``other`` (an encoder's)."""
+        return [f"{k}: index {getattr(self, k)!r} vs encoder {getattr(other, k)!r}"
+                for k in MATCHING_KEYS if getattr(self, k) != getattr(other, k)]
+
+    def encoder_options(self) -> dict:
+        """``EncoderConfig`` options that reproduce this stamp's pooling and long-document mode."""
+        out = {"pooling": self.pooling, "activation": self.activation}
+        if not self.long_documents:
+            return out
+        kind, *numbers = self.long_documents.split(":")
+        if kind == "truncate":
+            return {**out, "long_documents": "truncate"}
+        if kind == "window" and len(numbers) == 3:
+            return {**out, "long_documents": "window", "window_overlap": int(numbers[1]),
+                    "max_windows": int(numbers[2])}
+        raise ConfigError(f"unknown long_documents stamp {self.long_documents!r} (written by a newer splade-bridge?)")
+
+
+@dataclass(frozen=True)
+class ReindexState:
+    """The checkpoint of a reindex into this index: ``copying`` until verified, then ``done``."""
+
+    state: str
+    source: str
+    source_indices: tuple[str, ...]
+    alias: str
+    previous: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return {"state": self.state, "source": self.source, "source_indices": list(self.source_indices),
+                "alias": self.alias, "previous": list(self.previous)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ReindexState":
+        return cls(state=data["state"], source=data.get("source", ""),
+                   source_indices=tuple(data.get("source_indices", ())), alias=data.get("alias", ""),
+                   previous=tuple(data.get("previous", ())))
+
+
+@dataclass(frozen=True)
+class IndexStamp:
+    model: ModelStamp
+    vector_field: str = "splade"
+    text_fields: tuple[str, ...] = ("title", "text")
+    pruning: PruneConfig = field(default_factory=PruneConfig)
+    quantization: QuantConfig = field(default_factory=QuantConfig)
+    key_codec: str = KeyCodec.name
+    source_excludes_vector: bool = False
+    reindex: ReindexState | None = None
+
+    @property
+    def scale(self) -> float:
+        """What stored weights are multiplied by (integer quantization); 1.0 for float."""
+        return float(self.quantization.as_dict()["scale"])
+
+    def to_meta(self) -> dict:
+        out = {"meta_version": META_VERSION, "vector_field": self.vector_field,
+               "text_fields": list(self.text_fields), "model": self.model.as_dict(),
+               "pruning": self.pruning.as_dict(), "quantization": self.quantization.as_dict(),
+               "key_codec": self.key_codec, "source_excludes_vector": self.source_excludes_vector}
+        if self.reindex is not None:
+            out["reindex"] = self.reindex.as_dict()
+        return out
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> "IndexStamp":
+        if meta.get("meta_version", META_VERSION) > META_VERSION:
+            raise ConfigError(f"index stamp version {meta['meta_version']} is newer than this splade-bridge")
+        reindex = meta.get("reindex")
+        return cls(model=ModelStamp.from_dict(meta.get("model", {})), vector_field=meta.get("vector_field", "splade"),
+                   text_fields=tuple(meta.get("text_fields", ("title", "text"))),
+                   pruning=PruneConfig(**meta.get("pruning", {})),
+                   quantization=QuantConfig.from_meta(meta.get("quantization", {})),
+                   key_codec=meta.get("key_codec", KeyCodec.name),
+                   source_excludes_vector=bool(meta.get("source_excludes_vector", False)),
+                   reindex=ReindexState.from_dict(reindex) if reindex else None)
+
+    @classmethod
+    def from_mapping(cls, mapping_response: dict) -> tuple[str, "IndexStamp"]:
+        """(concrete index name, stamp) from a ``GET <index>/_mapping`` response for one index or alias."""
+        if len(mapping_response) != 1:
+            raise ConfigError(f"expected one index behind the name, found {sorted(mapping_response)}")
+        (index, body), = mapping_response.items()
+        meta = (body.get("mappings") or {}).get("_meta", {}).get(META_KEY)
+        if meta is None:
+            raise IndexNotBridged(f"index {index!r} was not created by splade-bridge (no _meta.{META_KEY} stamp)")
+        return index, cls.from_meta(meta)
+
+    def content_key(self) -> str:
+        """What, besides the text, decides a document's stored vector (part of its content hash)."""
+        meta = self.to_meta()
+        return json.dumps({k: meta.get(k) for k in ("model", "pruning", "quantization", "key_codec", "vector_field")},
+                          sort_keys=True)
+
+    def check_encoder(self, index: str, encoder_stamp: ModelStamp) -> None:
+        """``ModelMismatch`` unless ``encoder_stamp`` produces vectors comparable with this index's."""
+        diffs = self.model.mismatches(encoder_stamp)
+        if diffs:
+            raise ModelMismatch(
+                f"index {index!r} was built with model {self.model.model!r}, the query encoder is "
+                f"{encoder_stamp.model!r} ({'; '.join(diffs)}); scores would be meaningless. "
+                "Use the index's model, or pass --allow-model-mismatch to query anyway")
