@@ -73,7 +73,7 @@ def encoding(texts: list[str], tiny: Path) -> float:
 
 
 def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str) -> None:
-    from bridge import ingest, mapping
+    from bridge import indexing, mapping
     from bridge.config import EncoderConfig
     from bridge.encoder import SpladeEncoder
 
@@ -87,7 +87,7 @@ def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str) -> None:
     client.indices.create(index=index, body=body)
     meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
     cpu0 = cluster_cpu_s(client)
-    summary = ingest.run(client, enc, index, iter(docs), meta, ingest.IngestConfig(bulk_load=True))
+    summary = indexing.run(client, enc, index, iter(docs), meta, indexing.IngestConfig(bulk_load=True))
     cluster_cpu = cluster_cpu_s(client) - cpu0
     ratio = summary.docs_per_s / (len(texts) / t_enc)
     row(f"end-to-end ingest of {summary.indexed} docs (encode + bulk) docs/s", f"{summary.docs_per_s:.1f}")
@@ -105,11 +105,11 @@ def cluster_cpu_s(client) -> float:
 
 
 def query_path(client, tiny: Path, index: str, queries: dict[str, str], qrels) -> None:
-    from bridge import evaluate, idf
+    from bridge import evaluation, idf
     from bridge.config import EncoderConfig
     from bridge.encoder import SpladeEncoder
     from bridge.query import match_query
-    from bridge.search import Searcher, SearchOptions
+    from bridge.searcher import Searcher, SearchOptions
 
     enc = SpladeEncoder(EncoderConfig(model=str(tiny), threads=2))
     searcher = Searcher(client, enc, index)
@@ -139,8 +139,8 @@ def query_path(client, tiny: Path, index: str, queries: dict[str, str], qrels) -
     row("search p50 / p95 ms: BM25 (multi_match), same index",
         f"{pct(lat['bm25'], 50):.2f} / {pct(lat['bm25'], 95):.2f}")
     row("search p50 SPLADE / BM25", f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5)
-    collection = evaluate.Collection(SCIFACT / "corpus.jsonl", queries, qrels)
-    res = {m: evaluate.score(evaluate.splade_run(s, queries, 100), collection.qrels, ["nDCG@10"])["nDCG@10"]
+    collection = evaluation.Collection(SCIFACT / "corpus.jsonl", queries, qrels)
+    res = {m: evaluation.score(evaluation.splade_run(s, queries, 100), collection.qrels, ["nDCG@10"])["nDCG@10"]
            for m, s in (("model", searcher), ("free", free))}
     row("SciFact nDCG@10: model queries -> inference-free", f"{res['model']:.4f} -> {res['free']:.4f} "
         f"({res['free'] - res['model']:+.4f})")
@@ -173,11 +173,11 @@ def sizes(client, index: str) -> None:
 
 
 def pruning_sweep(client, tiny: Path, index: str, queries, qrels, plot: Path | None) -> None:
-    from bridge import evaluate, mapping
+    from bridge import evaluation, mapping
     from bridge.connection.engines import helpers
     from bridge.config import EncoderConfig, PruneConfig
     from bridge.encoder import SpladeEncoder
-    from bridge.search import Searcher, SearchOptions
+    from bridge.searcher import Searcher, SearchOptions
 
     h = helpers(client)
     enc = SpladeEncoder(EncoderConfig(model=str(tiny), threads=2))
@@ -206,7 +206,7 @@ def pruning_sweep(client, tiny: Path, index: str, queries, qrels, plot: Path | N
                 resp, dt = timed(lambda: client.search(index=name, body=body))
                 lat.append(dt)
                 run[qid] = {x["_id"]: x["_score"] / factor for x in resp["hits"]["hits"]}
-            ndcg = evaluate.score(run, qrels, ["nDCG@10"])["nDCG@10"]
+            ndcg = evaluation.score(run, qrels, ["nDCG@10"])["nDCG@10"]
             points.append((doc_k, q_k, ndcg, pct(lat, 50), mb))
             print(f"  {str(doc_k or 'all'):>9}  {str(q_k or 'all'):>11}   {ndcg:.4f}   {pct(lat, 50):13.2f}   "
                   f"{mb:8.1f}", flush=True)
@@ -244,7 +244,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(2)
-    from bridge import evaluate
+    from bridge import evaluation
     from bridge.connection.client import connect as make_client
     from bridge.config import ConnectionConfig
     from bridge.model_store import fetch_tiny
@@ -256,7 +256,7 @@ def main() -> None:
           f"{info.get('distribution', 'elasticsearch')} {info['number']}")
     corpus = [json.loads(line) for line in open(SCIFACT / "corpus.jsonl")]
     texts = [f"{d['title']}\n{d['text']}" for d in corpus][: args.docs]
-    collection = evaluate.load_beir(SCIFACT, "test")
+    collection = evaluation.load_beir(SCIFACT, "test")
     sections = [
         ("document encoding", lambda: encoding(texts, tiny)),
         ("ingest", lambda: ingest_vs_encode(client, SCIFACT / "corpus.jsonl", tiny, args.index)),

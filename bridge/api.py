@@ -17,15 +17,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from . import ingest as _ingest
-from . import reindex as _reindex
+from . import indexing, reindexing
 from .cluster.local import NodeInfo, NodeSpec
 from .cluster.local import down as stop_node
 from .cluster.local import status as node_status
 from .cluster.local import up as start_node
 from .config import DEFAULT_MODEL, ConnectionConfig, EncoderConfig, PruneConfig, QuantConfig, RetryPolicy
 from .connection.client import DEFAULT_CLAUSE_BUDGET, clause_budget, connect as _connect
-from .connection.engines import ENGINES, capabilities, engine_of, parse_version
+from .connection.engines import ENGINES, capabilities, engine_of, parse_version, server_capabilities
 from .connection.failures import as_bridge_error, describe
 from .errors import (AuthenticationFailed, BridgeError, ClusterError, ClusterRefused, ClusterUnreachable,
                      ConfigError, IndexNotBridged, IndexNotFound, IngestAborted, MissingExtra, ModelLoadError,
@@ -35,7 +34,7 @@ from .mapping import IndexConfig
 from .model_store import fetch_tiny
 from .pipeline import Edges, IngestConfig, IngestSummary, Outcome
 from .records import open_lines, read_jsonl
-from .search import Hit, Searcher, SearchOptions, plan_query
+from .searcher import Hit, Searcher, SearchOptions, plan_query
 from .sparse import prune
 from .stamp import IndexStamp, ModelStamp, ReindexState
 from .types import BadRecord, Document, SparseVector
@@ -43,7 +42,7 @@ from .version import __version__
 
 __all__ = [
     "__version__", "connect", "load_encoder", "create_index", "open_index", "ingest", "read_records", "expand",
-    "searcher", "search", "evaluate", "require_eval_extra", "build_idf", "cluster_status", "plan_reindex", "reindex", "rollback_alias",
+    "open_searcher", "search", "evaluate", "require_eval_extra", "build_idf", "cluster_status", "plan_reindex", "reindex", "rollback_alias",
     "ConnectionConfig", "EncoderConfig", "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig",
     "IngestConfig", "IngestSummary", "Outcome", "Edges", "SearchOptions", "Hit", "Searcher", "IndexStamp",
     "ModelStamp", "ReindexState", "SparseVector", "Document", "BadRecord", "DEFAULT_MODEL", "ENGINES",
@@ -123,7 +122,7 @@ def ingest(client, index: str, records: Iterable[dict | BadRecord], *, encoder=N
         encoder = encoder or load_encoder(model, stamp=stamp)
         stamp.check_encoder(index, encoder.stamp)
     config = replace(config, text_fields=stamp.text_fields)
-    return _ingest.run(client, encoder, index, records, stamp, config, dead_letter=dead_letter, progress=progress,
+    return indexing.run(client, encoder, index, records, stamp, config, dead_letter=dead_letter, progress=progress,
                        acknowledge=acknowledge)
 
 
@@ -133,7 +132,7 @@ def expand(encoder, text: str, top_k: int | None = None) -> dict[str, float]:
     return dict(sorted(tokens.items(), key=lambda kv: -kv[1]))
 
 
-def searcher(client, index: str, *, encoder=None, model: str | None = None, allow_model_mismatch: bool = False,
+def open_searcher(client, index: str, *, encoder=None, model: str | None = None, allow_model_mismatch: bool = False,
              inference_free: bool = False) -> Searcher:
     """A ``Searcher`` for ``index``; the encoder defaults to the index's stamped model."""
     if encoder is None:
@@ -142,27 +141,32 @@ def searcher(client, index: str, *, encoder=None, model: str | None = None, allo
 
 
 def search(client, index: str, text: str, options: SearchOptions = SearchOptions(), **searcher_options) -> list[Hit]:
-    """Hits of ``text`` in ``index``, scored by the SPLADE dot product (``searcher_options``: see ``searcher``)."""
-    return searcher(client, index, **searcher_options).search(text, options)
+    """Hits of ``text`` in ``index``, scored by the SPLADE dot product (``searcher_options``: see ``open_searcher``)."""
+    return open_searcher(client, index, **searcher_options).search(text, options)
 
 
 def evaluate(client, index: str, dataset: str | Path, *, modes: Sequence[str] = ("bm25", "splade", "hybrid", "exact"),
              metrics: Sequence[str] = ("nDCG@10", "RR@10", "R@100"), split: str = "test", encoder=None,
              model: str | None = None, depth: int = 100, hybrid: str = "rrf", ingest_corpus: bool = False,
-             progress: Callable[[str], None] | None = None) -> dict:
+             runs_dir: str | Path | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """BEIR-style evaluation through the live cluster: ``{"results": {mode: {metric: value}}, "runs": ...}``.
-    With ``ingest_corpus``, ``corpus.jsonl`` is ingested into ``index`` first. Needs the ``[eval]`` extra."""
+    With ``ingest_corpus``, ``corpus.jsonl`` is ingested into ``index`` first; with ``runs_dir``, each mode's
+    run is written there in TREC format. Needs the ``[eval]`` extra."""
     require_eval_extra()
-    from . import evaluate as _evaluate
+    from . import evaluation
 
-    collection = _evaluate.load_beir(dataset, split)
+    collection = evaluation.load_beir(dataset, split)
     ingested = None
     if ingest_corpus:
         ingested = ingest(client, index, read_records(collection.corpus), encoder=encoder, model=model)
-    s = searcher(client, index, encoder=encoder, model=model)
+    s = open_searcher(client, index, encoder=encoder, model=model)
     names = [m.strip().replace("MRR@", "RR@") for m in metrics if m.strip()]
-    results, runs = _evaluate.evaluate(client, s, collection, list(modes), names, depth=depth, hybrid=hybrid,
+    results, runs = evaluation.evaluate(client, s, collection, list(modes), names, depth=depth, hybrid=hybrid,
                                        progress=progress)
+    if runs_dir:
+        Path(runs_dir).mkdir(parents=True, exist_ok=True)
+        for mode, run in runs.items():
+            evaluation.write_trec(run, Path(runs_dir) / f"{mode}.trec", f"splade-bridge-{mode}")
     return {"results": results, "runs": runs, "queries": len(collection.queries), "model": s.stamp.model.model,
             "metrics": names, "ingested": ingested}
 
@@ -198,8 +202,7 @@ def cluster_status(client) -> dict:
                         "reindex_state": stamp.reindex.state if stamp and stamp.reindex else None})
     aliases = [r for r in client.cat.aliases(format="json", h="alias,index") if not r["alias"].startswith(".")]
     engine = engine_of(client)
-    return {"engine": engine, "version": info["version"]["number"],
-            "capabilities": capabilities(engine, parse_version(info["version"]["number"])),
+    return {"engine": engine, "version": info["version"]["number"], "capabilities": server_capabilities(client),
             "clause_budget": clause_budget(client),
             "indices": sorted(indices, key=lambda r: r["index"]), "aliases": aliases}
 
@@ -209,9 +212,9 @@ def plan_reindex(client, source: str, alias: str, *, encoder=None, model: str | 
     """(plan, encoder) of a zero-downtime reindex of ``source`` behind ``alias``; the encoder defaults to the
     source's stamped model. Nothing is changed until ``reindex(client, encoder, plan)``."""
     if encoder is None:
-        source_stamp = stamp_of(client, _reindex.resolve(client, source)[0])
+        source_stamp = stamp_of(client, reindexing.resolve(client, source)[0])
         encoder = load_encoder(model, stamp=source_stamp if model is None else None)
-    return _reindex.plan(client, source, alias, encoder, tuple(text_fields) if text_fields else None,
+    return reindexing.plan(client, source, alias, encoder, tuple(text_fields) if text_fields else None,
                          delete_old), encoder
 
 
@@ -220,9 +223,9 @@ def reindex(client, encoder, plan, config: IngestConfig | None = None, sample_qu
             confirm_delete: Callable[[list[str]], bool] = lambda names: True):
     """Run ``plan``: build, verify, restore settings, swap the alias atomically (``ReindexError`` if not)."""
     config = config or IngestConfig(window=128, chunk_size=128, queue_windows=1, concurrency=1, refresh=False)
-    return _reindex.run(client, encoder, plan, config, sample_queries, progress=progress, confirm_delete=confirm_delete)
+    return reindexing.run(client, encoder, plan, config, sample_queries, progress=progress, confirm_delete=confirm_delete)
 
 
 def rollback_alias(client, alias: str) -> tuple[str, str]:
     """Point ``alias`` back at the index it named before the last reindex; returns (from, to)."""
-    return _reindex.rollback(client, alias)
+    return reindexing.rollback(client, alias)

@@ -42,10 +42,11 @@ def read_stamp(client, name: str) -> tuple[str, IndexStamp, str]:
 
 
 def stamp_of(client, name: str) -> IndexStamp | None:
-    """The stamp of ``name``, or None when splade-bridge did not create it."""
+    """The stamp of ``name``, or None when splade-bridge did not create it (or it is gone meanwhile)."""
+    _, not_found, _ = client_exceptions()
     try:
         return IndexStamp.from_mapping(client.indices.get_mapping(index=name))[1]
-    except IndexNotBridged:
+    except (IndexNotBridged, *not_found):
         return None
 
 

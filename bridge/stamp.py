@@ -110,6 +110,13 @@ class IndexStamp:
     def from_meta(cls, meta: dict) -> "IndexStamp":
         if meta.get("meta_version", META_VERSION) > META_VERSION:
             raise ConfigError(f"index stamp version {meta['meta_version']} is newer than this splade-bridge")
+        try:
+            return cls._from_meta(meta)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"unreadable splade-bridge stamp ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def _from_meta(cls, meta: dict) -> "IndexStamp":
         reindex = meta.get("reindex")
         return cls(model=ModelStamp.from_dict(meta.get("model", {})), vector_field=meta.get("vector_field", "splade"),
                    text_fields=tuple(meta.get("text_fields", ("title", "text"))),

@@ -6,7 +6,7 @@ from bridge.connection.engines import FAMILIES, capabilities, client_library, pa
 from bridge.errors import ClusterUnreachable, MissingExtra
 from bridge.stamp import ModelStamp
 from bridge.config import ConnectionConfig
-from bridge.search import SearchOptions, plan_query
+from bridge.searcher import SearchOptions, plan_query
 
 STAMP = ModelStamp(model="m", revision="r", query_model="m", query_revision="r")
 

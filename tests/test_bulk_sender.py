@@ -90,7 +90,7 @@ def test_request_refused_whole_is_split_until_the_culprit_stands_alone():
 
 @pytest.mark.model
 def test_cluster_gone_past_retry_for_stops_the_ingest_with_what_was_indexed(encoder):
-    from bridge import ingest
+    from bridge import indexing
     from bridge.config import PruneConfig, QuantConfig
     from bridge.mapping import IndexConfig, build
 
@@ -99,8 +99,8 @@ def test_cluster_gone_past_retry_for_stops_the_ingest_with_what_was_indexed(enco
 
     meta = build(IndexConfig(prune=PruneConfig(), quant=QuantConfig()), encoder.stamp)["mappings"]["_meta"]
     records = [{"_id": str(i), "text": f"document {i}"} for i in range(5)]
-    cfg = ingest.IngestConfig(retry=RetryPolicy(retry_for=0.3, initial_backoff=0.05, max_backoff=0.1), refresh=False)
-    with pytest.raises(ingest.IngestAborted) as err:
-        ingest.run(_client(answer), encoder, "i", records, IndexStamp.from_meta(meta["splade_bridge"]), cfg)
+    cfg = indexing.IngestConfig(retry=RetryPolicy(retry_for=0.3, initial_backoff=0.05, max_backoff=0.1), refresh=False)
+    with pytest.raises(indexing.IngestAborted) as err:
+        indexing.run(_client(answer), encoder, "i", records, IndexStamp.from_meta(meta["splade_bridge"]), cfg)
     assert err.value.summary.indexed == 0 and err.value.summary.request_retries >= 1
     assert "cannot reach the cluster" in str(err.value) and "rerun with --skip-unchanged" in str(err.value)

@@ -5,10 +5,10 @@ import time
 import numpy as np
 import pytest
 
-from bridge import evaluate, ingest, mapping, records
+from bridge import evaluation, indexing, mapping, records
 from bridge.connection.client import connect as make_client
 from bridge.config import ConnectionConfig
-from bridge.search import Searcher, SearchOptions
+from bridge.searcher import Searcher, SearchOptions
 from bridge.stamp import IndexStamp
 from tests.engines import ENGINES, engine_url
 
@@ -52,7 +52,7 @@ def engine(request, caching_encoder, scifact_dir):
     client.indices.create(index=INDEX, body=body)
     meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
     with open(scifact_dir / "corpus.jsonl", "rb") as lines:
-        summary = ingest.run(client, caching_encoder, INDEX, records.read_jsonl(lines), meta)
+        summary = indexing.run(client, caching_encoder, INDEX, records.read_jsonl(lines), meta)
     print(f"\n{request.param}: ingested {summary.indexed} docs in {summary.seconds:.1f}s "
           f"({summary.docs_per_s:.1f} docs/s)")
     assert (summary.read, summary.indexed, summary.failed) == (5183, 5183, 0)
@@ -63,9 +63,9 @@ def engine(request, caching_encoder, scifact_dir):
 
 def test_top10_and_scores_match_exact_splade(engine, caching_encoder, scifact_dir):
     name, client = engine
-    collection = evaluate.load_beir(scifact_dir, "test")
+    collection = evaluation.load_beir(scifact_dir, "test")
     searcher = Searcher(client, caching_encoder, INDEX)
-    vectors = evaluate.StoredVectors(client, INDEX, searcher.field)
+    vectors = evaluation.StoredVectors(client, INDEX, searcher.field)
     assert len(vectors.ids) == 5183
     queries = list(collection.queries.items())
     assert len(queries) >= 50
@@ -93,9 +93,9 @@ def test_top10_and_scores_match_exact_splade(engine, caching_encoder, scifact_di
 
 def test_splade_ndcg_matches_exact_and_bm25_matches_beir(engine, caching_encoder, scifact_dir):
     name, client = engine
-    collection = evaluate.load_beir(scifact_dir, "test")
+    collection = evaluation.load_beir(scifact_dir, "test")
     searcher = Searcher(client, caching_encoder, INDEX)
-    results, _ = evaluate.evaluate(client, searcher, collection, ["bm25", "splade", "exact"], ["nDCG@10"])
+    results, _ = evaluation.evaluate(client, searcher, collection, ["bm25", "splade", "exact"], ["nDCG@10"])
     print(f"\n{name} SciFact test nDCG@10: {results}")
     splade, exact, bm25 = (results[m]["nDCG@10"] for m in ("splade", "exact", "bm25"))
     assert splade >= 0.995 * exact

@@ -17,14 +17,14 @@ AWKWARD = {"_id": "awkward", "title": "Notation", "text": "e.g. C# and F# code, 
 
 @pytest.fixture(scope="module")
 def small_index(client, encoder):
-    from bridge import idf, ingest, mapping
+    from bridge import idf, indexing, mapping
     from bridge.config import PruneConfig, QuantConfig
 
     name = f"q-{uuid.uuid4().hex[:8]}"
     body = mapping.build(mapping.IndexConfig(prune=PruneConfig(), quant=QuantConfig()), encoder.stamp)
     client.indices.create(index=name, body=body)
     meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
-    summary = ingest.run(client, encoder, name, iter([*load_jsonl(SAMPLE, 40), AWKWARD]), meta)
+    summary = indexing.run(client, encoder, name, iter([*load_jsonl(SAMPLE, 40), AWKWARD]), meta)
     assert summary.indexed == 41
     idf.build(client, name, "splade")
     yield name
@@ -34,7 +34,7 @@ def small_index(client, encoder):
 def _exact(client, index: str, tokens: dict[str, float]) -> dict[str, float]:
     """Documents with a positive SPLADE dot product with ``tokens``, scored from the stored vectors
     (the parity reference of the eval job, not the cluster)."""
-    from bridge.evaluate import StoredVectors
+    from bridge.evaluation import StoredVectors
 
     return StoredVectors(client, index, "splade").top(tokens, k=1000)
 
@@ -52,7 +52,7 @@ def _one_line_error(proc, *needles: str) -> str:
 @pytest.mark.parametrize("text", ["", "   \t "], ids=["empty", "whitespace"])
 def test_empty_query_is_a_clear_error(node_url, client, encoder, small_index, text):
     from bridge.errors import QueryError
-    from bridge.search import Searcher
+    from bridge.searcher import Searcher
 
     with pytest.raises(QueryError, match="empty"):
         Searcher(client, encoder, small_index).search(text)
@@ -60,7 +60,7 @@ def test_empty_query_is_a_clear_error(node_url, client, encoder, small_index, te
 
 
 def test_punctuation_only_query_is_searched_as_text(client, encoder, small_index):
-    from bridge.search import SearchOptions, Searcher
+    from bridge.searcher import SearchOptions, Searcher
 
     s = Searcher(client, encoder, small_index)
     tokens = s.expand("?!.,;")
@@ -73,7 +73,7 @@ def test_punctuation_only_query_is_searched_as_text(client, encoder, small_index
 
 def test_query_that_expands_to_nothing_is_a_clear_error(node_url, client, encoder, small_index):
     from bridge.errors import QueryError
-    from bridge.search import Searcher
+    from bridge.searcher import Searcher
 
     with pytest.raises(QueryError, match="expands to no terms"):
         Searcher(client, encoder, small_index, inference_free=True).search("🦄🦄 🦄")
@@ -85,7 +85,7 @@ def test_query_over_the_clause_budget_is_cut_to_fit(client, encoder, small_index
     """1,500 query terms: the cluster refuses them as they are; ours keeps the 1,024 largest."""
     from bridge.connection.failures import client_exceptions as exceptions
     from bridge.query import scoring_query, search_body
-    from bridge.search import SearchOptions, Searcher
+    from bridge.searcher import SearchOptions, Searcher
 
     vocab = [t for t in encoder.vocab if t.isalpha()][:1500]
     tokens = {t: 1.0 + i / 1500 for i, t in enumerate(vocab)}
@@ -138,7 +138,7 @@ def test_index_stamped_with_another_model_is_refused(node_url, client, small_ind
 
 
 def test_query_with_dots_hashes_and_unused_tokens(client, encoder, small_index):
-    from bridge.search import Searcher
+    from bridge.searcher import Searcher
 
     s = Searcher(client, encoder, small_index)
     text = "C# e.g. [unused0] 3.14"
@@ -153,7 +153,7 @@ def test_query_with_dots_hashes_and_unused_tokens(client, encoder, small_index):
 def test_injection_looking_queries_are_only_text(client, encoder, small_index, text):
     """The text is model input only: the body holds rank_feature clauses on our field and nothing the
     text could have smuggled in, and the hits are exactly the documents with a positive SPLADE score."""
-    from bridge.search import SearchOptions, Searcher
+    from bridge.searcher import SearchOptions, Searcher
 
     s = Searcher(client, encoder, small_index)
     body, used, _ = s.build(text, SearchOptions(size=100))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bridge import ingest, mapping, reindex
+from bridge import indexing, mapping, reindexing
 from bridge.query import scoring_query, search_body
 from bridge.stamp import IndexStamp
 from tests.conftest import cli, load_jsonl
@@ -29,9 +29,9 @@ def source_index(client, encoder, scifact_dir):
     client.indices.create(index="ops-v1", body=body)
     meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
     docs = load_jsonl(scifact_dir / "corpus.jsonl", N_DOCS)
-    summary = ingest.run(client, encoder, "ops-v1", iter(docs), meta)
+    summary = indexing.run(client, encoder, "ops-v1", iter(docs), meta)
     assert summary.indexed == N_DOCS
-    reindex.swap_alias(client, "ops", "ops-v1", ())
+    reindexing.swap_alias(client, "ops", "ops-v1", ())
     yield "ops-v1"
     for name in ("ops*", "crash*"):
         client.indices.delete(index=name, ignore_unavailable=True)
@@ -54,9 +54,9 @@ def test_reindex_under_search_load_then_rollback(client, encoder, source_index):
     thread = threading.Thread(target=searcher)
     thread.start()
     try:
-        plan = reindex.plan(client, "ops", "ops", encoder)
+        plan = reindexing.plan(client, "ops", "ops", encoder)
         assert plan.previous == ("ops-v1",) and plan.target.startswith("ops-splade-tiny-") and not plan.resume
-        summary = reindex.run(client, encoder, plan, ingest.IngestConfig(window=WINDOW, chunk_size=WINDOW,
+        summary = reindexing.run(client, encoder, plan, indexing.IngestConfig(window=WINDOW, chunk_size=WINDOW,
                                                                           queue_windows=1, refresh=False))
         time.sleep(0.5)  # searches keep running across the swap
     finally:
@@ -64,15 +64,15 @@ def test_reindex_under_search_load_then_rollback(client, encoder, source_index):
         thread.join()
     assert results["failed"] == 0 and results["empty"] == 0 and results["ok"] > 20, results
     assert summary.swapped and summary.verified_queries == 5
-    assert reindex.alias_indices(client, "ops") == [plan.target]
+    assert reindexing.alias_indices(client, "ops") == [plan.target]
     assert client.count(index=plan.target)["count"] == N_DOCS
     assert client.count(index="ops-v1")["count"] == N_DOCS  # old index intact
     settings = client.indices.get_settings(index=plan.target)[plan.target]["settings"]["index"]
     assert settings.get("refresh_interval") is None and settings["number_of_replicas"] == "1"
 
-    before, after = reindex.rollback(client, "ops")
+    before, after = reindexing.rollback(client, "ops")
     assert (before, after) == (plan.target, "ops-v1")
-    assert reindex.alias_indices(client, "ops") == ["ops-v1"]
+    assert reindexing.alias_indices(client, "ops") == ["ops-v1"]
 
 
 def _reindex_cli(node_url, alias, log_path):
@@ -124,8 +124,8 @@ def test_sigkill_mid_reindex_then_rerun_resumes(client, node_url, source_index, 
 
 
 def test_concrete_index_as_alias_is_refused(client, encoder, source_index):
-    with pytest.raises(reindex.ReindexError, match="concrete index"):
-        reindex.plan(client, "ops", "ops-v1", encoder)
+    with pytest.raises(reindexing.ReindexError, match="concrete index"):
+        reindexing.plan(client, "ops", "ops-v1", encoder)
 
 
 def _ingest_cli(node_url, index, path):

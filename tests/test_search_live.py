@@ -5,10 +5,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bridge import ingest, mapping
+from bridge import indexing, mapping
 from bridge.config import PruneConfig, QuantConfig
 from bridge.errors import ModelMismatch
-from bridge.search import Searcher, SearchOptions
+from bridge.searcher import Searcher, SearchOptions
 from bridge.sparse import KeyCodec
 from bridge.types import SparseVector
 from bridge.stamp import IndexStamp
@@ -24,7 +24,7 @@ def _create(client, name, encoder, **kw):
 
 
 def _ingest(client, encoder, name, records, meta, **kw):
-    return ingest.run(client, encoder, name, iter(records), meta, ingest.IngestConfig(window=32, **kw))
+    return indexing.run(client, encoder, name, iter(records), meta, indexing.IngestConfig(window=32, **kw))
 
 
 @pytest.fixture(scope="module")
@@ -215,8 +215,8 @@ def test_bulk_load_pauses_refresh_and_restores_it(client, encoder, index_name):
             seen.append(client.indices.get_settings(index=index_name)[index_name]["settings"]["index"]
                         ["refresh_interval"])
 
-    ingest.run(client, encoder, index_name, iter(load_jsonl(SAMPLE, 10)), meta,
-               ingest.IngestConfig(bulk_load=True), progress=progress)
+    indexing.run(client, encoder, index_name, iter(load_jsonl(SAMPLE, 10)), meta,
+               indexing.IngestConfig(bulk_load=True), progress=progress)
     assert seen == ["-1"]
     settings = client.indices.get_settings(index=index_name)[index_name]["settings"]["index"]
     assert settings["refresh_interval"] == "7s" and client.count(index=index_name)["count"] == 10

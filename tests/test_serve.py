@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from bridge import ingest, mapping
+from bridge import indexing, mapping
 from bridge.serve.batcher import BatchConfig, MicroBatcher
 from bridge.stamp import IndexStamp
 from tests.conftest import SAMPLE, load_jsonl
@@ -30,7 +30,7 @@ def served_index(client, encoder):
     body = mapping.build(mapping.IndexConfig(), encoder.stamp)
     client.indices.create(index=name, body=body)
     meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
-    ingest.run(client, encoder, name, iter(load_jsonl(SAMPLE, 60)), meta)
+    indexing.run(client, encoder, name, iter(load_jsonl(SAMPLE, 60)), meta)
     yield name
     client.indices.delete(index=name, ignore_unavailable=True)
 

@@ -3,8 +3,8 @@ logs on stderr.
 
 Exit codes: 0 success; 1 partial failure (some records failed, see the dead-letter file);
 2 failure (bad usage, unreachable cluster, refused request, nothing indexed); 3 node not running.
-Every option can also be set from the environment: ``BRIDGE_<COMMAND>_<OPTION>`` (click's
-``auto_envvar_prefix``), e.g. ``BRIDGE_INGEST_CHUNK_SIZE``; the connection options are ``BRIDGE_URL``,
+Every option can also be set from the environment: ``BRIDGE_<COMMAND>_<FLAG>``, e.g.
+``BRIDGE_INGEST_CHUNK_SIZE`` (shown in each ``--help``); the connection options are ``BRIDGE_URL``,
 ``BRIDGE_USERNAME``, ... whichever command they are given to.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ..api import __version__, fetch_tiny
 from . import documents, jobs, ops
 from .cluster import cluster
 from .exits import run
-from .options import connection_options
+from .options import connection_options, name_environment_variables
 from .serve import serve_cmd
 
 
@@ -56,6 +56,7 @@ for command in (cluster, documents.index_group, documents.ingest_cmd, documents.
                 documents.expand_cmd, jobs.eval_cmd, jobs.demo_cmd, serve_cmd, ops.reindex_cmd, ops.alias_group,
                 ops.status_cmd):
     main_group.add_command(command)
+name_environment_variables(main_group)
 
 
 def main() -> None:

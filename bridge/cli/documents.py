@@ -151,7 +151,7 @@ def search_cmd(settings, name, text, model, size, form, filters, explain, allow_
         parsed = tuple(json.loads(f) for f in filters)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--filter")
-    searcher = api.searcher(settings.client(), name, model=model, allow_model_mismatch=allow_model_mismatch,
+    searcher = api.open_searcher(settings.client(), name, model=model, allow_model_mismatch=allow_model_mismatch,
                             inference_free=inference_free)
     opts = api.SearchOptions(size=size, form=form, filters=parsed, explain=explain)
     if print_query:

@@ -23,7 +23,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int, str | None], ...] = (
 def run(group: click.Group, prog_name: str = "splade-bridge") -> None:
     debug = "--debug" in sys.argv[1:]
     try:
-        group.main(prog_name=prog_name, standalone_mode=False, auto_envvar_prefix="BRIDGE")
+        group.main(prog_name=prog_name, standalone_mode=False)
     except click.UsageError as exc:
         exc.show()
         sys.exit(2)

@@ -36,8 +36,6 @@ from .options import FORMAT, connection_options
 @click.pass_obj
 def eval_cmd(settings, dataset, index, split, do_ingest, model, modes, metrics, hybrid, depth, runs_dir, fmt):
     """Score BM25, SPLADE, hybrid and exact runs of a BEIR collection through the live cluster."""
-    from ..evaluate import write_trec
-
     api.require_eval_extra()
     client = settings.client()
     if do_ingest:
@@ -47,11 +45,7 @@ def eval_cmd(settings, dataset, index, split, do_ingest, model, modes, metrics, 
     started = time.monotonic()
     out = api.evaluate(client, index, dataset, modes=[m.strip() for m in modes.split(",")],
                        metrics=metrics.split(","), split=split, model=model, depth=depth, hybrid=hybrid,
-                       progress=lambda m: click.echo(f"running {m} ...", err=True))
-    if runs_dir:
-        Path(runs_dir).mkdir(parents=True, exist_ok=True)
-        for mode, run in out["runs"].items():
-            write_trec(run, Path(runs_dir) / f"{mode}.trec", f"splade-bridge-{mode}")
+                       runs_dir=runs_dir, progress=lambda m: click.echo(f"running {m} ...", err=True))
     report = {"dataset": str(dataset), "split": split, "index": index, "queries": out["queries"],
               "model": out["model"], "results": out["results"], "seconds": round(time.monotonic() - started, 1)}
     if fmt == "json":
@@ -93,7 +87,7 @@ def demo_cmd(settings, index, model, corpus, queries, start_node):
     client.indices.delete(index=index, ignore_unavailable=True)
     summary = ingest_file(client, index, corpus, model)
     click.echo(f"indexed {summary.indexed} documents from {corpus} at {summary.docs_per_s:.1f} docs/s", err=True)
-    searcher = api.searcher(client, index, model=model)
+    searcher = api.open_searcher(client, index, model=model)
     for text in queries:
         click.echo(f"\nquery: {text}")
         for rank, hit in enumerate(searcher.search(text, api.SearchOptions(size=5, explain=True, explain_top=3)), 1):

@@ -70,16 +70,15 @@ def _store(ctx: click.Context, param: click.Parameter, value) -> None:
 
 def connection_options(on_group: bool = False):
     """The connection options, for the group (read from BRIDGE_* env vars, with defaults) or for a
-    subcommand (only what is written after it, overriding the group's)."""
+    subcommand (only what is written after it counts, overriding the group's)."""
     def decorate(f):
         for decls, kw in reversed(_CONNECTION):
             kw = dict(kw)
-            if not on_group:
-                kw.pop("envvar", None)
+            if not on_group:  # the environment is read by the group; here only the command line counts
                 kw.pop("show_default", None)
                 kw["default"] = None
                 kw["allow_from_autoenv"] = False
-            f = click.option(*decls, expose_value=False, callback=_store, **kw)(f)
+            f = click.option(*decls, expose_value=False, callback=_store, show_envvar=True, **kw)(f)
         return f
     return decorate
 
@@ -96,3 +95,26 @@ MODEL = click.option("--model", envvar="BRIDGE_MODEL", default=None,
 TRUNCATE = click.option("--truncate", is_flag=True,
                         help="Cut documents at the model's limit (512 tokens) instead of encoding overlapping "
                              "windows max-pooled into one vector (the default). Recorded in the index stamp.")
+
+
+def name_environment_variables(group: click.Group, prefix: str = "BRIDGE") -> None:
+    """Give every option without one an environment variable named after the command path and the flag,
+    ``BRIDGE_<COMMAND>_<FLAG>`` (``search --size`` -> ``BRIDGE_SEARCH_SIZE``), shown in ``--help``."""
+    for param in group.params:
+        _name(param, prefix)
+    for name, command in group.commands.items():
+        path = f"{prefix}_{name.upper().replace('-', '_')}"
+        if isinstance(command, click.Group):
+            name_environment_variables(command, path)
+        else:
+            for param in command.params:
+                _name(param, path)
+
+
+def _name(param: click.Parameter, path: str) -> None:
+    if not isinstance(param, click.Option) or param.is_eager or not param.allow_from_autoenv:
+        return
+    if param.envvar is None:
+        flag = max(param.opts, key=len).lstrip("-").upper().replace("-", "_")
+        param.envvar = f"{path}_{flag}"
+    param.show_envvar = True

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 from cachetools import LRUCache
 
-from ..types import SparseVector
+from ..api import SparseVector
 
 
 @dataclass(frozen=True)

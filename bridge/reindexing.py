@@ -4,7 +4,7 @@ The target is a new versioned index ``<alias>-<model-slug>-<UTC timestamp>`` cre
 ``refresh_interval: -1`` and no replicas. Its ``_meta.splade_bridge.reindex`` block is the checkpoint:
 ``state`` is ``copying`` until verification passes, so a rerun after a crash finds the unfinished
 target and continues into it; documents already stored with the same content hash are skipped
-(``ingest.stored_unchanged``), so finished batches are never re-encoded.
+(``indexing.stored_unchanged``), so finished batches are never re-encoded.
 """
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from datetime import datetime, timezone
 from typing import Callable, Iterator
 
 
-from . import ingest, mapping
+from . import indexing, mapping
 from .connection.engines import engine_of, helpers
 from .connection.failures import describe
 from .errors import ConfigError, IngestAborted, ReindexError
 from .indices import stamp_of, write_stamp
-from .search import Searcher, SearchOptions
+from .searcher import Searcher, SearchOptions
 from .stamp import META_KEY, IndexStamp, ModelStamp, ReindexState
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def create_target(client, p: ReindexPlan, encoder) -> IndexStamp:
 def verify(client, encoder, p: ReindexPlan, queries: list[str]) -> tuple[int, int]:
     """Counts equal, and each sample query's top-10 from the new index equals exact scoring.
     Returns (documents, queries verified)."""
-    from .evaluate import StoredVectors
+    from .evaluation import StoredVectors
 
     client.indices.refresh(index=p.target)
     source_count = sum(client.count(index=i)["count"] for i in p.source_indices)
@@ -182,7 +182,7 @@ def swap_alias(client, alias: str, new: str, old: tuple[str, ...]) -> None:
     client.indices.update_aliases(body={"actions": actions})
 
 
-def run(client, encoder, p: ReindexPlan, cfg: ingest.IngestConfig = ingest.IngestConfig(),
+def run(client, encoder, p: ReindexPlan, cfg: indexing.IngestConfig = indexing.IngestConfig(),
         sample_queries: int = 5, progress: Callable[[int], None] | None = None,
         confirm_delete: Callable[[list[str]], bool] = lambda names: True) -> ReindexSummary:
     summary = ReindexSummary(plan=p.as_dict())
@@ -204,9 +204,9 @@ def run(client, encoder, p: ReindexPlan, cfg: ingest.IngestConfig = ingest.Inges
                 queries.append(d[p.text_fields[0]][:200])
             yield d
 
-    icfg = ingest.IngestConfig(**{**cfg.__dict__, "text_fields": p.text_fields, "skip_unchanged": True})
+    icfg = indexing.IngestConfig(**{**cfg.__dict__, "text_fields": p.text_fields, "skip_unchanged": True})
     try:
-        result = ingest.run(client, encoder, p.target, sampled(docs), stamp, icfg, progress=progress)
+        result = indexing.run(client, encoder, p.target, sampled(docs), stamp, icfg, progress=progress)
     except IngestAborted as exc:
         raise ReindexError(f"{describe(exc.cause)}; {exc.summary.indexed} more documents are in {p.target}; "
                            "the alias was not moved, rerun the same command to resume") from exc

@@ -19,7 +19,7 @@ import numpy as np
 from . import query as dsl
 from .connection.engines import helpers
 from .errors import ConfigError
-from .search import Searcher, SearchOptions
+from .searcher import Searcher, SearchOptions
 from .sparse import from_features
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,95 @@
+"""Command-line conventions: connection options before or after the subcommand, BRIDGE_* environment
+variables for every option, --version, and no option name with two meanings."""
+import json
+
+import click
+import pytest
+
+from bridge.cli import main_group
+from bridge.version import __version__
+from tests.conftest import SAMPLE, cli
+from tests.proxy import free_port
+
+
+def _commands(group: click.Group, prefix=()):
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, prefix + (name,))
+        else:
+            yield prefix + (name,), cmd
+
+
+def test_version():
+    proc = cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"splade-bridge {__version__}"
+
+
+def test_no_option_name_means_two_things():
+    seen: dict[str, set[str]] = {}
+    for path, cmd in _commands(main_group):
+        for p in cmd.params:
+            if isinstance(p, click.Option):
+                for opt in p.opts:
+                    seen.setdefault(opt, set()).add(p.help or "")
+    for opt in main_group.params:
+        if isinstance(opt, click.Option):
+            for name in opt.opts:
+                seen.setdefault(name, set()).add(opt.help or "")
+    twice = {opt: helps for opt, helps in seen.items() if len(helps) > 1 and opt not in ("--model", "--format")}
+    # the only options defined in several places with different help texts are listed here, by intent:
+    assert set(twice) <= {"--text-field", "--top-k", "--index", "--port", "--window"}, twice
+    cluster_up = dict(_commands(main_group))[("cluster", "up")]
+    names = {o for p in cluster_up.params for o in getattr(p, "opts", ())}
+    assert not names & {"--engine", "--timeout", "--version"} and {"--distribution", "--server-version", "--wait"} <= names
+
+
+def test_cluster_commands_talking_to_a_cluster_accept_connection_options():
+    for path, cmd in _commands(main_group):
+        names = {o for p in cmd.params for o in getattr(p, "opts", ())}
+        talks = path[0] not in ("cluster", "model", "expand")
+        assert ("--url" in names) == talks, path
+        if talks:
+            assert {"--username", "--password-file", "--ca-certs", "--insecure", "--timeout", "--retry-for"} <= names
+
+
+@pytest.mark.integration
+@pytest.mark.model
+def test_connection_options_before_or_after_the_subcommand(node_url, client, tmp_path):
+    src = tmp_path / "c.jsonl"
+    src.write_text("".join(line for _, line in zip(range(12), open(SAMPLE))))
+    dead = f"http://127.0.0.1:{free_port()}"
+    names = ["test-cli-after", "test-cli-before", "test-cli-override"]
+    try:
+        after = cli("ingest", names[0], str(src), "--model", "splade-tiny", "--url", node_url, "--format", "json")
+        before = cli("--url", node_url, "ingest", names[1], str(src), "--model", "splade-tiny", "--format", "json")
+        # what is written after the subcommand wins over the group option and the environment
+        override = cli("--url", dead, "--retry-for", "0", "ingest", names[2], str(src), "--model", "splade-tiny",
+                       "--url", node_url, "--format", "json", env={"BRIDGE_URL": dead})
+        for proc in (after, before, override):
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            assert json.loads(proc.stdout)["indexed"] == 12
+        for name in names:
+            assert client.count(index=name)["count"] == 12
+        # and the group option still applies when the subcommand does not repeat it
+        refused = cli("--url", dead, "--retry-for", "0", "status")
+        assert refused.returncode == 2 and "cannot reach the cluster" in refused.stderr
+    finally:
+        for name in names:
+            client.indices.delete(index=name, ignore_unavailable=True)
+
+
+@pytest.mark.integration
+@pytest.mark.model
+def test_every_option_reads_a_bridge_environment_variable(node_url, client, tmp_path):
+    src = tmp_path / "c.jsonl"
+    src.write_text("".join(line for _, line in zip(range(12), open(SAMPLE))))
+    try:
+        assert cli("--url", node_url, "ingest", "test-cli-env", str(src), "--model", "splade-tiny").returncode == 0
+        env = {"BRIDGE_URL": node_url, "BRIDGE_SEARCH_SIZE": "2", "BRIDGE_SEARCH_FORMAT": "json"}
+        proc = cli("search", "test-cli-env", "vitamin D", env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert len(json.loads(proc.stdout)) == 2
+        flag = cli("search", "test-cli-env", "vitamin D", env={**env, "BRIDGE_SEARCH_PRINT_QUERY": "1"})
+        assert "rank_feature" in json.loads(flag.stdout)["query"]["bool"]["should"][0]
+    finally:
+        client.indices.delete(index="test-cli-env", ignore_unavailable=True)
