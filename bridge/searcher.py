@@ -10,6 +10,7 @@ from .config import PruneConfig
 from .connection.client import clause_budget
 from .connection.engines import server_capabilities
 from .errors import ConfigError, ModelMismatch, QueryError
+from .filters import check_filters
 from .indices import read_stamp
 from .sparse import LINEAR_MAX_WEIGHT, KeyCodec, fit_query_weights, from_features, prune
 
@@ -31,6 +32,7 @@ class SearchOptions:
             raise ConfigError(f"form must be one of {query.FORMS}, got {self.form!r}")
         if self.size < 0 or self.explain_top < 1:
             raise ConfigError("size must be >= 0 and explain_top >= 1")
+        object.__setattr__(self, "filters", check_filters(self.filters))  # only the filter language, as DSL
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,10 @@ def test_default_pruning_and_clause_budget_flags():
     assert capabilities("elasticsearch", (8, 18, 0))["sparse_vector_default_prune"] is False
     assert capabilities("elasticsearch", (8, 15, 0))["clause_budget_setting"] is False
     assert capabilities("opensearch", (2, 19, 6))["neural_sparse_max_weight"] == 64.0
+    # with the plugin list known, neural_sparse needs OpenSearch's neural-search plugin
+    assert "neural_sparse" not in capabilities("opensearch", (2, 19, 6), frozenset({"opensearch-knn"}))["query_forms"]
+    assert "neural_sparse" in capabilities("opensearch", (2, 19, 6), frozenset({"opensearch-neural-search"}))[
+        "query_forms"]
 
 
 def test_es8_sparse_vector_mapping_body():

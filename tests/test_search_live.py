@@ -7,8 +7,8 @@ import pytest
 
 from bridge import indexing, mapping
 from bridge.config import PruneConfig, QuantConfig
-from bridge.errors import ModelMismatch
-from bridge.searcher import Searcher, SearchOptions
+from bridge.errors import ModelMismatch, QueryError
+from bridge.searcher import Searcher, SearchOptions, plan_query
 from bridge.sparse import KeyCodec
 from bridge.types import SparseVector
 from bridge.stamp import IndexStamp
@@ -70,12 +70,19 @@ def test_filters_restrict_without_changing_scores(client, encoder, sample_index)
     assert filtered[0].score == pytest.approx(plain[3].score, rel=1e-6)
 
 
-def test_neural_sparse_body_is_built_for_the_same_tokens(client, encoder, sample_index):
+def test_neural_sparse_needs_the_plugin_and_is_built_for_the_same_tokens(client, encoder, sample_index):
+    # the test node has no neural-search plugin: the form is refused before any search is sent
+    plugins = {row["component"] for row in client.cat.plugins(format="json")}
+    assert "opensearch-neural-search" not in plugins
     searcher = Searcher(client, encoder, sample_index)
-    body, used, factor = searcher.build("vitamin D", SearchOptions(form="neural_sparse"))
-    tokens = body["query"]["neural_sparse"]["splade"]["query_tokens"]
-    assert factor == 1.0 and set(tokens) == {KeyCodec.encode(t) for t in used}
-    assert all(0 < w <= 64 for w in tokens.values())
+    assert "neural_sparse" not in searcher.capabilities["query_forms"]
+    with pytest.raises(QueryError, match="'neural_sparse' is not supported"):
+        searcher.build("vitamin D", SearchOptions(form="neural_sparse"))
+    tokens = searcher.expand("vitamin D")
+    body, used, factor = plan_query(tokens, searcher.field, SearchOptions(form="neural_sparse"))
+    query_tokens = body["query"]["neural_sparse"]["splade"]["query_tokens"]
+    assert factor == 1.0 and set(query_tokens) == {KeyCodec.encode(t) for t in used}
+    assert all(0 < w <= 64 for w in query_tokens.values())
 
 
 def test_model_stamp_mismatch_is_refused(client, encoder, index_name):

@@ -1,9 +1,5 @@
 """``splade-bridge serve`` started on a free port, every endpoint exercised over HTTP."""
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
 
 import httpx
@@ -13,14 +9,9 @@ from bridge import indexing, mapping
 from bridge.serve.batcher import BatchConfig, MicroBatcher
 from bridge.stamp import IndexStamp
 from tests.conftest import SAMPLE, load_jsonl
+from tests.serving import running_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -37,26 +28,9 @@ def served_index(client, encoder):
 
 @pytest.fixture(scope="module")
 def service(node_url, served_index):
-    port = _free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--url", node_url, "serve", "--port", str(port),
-                             "--model", "splade-tiny", "--index", served_index, "--max-body-bytes", "20000"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited: {proc.stderr.read()[-2000:]}")
-    yield base
-    proc.terminate()  # uvicorn drains, then re-raises SIGTERM: exit status 0 or -15, no traceback
-    code = proc.wait(timeout=30)
-    err = proc.stderr.read()
-    assert code in (0, -15) and "Traceback" not in err, err[-3000:]
+    with running_service("--url", node_url, "serve", "--index", served_index, "--allow-index", "test-serve-*",
+                         "--max-body-bytes", "20000") as (base, _):
+        yield base
 
 
 def test_expand_equals_the_library(service, encoder):
@@ -84,7 +58,7 @@ def test_query_returns_the_dsl_for_the_index(service, served_index):
 
 
 def test_search_returns_hits_with_explanations(service, served_index, client, encoder):
-    from bridge.search import Searcher, SearchOptions
+    from bridge.searcher import Searcher, SearchOptions
 
     r = httpx.post(service + "/search", json={"text": "cancer risk", "size": 5, "explain": True})
     assert r.status_code == 200
@@ -99,7 +73,8 @@ def test_search_returns_hits_with_explanations(service, served_index, client, en
     ({"text": ""}, 422, "text"),
     ({"text": "x", "size": -1}, 422, "size"),
     ({"text": "x", "form": "script"}, 422, "form"),
-    ({"text": "x", "index": "no-such-index"}, 404, "not found"),
+    ({"text": "x", "index": "test-serve-missing"}, 404, "not found"),
+    ({"text": "x", "index": "no-such-index"}, 403, "not served here"),
     ({"text": "x", "size": 20000}, 422, "size"),
     ({"text": "x" * 9000}, 422, "text"),
 ])

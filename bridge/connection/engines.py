@@ -30,12 +30,16 @@ def parse_version(number: str) -> tuple[int, int, int]:
     return tuple(int(p) for p in parts)  # type: ignore[return-value]
 
 
-def capabilities(engine: str, version: tuple[int, ...]) -> dict:
-    """What a server supports, as data (see COMPATIBILITY.md)."""
+NEURAL_PLUGIN = "opensearch-neural-search"
+
+
+def capabilities(engine: str, version: tuple[int, ...], plugins: frozenset[str] | None = None) -> dict:
+    """What a server supports, as data (see COMPATIBILITY.md). ``plugins``: the installed plugin names,
+    when known; the ``neural_sparse`` query exists only with OpenSearch's neural-search plugin."""
     v = tuple(version[:2])
     os_, es = engine == "opensearch", engine == "elasticsearch"
     forms, fields = ["rank_feature"], ["rank_features"]
-    if os_ and v >= (2, 14):
+    if os_ and v >= (2, 14) and (plugins is None or NEURAL_PLUGIN in plugins):
         forms.append("neural_sparse")
     if es and v >= (8, 11):
         fields.append("sparse_vector")
@@ -75,8 +79,13 @@ def engine_of(client) -> str:
 
 
 def server_capabilities(client) -> dict:
-    """``capabilities`` of the server behind ``client`` (one ``GET /``)."""
-    return capabilities(engine_of(client), parse_version(client.info()["version"]["number"]))
+    """``capabilities`` of the server behind ``client`` (``GET /`` and ``GET _cat/plugins``; when the
+    plugin list is not readable, the version alone decides)."""
+    try:
+        plugins = frozenset(row["component"] for row in client.cat.plugins(format="json"))
+    except Exception:  # a user without monitor rights: fall back to the version table
+        plugins = None
+    return capabilities(engine_of(client), parse_version(client.info()["version"]["number"]), plugins)
 
 
 def helpers(client):

@@ -23,6 +23,7 @@ from ..api import (DEFAULT_CLAUSE_BUDGET, BridgeError, ClusterRefused, ClusterUn
                    IndexNotBridged, IndexNotFound, ModelMismatch, PruneConfig, QueryError, Searcher, SearchOptions,
                    __version__, as_bridge_error, plan_query, prune)
 from .batcher import BatchConfig, MicroBatcher
+from .guard import Guard, GuardConfig, IndexAllowList
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
 @dataclass(frozen=True)
 class ServeConfig:
     default_index: str | None = None
-    max_body_bytes: int = 64 * 1024
+    indices: IndexAllowList = IndexAllowList()   # what may be searched; the default index is added to it
+    guard: GuardConfig = GuardConfig()
     max_size: int = 1000
     batch: BatchConfig = BatchConfig()
 
@@ -55,7 +57,9 @@ class ExpandRequest(BaseModel):
 
 class QueryRequest(ExpandRequest):
     index: str | None = Field(default=None, min_length=1, max_length=255)
-    filters: list[dict[str, Any]] = Field(default_factory=list, max_length=32)
+    filters: list[dict[str, Any]] = Field(default_factory=list, max_length=32,
+                                          description="Filters in the filter language of bridge.filters: term, "
+                                                      "terms (literal values), range, exists, ids, bool of those")
     size: int = Field(default=10, ge=0, le=10_000)
     form: Literal["rank_feature", "neural_sparse", "sparse_vector"] | None = None
 
@@ -117,17 +121,18 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
                   description="SPLADE query expansion and query DSL for OpenSearch/Elasticsearch")
 
     @app.middleware("http")
-    async def guard(request: Request, call_next):
+    async def measure(request: Request, call_next):
         endpoint = request.url.path
         started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > cfg.max_body_bytes):
-            response = JSONResponse({"error": f"request body over {cfg.max_body_bytes} bytes"}, status_code=413)
-        else:
-            response = await call_next(request)
+        response = await call_next(request)
         metrics["requests"].labels(endpoint, str(response.status_code)).inc()
         metrics["latency"].labels(endpoint).observe(time.perf_counter() - started)
         return response
+
+    # outermost: refusals (401, 413, 400 depth, 429) happen before parsing and are counted here
+    app.add_middleware(Guard, cfg=cfg.guard,
+                       on_reject=lambda path, status: metrics["requests"].labels(path, str(status)).inc())
+    allowed = IndexAllowList(cfg.indices.patterns + ((cfg.default_index,) if cfg.default_index else ()))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError):
@@ -150,8 +155,14 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
             vec = prune(vec, PruneConfig(top_k=req.top_k))
         return encoder.tokens(vec)
 
-    async def searcher_for(index: str | None) -> Searcher:
+    def allowed_index(index: str | None) -> str | None:
         name = index or cfg.default_index
+        if name is not None and not allowed.allows(name):
+            raise ApiError(403, f"index {name[:80]!r} is not served here")
+        return name
+
+    async def searcher_for(index: str | None) -> Searcher:
+        name = allowed_index(index)
         if client is None:
             raise ApiError(503, "no cluster configured (start the service with --url)")
         if not name:
@@ -166,8 +177,9 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
 
     @app.post("/query")
     async def query_dsl(req: QueryRequest) -> dict:
-        tokens = await tokens_for(req)
+        allowed_index(req.index)
         opts = _options(req)
+        tokens = await tokens_for(req)
         if client is not None and (req.index or cfg.default_index):
             searcher = await searcher_for(req.index)
             try:
@@ -180,10 +192,12 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
 
     @app.post("/search")
     async def search(req: SearchRequest) -> dict:
+        allowed_index(req.index)
+        opts = _options(req, explain=req.explain)  # filters refused here, before the cluster is contacted
         searcher = await searcher_for(req.index)
         tokens = await tokens_for(req)
         started = time.perf_counter()
-        hits = await run_in_threadpool(_search, searcher, tokens, _options(req, explain=req.explain))
+        hits = await run_in_threadpool(_search, searcher, tokens, opts)
         return {"hits": [h.as_dict() for h in hits], "took_ms": round(1000 * (time.perf_counter() - started), 2)}
 
     @app.get("/healthz")
@@ -201,7 +215,7 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
 def _options(req: QueryRequest, explain: bool = False) -> SearchOptions:
     try:
         return SearchOptions(size=req.size, form=req.form, filters=tuple(req.filters), explain=explain)
-    except ConfigError as exc:
+    except BridgeError as exc:
         raise ApiError.of(exc) from None
 
 
@@ -214,7 +228,7 @@ def _plan(tokens: dict[str, float], opts: SearchOptions):
 
 def _open_searcher(client, encoder, name: str) -> Searcher:
     try:
-        return api.searcher(client, name, encoder=encoder)
+        return api.open_searcher(client, name, encoder=encoder)
     except Exception as exc:
         raise ApiError.of(exc) from None
 
