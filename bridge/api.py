@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from . import indexing, reindexing
+from .cluster.kafka import BrokerInfo, BrokerSpec
+from .cluster.kafka import down as stop_broker
+from .cluster.kafka import status as broker_status
+from .cluster.kafka import up as start_broker
 from .cluster.local import NodeInfo, NodeSpec
 from .cluster.local import down as stop_node
 from .cluster.local import status as node_status
@@ -27,30 +31,31 @@ from .connection.client import DEFAULT_CLAUSE_BUDGET, clause_budget, connect as 
 from .connection.engines import ENGINES, capabilities, engine_of, parse_version, server_capabilities
 from .connection.failures import as_bridge_error, describe
 from .errors import (AuthenticationFailed, BridgeError, ClusterError, ClusterRefused, ClusterUnreachable,
-                     ConfigError, IndexNotBridged, IndexNotFound, IngestAborted, MissingExtra, ModelLoadError,
-                     ModelMismatch, NodeError, QueryError, ReindexError)
+                     ConfigError, IndexExists, IndexNotBridged, IndexNotFound, IngestAborted, MissingExtra,
+                     ModelLoadError, ModelMismatch, NodeError, QueryError, ReindexError)
 from .indices import create_index as _create_index, read_stamp, stamp_of
 from .mapping import IndexConfig
 from .model_store import fetch_tiny
 from .pipeline import Edges, IngestConfig, IngestSummary, Outcome
 from .records import open_lines, read_jsonl
-from .searcher import Hit, Searcher, SearchOptions, plan_query
+from .searcher import Hit, Hits, Searcher, SearchOptions, plan_query
 from .sparse import prune
 from .stamp import IndexStamp, ModelStamp, ReindexState
-from .types import BadRecord, Document, SparseVector
+from .types import BadRecord, Deletion, Document, SparseVector
 from .version import __version__
 
 __all__ = [
-    "__version__", "connect", "load_encoder", "create_index", "open_index", "ingest", "read_records", "expand",
+    "__version__", "connect", "load_encoder", "create_index", "open_index", "open_for_ingest", "ingest", "read_records", "expand",
     "open_searcher", "search", "evaluate", "require_eval_extra", "build_idf", "cluster_status", "plan_reindex", "reindex", "rollback_alias",
     "ConnectionConfig", "EncoderConfig", "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig",
-    "IngestConfig", "IngestSummary", "Outcome", "Edges", "SearchOptions", "Hit", "Searcher", "IndexStamp",
-    "ModelStamp", "ReindexState", "SparseVector", "Document", "BadRecord", "DEFAULT_MODEL", "ENGINES",
+    "IngestConfig", "IngestSummary", "Outcome", "Edges", "SearchOptions", "Hit", "Hits", "Searcher", "IndexStamp",
+    "ModelStamp", "ReindexState", "SparseVector", "Document", "Deletion", "BadRecord", "DEFAULT_MODEL", "ENGINES",
     "BridgeError", "ConfigError", "MissingExtra", "ClusterError", "ClusterUnreachable", "ClusterRefused",
-    "AuthenticationFailed", "IndexNotFound", "IndexNotBridged", "ModelMismatch", "QueryError",
+    "AuthenticationFailed", "IndexExists", "IndexNotFound", "IndexNotBridged", "ModelMismatch", "QueryError",
     "ModelLoadError", "IngestAborted", "ReindexError", "NodeError", "as_bridge_error", "describe",
     "plan_query", "prune", "clause_budget", "DEFAULT_CLAUSE_BUDGET", "capabilities", "engine_of",
     "parse_version", "NodeSpec", "NodeInfo", "start_node", "stop_node", "node_status", "fetch_tiny",
+    "BrokerSpec", "BrokerInfo", "start_broker", "stop_broker", "broker_status", "read_jsonl",
 ]
 
 
@@ -94,36 +99,53 @@ def read_records(path: str | Path) -> Iterator[dict | BadRecord]:
         yield from read_jsonl(lines)
 
 
-def ingest(client, index: str, records: Iterable[dict | BadRecord], *, encoder=None, model: str | None = None,
-           create: bool = True, index_config: IndexConfig | None = None, long_documents: str | None = None,
-           config: IngestConfig = IngestConfig(), dead_letter: str | None = None,
-           progress: Callable[[int], None] | None = None,
-           acknowledge: Callable[[list[Outcome]], None] | None = None) -> IngestSummary:
-    """Encode ``records`` (dicts with an id and text fields) and bulk-index them into ``index``.
-
-    A missing index is created (``create``) with ``index_config`` (default: ``config.text_fields``) for the
-    encoder; an existing one keeps its stamp: text fields and long-document mode come from it, and an
-    encoder (given, or loaded from ``model`` / the stamp) that does not match it raises ``ModelMismatch``.
-    ``long_documents`` (``window``/``truncate``) applies at creation and must match an existing index.
-    Rejected records are counted, listed in ``summary.errors`` and written to ``dead_letter`` (a JSONL
-    path) when given; ``IngestAborted`` when the cluster stays away past ``config.retry``."""
-    requested = {"long_documents": long_documents} if long_documents else {}
+def open_for_ingest(client, index: str, *, encoder=None, model: str | None = None, create: bool = True,
+                    index_config: IndexConfig | None = None, long_documents: str | None = None,
+                    text_fields: Sequence[str] = ("title", "text"), encoder_options: dict | None = None) -> tuple:
+    """(encoder, stamp) to ingest into ``index``: a missing index is created (``create``) with ``index_config``
+    (default: ``text_fields``) for the encoder; an existing one keeps its stamp, and an encoder (given, or
+    loaded from ``model`` / the stamp) that does not match it raises ``ModelMismatch``. ``long_documents``
+    (``window``/``truncate``) applies at creation and must match an existing index; ``encoder_options`` are
+    ``EncoderConfig`` fields for a loaded encoder (``threads``, ``device``...)."""
+    requested = {**(encoder_options or {}), **({"long_documents": long_documents} if long_documents else {})}
     if not client.indices.exists(index=index):
         if not create:
             raise IndexNotFound(f"index {index!r} does not exist (use --create)")
         encoder = encoder or load_encoder(model, **requested)
-        stamp = create_index(client, index, encoder, index_config or IndexConfig(text_fields=config.text_fields))
-    else:
-        _, stamp, _ = read_stamp(client, index)
-        stamped = stamp.model.encoder_options().get("long_documents", "window")
-        if long_documents and stamped != long_documents:
-            raise ConfigError(f"index {index!r} encodes long documents as {stamp.model.long_documents!r}; "
-                              "--truncate applies when the index is created")
-        encoder = encoder or load_encoder(model, stamp=stamp)
-        stamp.check_encoder(index, encoder.stamp)
+        try:
+            return encoder, create_index(client, index, encoder,
+                                         index_config or IndexConfig(text_fields=tuple(text_fields)))
+        except IndexExists:  # created meanwhile (workers starting together): open it like any existing index
+            pass
+    _, stamp, _ = read_stamp(client, index)
+    stamped = stamp.model.encoder_options().get("long_documents", "window")
+    if long_documents and stamped != long_documents:
+        raise ConfigError(f"index {index!r} encodes long documents as {stamp.model.long_documents!r}; "
+                          "--truncate applies when the index is created")
+    encoder = encoder or load_encoder(model, stamp=stamp, **(encoder_options or {}))
+    stamp.check_encoder(index, encoder.stamp)
+    return encoder, stamp
+
+
+def ingest(client, index: str, records: Iterable[dict | BadRecord], *, encoder=None, stamp: IndexStamp | None = None,
+           model: str | None = None, create: bool = True, index_config: IndexConfig | None = None,
+           long_documents: str | None = None, config: IngestConfig = IngestConfig(),
+           dead_letter: str | Callable[[dict], None] | None = None, progress: Callable[[int], None] | None = None,
+           acknowledge: Callable[[list[Outcome]], None] | None = None,
+           observe: Callable[[str, float], None] | None = None) -> IngestSummary:
+    """Encode ``records`` (dicts with an id and text fields; ``{"<id>": ..., "_deleted": true}`` deletes) and
+    bulk-index them into ``index``, opened (or created) as ``open_for_ingest`` does unless ``encoder`` and
+    ``stamp`` come from an earlier call. Rejected records are counted, listed in ``summary.errors`` and given
+    to ``dead_letter`` (a JSONL path or a callable); ``acknowledge(outcomes)`` is called per window once the
+    cluster answered it; ``observe(stage, seconds)`` times each window's encoding and bulk request.
+    ``IngestAborted`` when the cluster stays away past ``config.retry``."""
+    if encoder is None or stamp is None:
+        encoder, stamp = open_for_ingest(client, index, encoder=encoder, model=model, create=create,
+                                         index_config=index_config, long_documents=long_documents,
+                                         text_fields=config.text_fields)
     config = replace(config, text_fields=stamp.text_fields)
     return indexing.run(client, encoder, index, records, stamp, config, dead_letter=dead_letter, progress=progress,
-                       acknowledge=acknowledge)
+                        acknowledge=acknowledge, observe=observe)
 
 
 def expand(encoder, text: str, top_k: int | None = None) -> dict[str, float]:
@@ -140,8 +162,9 @@ def open_searcher(client, index: str, *, encoder=None, model: str | None = None,
     return Searcher(client, encoder, index, allow_model_mismatch=allow_model_mismatch, inference_free=inference_free)
 
 
-def search(client, index: str, text: str, options: SearchOptions = SearchOptions(), **searcher_options) -> list[Hit]:
-    """Hits of ``text`` in ``index``, scored by the SPLADE dot product (``searcher_options``: see ``open_searcher``)."""
+def search(client, index: str, text: str, options: SearchOptions = SearchOptions(), **searcher_options) -> Hits:
+    """Hits of ``text`` in ``index``, scored by the SPLADE dot product (``searcher_options``: see ``open_searcher``);
+    ``hits.partial`` says when shards failed or the search timed out."""
     return open_searcher(client, index, **searcher_options).search(text, options)
 
 

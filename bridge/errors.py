@@ -47,6 +47,10 @@ class IndexNotFound(ClusterError):
     """The index or alias does not exist."""
 
 
+class IndexExists(ClusterRefused):
+    """Creating an index that exists already (another worker may have just created it)."""
+
+
 class IndexNotBridged(BridgeError, ValueError):
     """The index was not created by splade-bridge, or its vector field cannot hold SPLADE weights."""
 

@@ -24,18 +24,22 @@ __all__ = ["IngestConfig", "IngestSummary", "IngestAborted", "run", "stored_unch
 
 
 def run(client, encoder, index: str, records: Iterable[dict | BadRecord], stamp: IndexStamp,
-        cfg: IngestConfig = IngestConfig(), dead_letter: str | None = None,
+        cfg: IngestConfig = IngestConfig(), dead_letter: str | Callable[[dict], None] | None = None,
         progress: Callable[[int], None] | None = None,
-        acknowledge: Callable[[list[Outcome]], None] | None = None) -> IngestSummary:
+        acknowledge: Callable[[list[Outcome]], None] | None = None,
+        observe: Callable[[str, float], None] | None = None) -> IngestSummary:
     """Encode and index ``records`` into ``index`` (created beforehand with ``stamp``).
 
-    Rejected records go to the ``dead_letter`` JSONL file (created on first use). If the cluster stays
-    away past ``cfg.retry``, ``IngestAborted`` says how many documents were indexed before."""
-    summary = IngestSummary(dead_letter=dead_letter)
+    Rejected records go to ``dead_letter``: a JSONL file (created on first use) or a callable taking each
+    entry (a stream's dead-letter topic). If the cluster stays away past ``cfg.retry``, ``IngestAborted``
+    says how many documents were indexed before."""
+    to_file = dead_letter is None or isinstance(dead_letter, str)
+    summary = IngestSummary(dead_letter=dead_letter if to_file else None)
     stats = SendStats()
     sender = BulkSender(client, cfg.retry, stats, cfg.chunk_size, cfg.max_chunk_bytes)
-    letters = DeadLetter(dead_letter)
-    edges = pipeline.Edges(sink=sender.send, dead_letter=letters.write, acknowledge=acknowledge, progress=progress,
+    letters = DeadLetter(dead_letter if to_file else None)
+    edges = pipeline.Edges(sink=sender.send, dead_letter=letters.write if to_file else dead_letter,
+                           acknowledge=acknowledge, progress=progress, observe=observe,
                            unchanged=stored_unchanged(client, index, cfg.retry) if cfg.skip_unchanged else None)
     started = time.monotonic()
     restore = _pause_refresh(client, index) if cfg.bulk_load else None

@@ -7,7 +7,7 @@ from dataclasses import replace
 from . import mapping
 from .connection.engines import server_capabilities
 from .connection.failures import client_exceptions
-from .errors import ConfigError, IndexNotBridged, IndexNotFound
+from .errors import ConfigError, IndexExists, IndexNotBridged, IndexNotFound
 from .stamp import META_KEY, IndexStamp, ModelStamp
 
 
@@ -23,7 +23,13 @@ def create_index(client, name: str, model: ModelStamp, cfg: mapping.IndexConfig 
         if caps["sparse_vector_default_prune"] and cfg.engine_prune is None:
             cfg = replace(cfg, engine_prune=False)
     body = mapping.build(cfg, model)
-    client.indices.create(index=name, body=body)
+    _, _, transport_errors = client_exceptions()
+    try:
+        client.indices.create(index=name, body=body)
+    except transport_errors as exc:
+        if "resource_already_exists_exception" in str(getattr(exc, "error", "")) + str(getattr(exc, "info", "")):
+            raise IndexExists(f"index {name!r} exists already", 400) from None
+        raise
     return cfg.stamp(model)
 
 

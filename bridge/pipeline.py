@@ -40,6 +40,7 @@ class IngestConfig:
     refresh: bool = True
     bulk_load: bool = False     # refresh_interval -1 while loading, then restored (initial loads)
     skip_unchanged: bool = False  # don't re-encode documents stored with the same content hash
+    unique_ids: bool = True     # a repeated id is an error (files); False for streams of changes (updates)
 
     def __post_init__(self) -> None:
         if not self.text_fields:
@@ -56,6 +57,8 @@ class IngestSummary:
     indexed: int = 0
     failed: int = 0
     skipped_unchanged: int = 0
+    deleted: int = 0             # deletions applied (or of documents already absent)
+    already_applied: int = 0     # records older than the stored version (external versions): a replay
     request_retries: int = 0     # bulk requests resent after a connection error, timeout or 5xx
     document_resends: int = 0    # documents resent after a per-document 429 or 503
     max_in_flight: int = 0       # most documents held between input and acknowledgement
@@ -76,14 +79,16 @@ class IngestSummary:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one input record: ``indexed``, ``unchanged``, ``invalid`` (bad input, never encoded)
-    or ``refused`` (encoded, refused by the cluster); ``line`` is its position in the source."""
+    """What became of one input record: ``indexed``, ``deleted``, ``unchanged``, ``already_applied`` (its
+    external version is not newer than the stored one: a replay), ``invalid`` (bad input, never encoded)
+    or ``refused`` (by the cluster); ``line`` is its position in the source."""
 
     status: str
     id: str | None
     line: int | None
     reason: str | None = None
     raw: str | None = None
+    encoded: bool = False  # went through the model (index actions; not deletions or bad input)
 
     @property
     def dead_letter_entry(self) -> dict:
@@ -101,13 +106,15 @@ class Edges:
     ``unchanged({id: content_hash})`` returns the ids already stored with that hash (None: encode all);
     ``dead_letter(entry)`` receives every rejected record; ``acknowledge(outcomes)`` is called once per window,
     after the sink answered every document in it, with the outcomes in input order (windows may be
-    acknowledged out of order when ``concurrency`` > 1); ``progress(n)`` counts acknowledged records."""
+    acknowledged out of order when ``concurrency`` > 1); ``progress(n)`` counts acknowledged records;
+    ``observe(stage, seconds)`` times each window's ``encode`` and each ``bulk`` request."""
 
     sink: Callable[[list[dict]], list[tuple[bool, dict]]]
     unchanged: Callable[[dict[str, str]], set[str]] | None = None
     dead_letter: Callable[[dict], None] | None = None
     acknowledge: Callable[[list[Outcome]], None] | None = None
     progress: Callable[[int], None] | None = None
+    observe: Callable[[str, float], None] | None = None
 
 
 def run(records: Iterable[dict | BadRecord], encoder, index: str, stamp: IndexStamp, edges: Edges,
@@ -126,8 +133,15 @@ def run(records: Iterable[dict | BadRecord], encoder, index: str, stamp: IndexSt
 
     def produce() -> None:
         try:
-            docs = to_documents(records, cfg.id_field, cfg.text_fields)
-            for batch in encoded_actions(docs, encoder, index, stamp, cfg.window, edges.unchanged):
+            docs = to_documents(records, cfg.id_field, cfg.text_fields, cfg.unique_ids)
+            windows_out = encoded_actions(docs, encoder, index, stamp, cfg.window, edges.unchanged)
+            while True:
+                began = time.perf_counter()
+                batch = next(windows_out, None)
+                if batch is None:
+                    break
+                if edges.observe:
+                    edges.observe("encode", time.perf_counter() - began)
                 held.add(len(batch))
                 while not stop.is_set():
                     try:
@@ -146,9 +160,11 @@ def run(records: Iterable[dict | BadRecord], encoder, index: str, stamp: IndexSt
         outcomes = _outcomes(batch, answers)
         for o in outcomes:
             summary.read += 1
-            summary.encoded += o.status in ("indexed", "refused")
+            summary.encoded += o.encoded
             summary.indexed += o.status == "indexed"
             summary.skipped_unchanged += o.status == "unchanged"
+            summary.deleted += o.status == "deleted"
+            summary.already_applied += o.status == "already_applied"
             if o.status in ("invalid", "refused"):
                 summary.failed += 1
                 entry = o.dead_letter_entry
@@ -173,7 +189,7 @@ def run(records: Iterable[dict | BadRecord], encoder, index: str, stamp: IndexSt
             if batch is _DONE:
                 break
             actions = [item.action for item in batch if isinstance(item, Encoded)]
-            in_flight[pool.submit(edges.sink, actions) if actions else _answered([])] = batch
+            in_flight[pool.submit(_timed, edges, actions) if actions else _answered([])] = batch
             while len(in_flight) >= cfg.concurrency:
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -208,10 +224,19 @@ def _outcomes(batch: list, answers: list[tuple[bool, dict]]) -> list[Outcome]:
             out.append(Outcome("unchanged", item.id, item.line))
         else:
             ok, result = next(answer)
-            (_, info), = result.items()
-            out.append(Outcome("indexed", item.id, item.line) if ok else
-                       Outcome("refused", info.get("_id", item.id), item.line, _reason(info)))
+            (op, info), = result.items()
+            out.append(Outcome(_status(op, ok, info), info.get("_id", item.id), item.line,
+                               None if ok else _reason(info), encoded=op == "index"))
     return out
+
+
+def _status(op: str, ok: bool, info: dict) -> str:
+    status = info.get("status")
+    if status == 409 and "version" in str(info.get("error", "")).lower():
+        return "already_applied"  # external versioning: the cluster holds this record or a newer one
+    if op == "delete":
+        return "deleted" if ok or status == 404 else "refused"
+    return "indexed" if ok else "refused"
 
 
 class _Held:
@@ -225,6 +250,15 @@ class _Held:
         with self._lock:
             self.now += n
             self.peak = max(self.peak, self.now)
+
+
+def _timed(edges: Edges, actions: list[dict]) -> list[tuple[bool, dict]]:
+    began = time.perf_counter()
+    try:
+        return edges.sink(actions)
+    finally:
+        if edges.observe:
+            edges.observe("bulk", time.perf_counter() - began)
 
 
 def _answered(value) -> Future:

@@ -6,7 +6,10 @@ import json
 import sys
 from typing import IO, Iterable, Iterator
 
-from .types import BadRecord, Document
+from .types import BadRecord, Deletion, Document
+
+DELETED = "_deleted"      # a record {"<id field>": ..., "_deleted": true} deletes that document
+LINE, VERSION = "__line__", "__version__"   # where a record came from, and its external version (set by sources)
 
 
 def read_jsonl(lines: Iterable[str | bytes]) -> Iterator[dict | BadRecord]:
@@ -45,15 +48,17 @@ def _reject_constant(name: str):
 
 
 def to_documents(records: Iterable[dict | BadRecord], id_field: str = "_id",
-                 text_fields: tuple[str, ...] = ("title", "text")) -> Iterator[Document | BadRecord]:
-    """Validate records into ``Document``s (title + text joined); never mutates the input dicts.
-    A repeated id is rejected (the first record with it is kept)."""
+                 text_fields: tuple[str, ...] = ("title", "text"),
+                 unique_ids: bool = True) -> Iterator[Document | Deletion | BadRecord]:
+    """Validate records into ``Document``s (title + text joined) and ``Deletion``s; never mutates the input
+    dicts. With ``unique_ids`` (files), a repeated id is rejected (the first record with it is kept); a
+    stream of changes passes ``False``: a later record of an id is its update."""
     seen: dict[str, int] = {}
     for n, rec in enumerate(records, 1):
         if isinstance(rec, BadRecord):
             yield rec
             continue
-        line = rec.get("__line__", n)
+        line, version = rec.get(LINE, n), rec.get(VERSION)
         doc_id = rec.get(id_field)
         if isinstance(doc_id, int) and not isinstance(doc_id, bool):
             doc_id = str(doc_id)
@@ -61,7 +66,10 @@ def to_documents(records: Iterable[dict | BadRecord], id_field: str = "_id",
         if problem:
             yield BadRecord(problem, line=line)
             continue
-        if doc_id in seen:
+        if rec.get(DELETED) is True:
+            yield Deletion(doc_id, line, version)
+            continue
+        if unique_ids and doc_id in seen:
             yield BadRecord(f"duplicate id: line {seen[doc_id]} has the same id (that record is kept)",
                             line=line, id=doc_id)
             continue
@@ -83,9 +91,10 @@ def to_documents(records: Iterable[dict | BadRecord], id_field: str = "_id",
             yield BadRecord(f"no text: fields {list(text_fields)} are missing, empty or whitespace", line=line,
                             id=doc_id)
             continue
-        seen[doc_id] = line
-        fields = {k: v for k, v in rec.items() if k not in (id_field, "__line__")}
-        yield Document(id=doc_id, text="\n".join(parts), fields=fields, line=line)
+        if unique_ids:
+            seen[doc_id] = line
+        fields = {k: v for k, v in rec.items() if k not in (id_field, LINE, VERSION, DELETED)}
+        yield Document(id=doc_id, text="\n".join(parts), fields=fields, line=line, version=version)
 
 
 def _id_problem(doc_id, id_field: str) -> str | None:

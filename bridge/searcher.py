@@ -35,6 +35,24 @@ class SearchOptions:
         object.__setattr__(self, "filters", check_filters(self.filters))  # only the filter language, as DSL
 
 
+class Hits(list):
+    """The hits of one search, best first, with how complete they are: ``partial`` when some shards failed
+    (a node lost, say) or the search timed out — such results are reported, never passed off as whole."""
+
+    def __init__(self, hits=(), shards: dict | None = None, timed_out: bool = False):
+        super().__init__(hits)
+        self.shards, self.timed_out = dict(shards or {}), timed_out
+
+    @property
+    def partial(self) -> bool:
+        return self.timed_out or bool(self.shards.get("failed")) or \
+            self.shards.get("successful", 0) + self.shards.get("skipped", 0) < self.shards.get("total", 0)
+
+    def describe_partial(self) -> str:
+        total, ok = self.shards.get("total", 0), self.shards.get("successful", 0) + self.shards.get("skipped", 0)
+        return f"{total - ok} of {total} shards did not answer" + ("; the search timed out" if self.timed_out else "")
+
+
 @dataclass(frozen=True)
 class Hit:
     id: str
@@ -126,13 +144,15 @@ class Searcher:
             body["_source"] = {"excludes": [self.field]}
         return body, used, factor
 
-    def search(self, text: str, opts: SearchOptions = SearchOptions()) -> list[Hit]:
+    def search(self, text: str, opts: SearchOptions = SearchOptions()) -> "Hits":
         return self.search_tokens(self.expand(text, opts.query_prune), opts)
 
-    def search_tokens(self, tokens: dict[str, float], opts: SearchOptions = SearchOptions()) -> list[Hit]:
+    def search_tokens(self, tokens: dict[str, float], opts: SearchOptions = SearchOptions()) -> "Hits":
         body, used, factor = self.build_tokens(tokens, opts)
         resp = self.client.search(index=self.index, body=body)
-        hits = []
+        hits = Hits(shards=resp.get("_shards", {}), timed_out=bool(resp.get("timed_out")))
+        if hits.partial:
+            log.warning("partial results from %s: %s", self.index, hits.describe_partial())
         for h in resp["hits"]["hits"]:
             source = dict(h.get("_source") or {})
             explained = None

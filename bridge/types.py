@@ -40,6 +40,16 @@ class Document:
     text: str
     fields: dict = field(default_factory=dict)
     line: int | None = None
+    version: int | None = None  # external version (e.g. the stream offset): an older one never overwrites
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """A record that deletes document ``id`` (a stream's tombstone, or ``"_deleted": true``)."""
+
+    id: str
+    line: int | None = None
+    version: int | None = None
 
 
 @dataclass(frozen=True)

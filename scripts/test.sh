@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command: a venv with the test extras, a real local OpenSearch node (unless BRIDGE_URL points
-# at one), the whole pytest suite, and the node stopped again however the run ends.
+# The test command: a venv with the test extras, real local OpenSearch/Elasticsearch nodes and a Kafka
+# broker (unless BRIDGE_URL* / BRIDGE_KAFKA point at them), the whole pytest suite, and everything it
+# started stopped again however the run ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -14,8 +15,11 @@ nodes=()
 [ -n "${BRIDGE_URL:-}" ] || nodes+=("BRIDGE_URL --port $port")
 [ -n "${BRIDGE_URL_OS3:-}" ] || nodes+=("BRIDGE_URL_OS3 --port $((port + 1)) --server-version 3.8.0")
 [ -n "${BRIDGE_URL_ES7:-}" ] || nodes+=("BRIDGE_URL_ES7 --port $((port + 2)) --distribution elasticsearch --server-version 7.17.29")
+# A Kafka broker for the stream-worker tests (BRIDGE_KAFKA), unless the variable points at one.
+kafka_port=${BRIDGE_KAFKA_PORT:-19092}
 stop_nodes() {
   for node in "${nodes[@]}"; do .venv/bin/splade-bridge cluster down ${node#* } || true; done
+  [ -n "${started_kafka:-}" ] && .venv/bin/splade-bridge kafka down --port "$kafka_port" || true
 }
 trap stop_nodes EXIT
 for node in "${nodes[@]}"; do
@@ -23,4 +27,9 @@ for node in "${nodes[@]}"; do
   url=$(.venv/bin/splade-bridge cluster up ${node#* })
   export "$var=$url"
 done
+if [ -z "${BRIDGE_KAFKA:-}" ]; then
+  started_kafka=1
+  BRIDGE_KAFKA=$(.venv/bin/splade-bridge kafka up --port "$kafka_port")
+  export BRIDGE_KAFKA
+fi
 .venv/bin/python -m pytest "$@"

@@ -81,3 +81,22 @@ def report(test: str, **figures) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps({"test": test, **figures}) + "\n")
+
+
+def compare_vectors(client, index: str, reference: str, field: str = "splade") -> dict:
+    """Per document: the same ids, and weights equal to ``reference``'s within float noise. Returns the ids
+    of each side, the largest weight difference (a token missing on one side counts its weight) and how
+    many documents are bit-identical (batch composition changes the last float bits)."""
+    from opensearchpy.helpers import scan
+
+    def load(name):
+        return {h["_id"]: h["_source"][field] for h in scan(client, index=name, _source=[field], size=1000)}
+
+    got, want = load(index), load(reference)
+    worst, identical = 0.0, 0
+    for doc_id in set(got) & set(want):
+        a, b = got[doc_id], want[doc_id]
+        identical += a == b
+        for token in set(a) | set(b):
+            worst = max(worst, abs(a.get(token, 0.0) - b.get(token, 0.0)))
+    return {"ids": set(got), "reference_ids": set(want), "max_abs_diff": worst, "identical_docs": identical}

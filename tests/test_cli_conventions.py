@@ -36,8 +36,12 @@ def test_no_option_name_means_two_things():
             for name in opt.opts:
                 seen.setdefault(name, set()).add(opt.help or "")
     twice = {opt: helps for opt, helps in seen.items() if len(helps) > 1 and opt not in ("--model", "--format")}
-    # the only options defined in several places with different help texts are listed here, by intent:
-    assert set(twice) <= {"--text-field", "--top-k", "--index", "--port", "--window"}, twice
+    # options defined in several places with different help texts, each read to mean one thing:
+    # --port (what a server listens on), --server-version (the server's version), --window (documents
+    # encoded together), --top-k (k largest weights kept), --index (the index), --text-field, --heap,
+    # --data-dir, --java-home, --wait (seconds to wait for a local server)
+    assert set(twice) <= {"--text-field", "--top-k", "--index", "--port", "--window", "--server-version",
+                          "--heap", "--data-dir", "--java-home", "--wait"}, twice
     cluster_up = dict(_commands(main_group))[("cluster", "up")]
     names = {o for p in cluster_up.params for o in getattr(p, "opts", ())}
     assert not names & {"--engine", "--timeout", "--version"} and {"--distribution", "--server-version", "--wait"} <= names
@@ -46,7 +50,7 @@ def test_no_option_name_means_two_things():
 def test_cluster_commands_talking_to_a_cluster_accept_connection_options():
     for path, cmd in _commands(main_group):
         names = {o for p in cmd.params for o in getattr(p, "opts", ())}
-        talks = path[0] not in ("cluster", "model", "expand")
+        talks = path[0] not in ("cluster", "kafka", "model", "expand")
         assert ("--url" in names) == talks, path
         if talks:
             assert {"--username", "--password-file", "--ca-certs", "--insecure", "--timeout", "--retry-for"} <= names

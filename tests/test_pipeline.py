@@ -158,3 +158,58 @@ def test_retry_returns_once_the_operation_succeeds():
 
     assert call(operation, RetryPolicy(retry_for=60), "x", lambda e: True, sleep=clock.sleep, clock=clock) == "ok"
     assert len(clock.sleeps) == 2
+
+
+class VersionedSink:
+    """A fake cluster keeping external versions the way OpenSearch does: an index or delete whose version
+    is not above the stored one is a 409; deleting what is absent is a 404."""
+
+    def __init__(self):
+        self.docs, self.versions = {}, {}
+
+    def __call__(self, actions):
+        out = []
+        for a in actions:
+            op, doc_id, version = a["_op_type"], a["_id"], a["version"]
+            assert a["version_type"] == "external"
+            if version <= self.versions.get(doc_id, 0):
+                out.append((False, {op: {"_id": doc_id, "status": 409, "error": {
+                    "type": "version_conflict_engine_exception", "reason": "current version is higher"}}}))
+                continue
+            self.versions[doc_id] = version
+            if op == "delete":
+                found = self.docs.pop(doc_id, None) is not None
+                out.append((found, {op: {"_id": doc_id, "status": 200 if found else 404}}))
+            else:
+                self.docs[doc_id] = a["_source"]["title"]
+                out.append((True, {op: {"_id": doc_id, "status": 201}}))
+        return out
+
+
+def test_stream_records_update_delete_and_replays_never_win():
+    stream = [{"_id": "a", "title": "a1"}, {"_id": "a", "title": "a2"}, {"_id": "b", "title": "b1"},
+              {"_id": "a", "_deleted": True}, {"_id": "c", "_deleted": True}]
+    records = [{**r, "__line__": i + 1, "__version__": i + 1} for i, r in enumerate(stream)]
+    sink, acks = VersionedSink(), []
+    cfg = pipeline.IngestConfig(window=2, concurrency=1, unique_ids=False)  # repeated ids are updates
+    first = pipeline.run(records, FakeEncoder(), "idx", STAMP, pipeline.Edges(sink=sink, acknowledge=acks.extend), cfg)
+    assert sink.docs == {"b": "b1"}
+    assert (first.indexed, first.deleted, first.already_applied, first.failed) == (3, 2, 0, 0)
+    assert [o.status for o in acks] == ["indexed", "indexed", "indexed", "deleted", "deleted"]
+    replay = pipeline.run(records, FakeEncoder(), "idx", STAMP, pipeline.Edges(sink=sink), cfg)
+    assert sink.docs == {"b": "b1"} and (replay.indexed, replay.already_applied) == (0, 5)
+
+
+def test_files_still_reject_repeated_ids():
+    records = [{"_id": "a", "title": "one"}, {"_id": "a", "title": "two"}]
+    summary = pipeline.run(records, FakeEncoder(), "idx", STAMP, pipeline.Edges(sink=FakeSink()))
+    assert (summary.indexed, summary.failed) == (1, 1) and "duplicate id" in summary.errors[0]["reason"]
+
+
+def test_partial_search_results_are_flagged():
+    from bridge.searcher import Hits
+
+    assert not Hits([], {"total": 3, "successful": 3, "skipped": 0, "failed": 0}).partial
+    lost = Hits([], {"total": 3, "successful": 2, "skipped": 0, "failed": 1})
+    assert lost.partial and lost.describe_partial() == "1 of 3 shards did not answer"
+    assert Hits([], {"total": 3, "successful": 3, "failed": 0}, timed_out=True).partial

@@ -18,6 +18,8 @@ import click
 from ..api import __version__, fetch_tiny
 from . import documents, jobs, ops
 from .cluster import cluster
+from .kafka import kafka
+from .worker import worker_cmd
 from .exits import run
 from .options import connection_options, name_environment_variables
 from .serve import serve_cmd
@@ -52,7 +54,7 @@ def fetch_tiny_cmd() -> None:
     click.echo(str(fetch_tiny()))
 
 
-for command in (cluster, documents.index_group, documents.ingest_cmd, documents.search_cmd, documents.idf_group,
+for command in (cluster, kafka, worker_cmd, documents.index_group, documents.ingest_cmd, documents.search_cmd, documents.idf_group,
                 documents.expand_cmd, jobs.eval_cmd, jobs.demo_cmd, serve_cmd, ops.reindex_cmd, ops.alias_group,
                 ops.status_cmd):
     main_group.add_command(command)

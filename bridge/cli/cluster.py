@@ -18,7 +18,10 @@ def _node_options(f):
         click.option("--server-version", "version", default="",
                      help="Server version (default: opensearch 2.19.6, the newest 2.19.x on JDK 17; "
                           "elasticsearch 7.17.29). 3.x needs Java 21+."),
-        click.option("--port", default=9200, show_default=True, type=int, help="HTTP port on 127.0.0.1."),
+        click.option("--port", default=9200, show_default=True, type=int,
+                     help="HTTP port on 127.0.0.1 (a cluster uses PORT..PORT+N-1, transport PORT+1000..)."),
+        click.option("--nodes", default=1, show_default=True, type=click.IntRange(1, 9),
+                     help="Members of a local cluster (discovery among them; the URL printed lists all)."),
         click.option("--heap", default="512m", show_default=True, help="JVM heap (-Xms/-Xmx)."),
         click.option("--data-dir", type=click.Path(path_type=Path), default=None,
                      help="Node data/log/pid directory (default: under the splade-bridge state dir)."),
@@ -32,14 +35,14 @@ def _node_options(f):
     return f
 
 
-def _spec(engine, version, port, heap, data_dir, java_home, settings) -> api.NodeSpec:
+def _spec(engine, version, port, nodes, heap, data_dir, java_home, settings) -> api.NodeSpec:
     pairs = []
     for s in settings:
         if "=" not in s:
             raise click.BadParameter(f"{s!r} is not KEY=VALUE", param_hint="--setting")
         k, v = s.split("=", 1)
         pairs.append((k.strip(), v.strip()))
-    return api.NodeSpec(engine=engine, version=version, port=port, heap=heap, data_dir=data_dir,
+    return api.NodeSpec(engine=engine, version=version, port=port, nodes=nodes, heap=heap, data_dir=data_dir,
                     java_home=java_home, settings=tuple(pairs))
 
 

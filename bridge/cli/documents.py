@@ -158,6 +158,8 @@ def search_cmd(settings, name, text, model, size, form, filters, explain, allow_
         click.echo(json.dumps(searcher.build(text, opts)[0], indent=2, ensure_ascii=False))
         return
     hits = searcher.search(text, opts)
+    if hits.partial:
+        click.echo(f"warning: partial results: {hits.describe_partial()}", err=True)
     lines = []
     for rank, h in enumerate(hits, 1):
         title = str(h.source.get("title") or h.source.get("text") or "")[:70]

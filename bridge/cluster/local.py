@@ -1,4 +1,5 @@
-"""A real single-node OpenSearch (or Elasticsearch 7.17) for local work and tests, without Docker.
+"""Real OpenSearch (or Elasticsearch 7.17) nodes for local work and tests, without Docker: one node, or a
+cluster of ``nodes`` on consecutive HTTP ports.
 
 The distribution comes from Maven Central (cached in ``~/.m2``), is unpacked once under the state
 directory, gets the ``mapper-extras`` module added, and runs as a dedicated system user when invoked
@@ -6,27 +7,23 @@ as root (both engines refuse to run as root).
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
-import pwd
 import re
-import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import ConfigError, NodeError
-from .recipes import RECIPES, EngineRecipe, major_of
+from .process import command_as, http_json, port_in_use, read_pid, stop
 from .provision import find_java, install, state_root
+from .recipes import RECIPES, EngineRecipe, major_of
 
 log = logging.getLogger(__name__)
 
 _HEAP = re.compile(r"^\d+[mMgG]$")
+TRANSPORT_OFFSET = 1000  # member i of a cluster on port P: HTTP P+i, transport P+1000+i
 
 
 @dataclass(frozen=True)
@@ -39,6 +36,8 @@ class NodeSpec:
     java_home: Path | None = None
     user: str = "splade-bridge"
     settings: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    nodes: int = 1               # > 1: a cluster on ports port..port+nodes-1
+    member: int | None = None    # set on the members of a cluster (see ``members``)
 
     def __post_init__(self) -> None:
         if self.engine not in RECIPES:
@@ -46,10 +45,12 @@ class NodeSpec:
         if not self.version:
             object.__setattr__(self, "version", RECIPES[self.engine].default_version)
         major_of(self.version)
-        if not 1 <= self.port <= 65535:
-            raise ConfigError(f"port must be in 1..65535, got {self.port}")
+        if not 1 <= self.port <= 65535 - TRANSPORT_OFFSET - self.nodes:
+            raise ConfigError(f"port must be in 1..{65535 - TRANSPORT_OFFSET - self.nodes}, got {self.port}")
         if not _HEAP.match(self.heap):
             raise ConfigError(f"heap must look like 512m or 1g, got {self.heap!r}")
+        if not 1 <= self.nodes <= 9:
+            raise ConfigError(f"nodes must be in 1..9, got {self.nodes}")
 
     @property
     def recipe(self) -> EngineRecipe:
@@ -57,7 +58,8 @@ class NodeSpec:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """The node's URL; for a cluster, every member's, comma-separated (what ``--url`` takes)."""
+        return ",".join(f"http://127.0.0.1:{m.port}" for m in members(self))
 
     @property
     def node_dir(self) -> Path:
@@ -70,6 +72,14 @@ class NodeSpec:
         return self.node_dir / "node.pid"
 
 
+def members(spec: NodeSpec) -> list[NodeSpec]:
+    """The single-node specs a spec starts: itself, or one per member of a cluster."""
+    if spec.nodes == 1:
+        return [spec]
+    return [replace(spec, nodes=1, member=i, port=spec.port + i, data_dir=spec.node_dir / f"node-{i}")
+            for i in range(spec.nodes)]
+
+
 @dataclass(frozen=True)
 class NodeInfo:
     url: str
@@ -79,52 +89,7 @@ class NodeInfo:
     seconds: float
     already_running: bool
     modules: tuple[str, ...]
-
-
-# -- process control -------------------------------------------------------------------------------
-
-def _http_json(url: str, timeout: float = 2.0) -> dict | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _read_pid(spec: NodeSpec) -> int | None:
-    try:
-        pid = int(spec.pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return pid
-
-
-def _ensure_user(name: str) -> pwd.struct_passwd:
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                       check=True, capture_output=True)
-        return pwd.getpwnam(name)
-
-
-def _chown_tree(path: Path, uid: int, gid: int) -> None:
-    for root, dirs, files in os.walk(path):
-        os.chown(root, uid, gid)
-        for name in dirs + files:
-            os.lchown(os.path.join(root, name), uid, gid)
+    pids: tuple[int, ...] = ()
 
 
 def log_tail(spec: NodeSpec, lines: int = 30) -> str:
@@ -148,93 +113,103 @@ def _startup_failed(spec: NodeSpec) -> bool:
 
 
 def _modules(url: str) -> tuple[str, ...]:
-    info = _http_json(f"{url}/_nodes/plugins?filter_path=nodes.*.modules.name") or {}
+    info = http_json(f"{url}/_nodes/plugins?filter_path=nodes.*.modules.name") or {}
     names = {m["name"] for node in info.get("nodes", {}).values() for m in node.get("modules", [])}
     return tuple(sorted(names))
 
 
+def _first_url(spec: NodeSpec) -> str:
+    return spec.url.split(",")[0]
+
+
 def status(spec: NodeSpec) -> dict:
-    pid = _read_pid(spec)
-    root = _http_json(spec.url) if pid else None
-    return {"running": bool(pid and root), "pid": pid, "url": spec.url,
+    pids = [read_pid(m.pid_file) for m in members(spec)]
+    root = http_json(_first_url(spec)) if all(pids) else None
+    return {"running": bool(all(pids) and root), "pid": pids[0], "pids": pids, "url": spec.url,
             "version": (root or {}).get("version", {}).get("number"),
             "engine": spec.engine, "node_dir": str(spec.node_dir)}
 
 
-def up(spec: NodeSpec, timeout: float = 180.0) -> NodeInfo:
-    started = time.monotonic()
-    pid = _read_pid(spec)
-    if pid and _http_json(spec.url):
-        return _ready(spec, pid, started, already_running=True)
-    if _port_in_use(spec.port):
-        raise NodeError(f"port {spec.port} is already taken by another process: stop it or pass --port")
-    home = install(spec.recipe, spec.version)
-    java_home = find_java(spec.recipe.min_java(spec.version), spec.java_home)
-    nd = spec.node_dir
-    for sub in ("data", "logs"):
-        (nd / sub).mkdir(parents=True, exist_ok=True)
-    spec.pid_file.unlink(missing_ok=True)
-    env = {"JAVA_HOME": str(java_home), spec.recipe.java_home_var: str(java_home),
-           ("OPENSEARCH_JAVA_OPTS" if spec.engine == "opensearch" else "ES_JAVA_OPTS"):
-               f"-Xms{spec.heap} -Xmx{spec.heap}",
-           "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    settings = {"discovery.type": "single-node", "network.host": "127.0.0.1",
-                "http.port": str(spec.port), "path.data": str(nd / "data"), "path.logs": str(nd / "logs"),
-                "cluster.routing.allocation.disk.threshold_enabled": "false",
-                "cluster.name": f"splade-bridge-{spec.port}", **dict(spec.settings)}
+def _member_settings(spec: NodeSpec, m: NodeSpec) -> dict[str, str]:
+    nd = m.node_dir
+    settings = {"network.host": "127.0.0.1", "http.port": str(m.port), "path.data": str(nd / "data"),
+                "path.logs": str(nd / "logs"), "cluster.routing.allocation.disk.threshold_enabled": "false",
+                "cluster.name": f"splade-bridge-{spec.port}"}
+    if spec.nodes == 1:
+        settings["discovery.type"] = "single-node"
+    else:
+        names = [f"node-{i}" for i in range(spec.nodes)]
+        first = "cluster.initial_cluster_manager_nodes" if spec.engine == "opensearch" else "cluster.initial_master_nodes"
+        settings.update({"node.name": names[m.member], "transport.port": str(spec.port + TRANSPORT_OFFSET + m.member),
+                         "discovery.seed_hosts": ",".join(f"127.0.0.1:{spec.port + TRANSPORT_OFFSET + i}"
+                                                          for i in range(spec.nodes)),
+                         first: ",".join(names)})
     if spec.engine == "elasticsearch":
         settings["xpack.security.enabled"] = "false"  # local test node: plain HTTP like the OpenSearch zip
-    argv = [str(home / spec.recipe.executable), "-d", "-p", str(spec.pid_file)]
-    argv += [f"-E{k}={v}" for k, v in settings.items()]
-    prefix = ["env"] + [f"{k}={v}" for k, v in env.items()]
-    if os.geteuid() == 0:
-        user = _ensure_user(spec.user)
-        _chown_tree(home, user.pw_uid, user.pw_gid)
-        _chown_tree(nd, user.pw_uid, user.pw_gid)
-        prefix = ["runuser", "-u", spec.user, "--"] + prefix
+    return {**settings, **dict(spec.settings)}
+
+
+def _launch(spec: NodeSpec, m: NodeSpec, home: Path, java_home: Path) -> None:
+    nd = m.node_dir
+    for sub in ("data", "logs"):
+        (nd / sub).mkdir(parents=True, exist_ok=True)
+    m.pid_file.unlink(missing_ok=True)
+    env = {"JAVA_HOME": str(java_home), spec.recipe.java_home_var: str(java_home),
+           ("OPENSEARCH_JAVA_OPTS" if spec.engine == "opensearch" else "ES_JAVA_OPTS"): f"-Xms{spec.heap} -Xmx{spec.heap}",
+           "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    argv = [str(home / spec.recipe.executable), "-d", "-p", str(m.pid_file)]
+    argv += [f"-E{k}={v}" for k, v in _member_settings(spec, m).items()]
     with open(nd / "stdout.log", "w") as out:
-        proc = subprocess.run(prefix + argv, stdout=out, stderr=subprocess.STDOUT, cwd=nd)
+        proc = subprocess.run(command_as(spec.user, env, argv, owned=(home, nd)), stdout=out,
+                              stderr=subprocess.STDOUT, cwd=nd)
     if proc.returncode != 0:
         raise NodeError(f"{spec.engine} {spec.version} failed to start (exit {proc.returncode}); "
-                        f"log tail:\n{log_tail(spec)}")
+                        f"log tail:\n{log_tail(m)}")
+
+
+def up(spec: NodeSpec, timeout: float = 180.0) -> NodeInfo:
+    """Start the node (or every member of the cluster) and wait until the cluster is healthy."""
+    started = time.monotonic()
+    group = members(spec)
+    pids = [read_pid(m.pid_file) for m in group]
+    if all(pids) and http_json(_first_url(spec)):
+        return _ready(spec, pids, started, already_running=True)
+    for m in group:
+        if read_pid(m.pid_file) is None and port_in_use(m.port):
+            raise NodeError(f"port {m.port} is already taken by another process: stop it or pass --port")
+    home = install(spec.recipe, spec.version)
+    java_home = find_java(spec.recipe.min_java(spec.version), spec.java_home)
+    for m in group:
+        if read_pid(m.pid_file) is None:
+            _launch(spec, m, home, java_home)
+    health_url = (f"{_first_url(spec)}/_cluster/health?wait_for_status=yellow&wait_for_nodes={spec.nodes}"
+                  "&timeout=1s")
     deadline = started + timeout
     while time.monotonic() < deadline:
-        pid = _read_pid(spec)
-        health = _http_json(f"{spec.url}/_cluster/health?wait_for_status=yellow&timeout=1s")
-        if pid and health and health.get("status") in ("yellow", "green"):
-            return _ready(spec, pid, started, already_running=False)
-        if (spec.pid_file.exists() and pid is None) or _startup_failed(spec):
-            raise NodeError(f"{spec.engine} {spec.version} died during start; log tail:\n{log_tail(spec)}")
+        pids = [read_pid(m.pid_file) for m in group]
+        health = http_json(health_url)
+        if all(pids) and health and health.get("status") in ("yellow", "green") and not health.get("timed_out"):
+            return _ready(spec, pids, started, already_running=False)
+        for m, pid in zip(group, pids):
+            if (m.pid_file.exists() and pid is None) or _startup_failed(m):
+                raise NodeError(f"{spec.engine} {spec.version} died during start; log tail:\n{log_tail(m)}")
         time.sleep(0.5)
     raise NodeError(f"{spec.engine} {spec.version} not healthy after {timeout:.0f}s; log tail:\n"
-                    f"{log_tail(spec)}")
+                    f"{log_tail(group[0])}")
 
 
-def _ready(spec: NodeSpec, pid: int, started: float, already_running: bool) -> NodeInfo:
-    modules = _modules(spec.url)
+def _ready(spec: NodeSpec, pids: list, started: float, already_running: bool) -> NodeInfo:
+    modules = _modules(_first_url(spec))
     if "mapper-extras" not in modules:
-        raise NodeError(f"node at {spec.url} is up but mapper-extras is not loaded (modules: {modules})")
-    root = _http_json(spec.url) or {}
-    return NodeInfo(url=spec.url, pid=pid, engine=spec.engine,
+        raise NodeError(f"node at {_first_url(spec)} is up but mapper-extras is not loaded (modules: {modules})")
+    root = http_json(_first_url(spec)) or {}
+    return NodeInfo(url=spec.url, pid=pids[0], engine=spec.engine,
                     version=root.get("version", {}).get("number", spec.version),
                     seconds=time.monotonic() - started, already_running=already_running,
-                    modules=modules)
+                    modules=modules, pids=tuple(pids))
 
 
 def down(spec: NodeSpec, timeout: float = 60.0) -> bool:
-    """Stop the node via its pid file; returns False when it was not running."""
-    pid = _read_pid(spec)
-    if pid is None:
-        spec.pid_file.unlink(missing_ok=True)
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _read_pid(spec) is None:
-            break
-        time.sleep(0.3)
-    else:
-        log.warning("node %d ignored SIGTERM for %.0fs; sending SIGKILL", pid, timeout)
-        os.kill(pid, signal.SIGKILL)
-    spec.pid_file.unlink(missing_ok=True)
-    return True
+    """Stop the node (every member of the cluster) via its pid file; False when none was running."""
+    stopped = [stop(m.pid_file, timeout, what="node") for m in members(spec)]
+    return any(stopped)

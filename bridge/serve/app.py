@@ -198,7 +198,8 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
         tokens = await tokens_for(req)
         started = time.perf_counter()
         hits = await run_in_threadpool(_search, searcher, tokens, opts)
-        return {"hits": [h.as_dict() for h in hits], "took_ms": round(1000 * (time.perf_counter() - started), 2)}
+        return {"hits": [h.as_dict() for h in hits], "took_ms": round(1000 * (time.perf_counter() - started), 2),
+                "partial": hits.partial, "shards": hits.shards}
 
     @app.get("/healthz")
     async def healthz() -> dict:

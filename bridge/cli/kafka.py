@@ -1,0 +1,70 @@
+"""``splade-bridge kafka up | down | status``: a local single-node Kafka broker (KRaft) for development
+and tests."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .. import api
+
+
+def _broker_options(f):
+    options = [
+        click.option("--port", default=9092, show_default=True, type=int,
+                     help="Client port on 127.0.0.1 (the KRaft controller uses PORT+1)."),
+        click.option("--server-version", "version", default="4.3.1", show_default=True,
+                     help="Apache Kafka version (org.apache.kafka:kafka_2.13 on Maven Central; Java 17+)."),
+        click.option("--heap", default="512m", show_default=True, help="JVM heap."),
+        click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+                     help="Broker data/log/pid directory (default: under the splade-bridge state dir)."),
+        click.option("--java-home", type=click.Path(path_type=Path), default=None,
+                     help="JDK to run the broker with (default: first of $JAVA_HOME, /usr/lib/jvm/* with Java 17+)."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+@click.group("kafka")
+def kafka() -> None:
+    """Run a real single-node Apache Kafka broker locally (downloaded from Maven Central)."""
+
+
+@kafka.command("up")
+@_broker_options
+@click.option("--wait", default=120.0, show_default=True, metavar="SECONDS", help="How long to wait for the broker.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def up_cmd(wait, fmt, **kw) -> None:
+    """Start the broker (idempotent); prints the bootstrap address once it accepts clients."""
+    info = api.start_broker(api.BrokerSpec(**kw), timeout=wait)
+    if fmt == "json":
+        click.echo(json.dumps(info.__dict__))
+        return
+    state = "already running" if info.already_running else f"started in {info.seconds:.1f}s"
+    click.echo(f"kafka {info.version} {state} (pid {info.pid})", err=True)
+    click.echo(info.bootstrap)
+
+
+@kafka.command("down")
+@_broker_options
+def down_cmd(**kw) -> None:
+    """Stop the broker started by ``kafka up``."""
+    spec = api.BrokerSpec(**kw)
+    click.echo(f"stopped kafka on port {spec.port}" if api.stop_broker(spec) else "not running", err=True)
+
+
+@kafka.command("status")
+@_broker_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status_cmd(fmt, **kw) -> None:
+    """Say whether the broker is running (exit 3 when not)."""
+    st = api.broker_status(api.BrokerSpec(**kw))
+    if fmt == "json":
+        click.echo(json.dumps(st))
+    else:
+        click.echo(f"running: kafka {st['version']} at {st['bootstrap']} (pid {st['pid']})" if st["running"]
+                   else f"not running (kafka on {st['bootstrap']})")
+    if not st["running"]:
+        raise SystemExit(3)

@@ -1,0 +1,88 @@
+"""``splade-bridge worker``: a Kafka consumer-group ingest worker."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+
+import click
+
+from .. import api
+from .options import MODEL, TRUNCATE, connection_options
+
+log = logging.getLogger(__name__)
+
+
+@click.command("worker")
+@click.argument("name")
+@click.option("--kafka", "bootstrap", required=True, help="Kafka bootstrap servers, e.g. 127.0.0.1:9092.")
+@click.option("--topic", required=True, help="Topic of documents (one JSON document per message, keyed by id).")
+@click.option("--group", required=True, help="Consumer group: run N workers with the same group to scale out.")
+@click.option("--dead-letter-topic", default=None, help="Where rejected messages go [default: <TOPIC>.deadletter].")
+@MODEL
+@click.option("--id-field", default="_id", show_default=True, help="Record field holding the document id.")
+@click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True)
+@click.option("--batch-size", default=1024, show_default=True, type=click.IntRange(1),
+              help="Messages per poll; each batch is indexed, then its offsets are committed.")
+@click.option("--window", default=256, show_default=True, help="Documents encoded together.")
+@click.option("--chunk-size", default=500, show_default=True, help="Documents per bulk request.")
+@click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 16),
+              help="Bulk requests in flight at once.")
+@click.option("--max-retries", default=8, show_default=True,
+              help="Resends of a document the cluster rejected with 429 (write queue full).")
+@click.option("--threads", type=click.IntRange(1), default=None, help="Torch threads (default: torch's choice).")
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus /metrics and /healthz on this port.")
+@click.option("--consumer-option", "consumer_options", multiple=True, metavar="KEY=VALUE",
+              help="Extra librdkafka consumer setting, e.g. session.timeout.ms=10000 (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="How the summary printed at exit looks.")
+@TRUNCATE
+@connection_options()
+@click.pass_obj
+def worker_cmd(settings, name, bootstrap, topic, group, dead_letter_topic, model, id_field, text_fields, batch_size,
+               window, chunk_size, concurrency, max_retries, threads, metrics_port, consumer_options, fmt, truncate):
+    """Consume TOPIC as a member of GROUP and keep index NAME up to date (created like `ingest` does).
+
+    Offsets are committed only after the cluster acknowledged (or the dead-letter topic took) every message
+    before them; index actions carry the document id and the partition offset as an external version, so
+    redelivery overwrites and a replayed older message never wins. SIGTERM finishes the batch at hand,
+    commits and exits 0."""
+    try:
+        from ..worker.consumer import WorkerConfig, WorkerSummary, make_consumer, make_producer, run
+        from ..worker.metrics import WorkerMetrics
+    except ImportError as exc:
+        raise api.MissingExtra(exc.name, "kafka") from None
+    pairs = []
+    for option in consumer_options:
+        if "=" not in option:
+            raise click.BadParameter(f"{option!r} is not KEY=VALUE", param_hint="--consumer-option")
+        pairs.append(tuple(part.strip() for part in option.split("=", 1)))
+    cfg = WorkerConfig(bootstrap=bootstrap, topic=topic, group=group, dead_letter_topic=dead_letter_topic,
+                       batch_size=batch_size, consumer_options=tuple(pairs))
+    ingest = api.IngestConfig(id_field=id_field, text_fields=tuple(text_fields), window=window, chunk_size=chunk_size,
+                              concurrency=concurrency, retry=settings.retry_policy(max_retries=max_retries),
+                              refresh=False, unique_ids=False)
+    client = settings.client()
+    encoder, stamp = api.open_for_ingest(client, name, model=model, create=True, text_fields=text_fields,
+                                         long_documents="truncate" if truncate else None,
+                                         encoder_options={"threads": threads} if threads else None)
+    metrics = WorkerMetrics()
+    server = metrics.serve(metrics_port) if metrics_port else None
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    summary = WorkerSummary()
+    consumer, producer = make_consumer(cfg, metrics, summary), make_producer(cfg)
+    log.warning("worker in group %s: topic %s -> index %s (model %s)", group, topic, name, encoder.stamp.model)
+    try:
+        run(client, name, encoder, stamp, cfg, ingest, consumer, producer, metrics, stop, summary)
+    finally:
+        consumer.close()  # leaves the group: its partitions move to the other members at once
+        producer.flush(30)
+        if server:
+            server.shutdown()
+    out = summary.as_dict()
+    click.echo(json.dumps(out) if fmt == "json" else
+               f"consumed {out['consumed']}, indexed {out['indexed']}, deleted {out['deleted']}, already applied "
+               f"{out['already_applied']}, dead-lettered {out['dead_lettered']} in {out['batches']} batches")

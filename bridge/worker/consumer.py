@@ -1,0 +1,222 @@
+"""The worker loop: poll a batch, run it through the ingest pipeline, send rejected messages to the
+dead-letter topic, then commit — offsets move only past messages the cluster acknowledged (or that were
+dead-lettered and the dead-letter topic acknowledged). Nothing is in flight while the consumer polls, so a
+rebalance (which happens inside a poll) always finds the previous batch committed, and SIGTERM ends after
+the batch at hand. If the cluster stays away past the retry policy, the batch is rewound, consumption
+pauses while the cluster is probed with backoff, and resumes where it was: nothing committed past
+unacknowledged work."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+from .. import api
+from ..api import IngestAborted, IngestConfig, describe
+from .messages import Position, dead_letter_entry, encode_entry, to_record
+from .metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+REJECTED = ("invalid", "refused")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    bootstrap: str
+    topic: str
+    group: str
+    dead_letter_topic: str | None = None     # default <topic>.deadletter
+    batch_size: int = 1024                   # messages per poll, then one pipeline run and one commit
+    poll_seconds: float = 1.0
+    consumer_options: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (self.bootstrap and self.topic and self.group):
+            raise api.ConfigError("bootstrap servers, topic and group are all needed")
+        if self.batch_size < 1 or self.poll_seconds <= 0:
+            raise api.ConfigError("batch_size must be >= 1 and poll_seconds > 0")
+
+    @property
+    def dead_letters(self) -> str:
+        return self.dead_letter_topic or f"{self.topic}.deadletter"
+
+
+@dataclass
+class WorkerSummary:
+    consumed: int = 0
+    indexed: int = 0
+    deleted: int = 0
+    already_applied: int = 0   # redelivered or replayed messages the index already held (or held newer)
+    dead_lettered: int = 0
+    batches: int = 0
+    rewinds: int = 0           # batches retried after the cluster stayed away past the retry policy
+    rebalances: int = 0
+    partitions: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_consumer(cfg: WorkerConfig, metrics: WorkerMetrics, summary: WorkerSummary):
+    from confluent_kafka import Consumer
+
+    def assigned(consumer, partitions):
+        summary.rebalances += 1
+        metrics.rebalances.labels("assign").inc()
+        names = sorted(f"{p.topic}[{p.partition}]" for p in partitions)
+        metrics.set_state(assigned=names)
+        log.warning("rebalance: assigned %s", ", ".join(names) or "nothing")
+
+    def revoked(consumer, partitions):
+        metrics.rebalances.labels("revoke").inc()
+        log.warning("rebalance: revoked %s (every batch before was acknowledged and committed)",
+                    ", ".join(sorted(f"{p.topic}[{p.partition}]" for p in partitions)) or "nothing")
+
+    options = {"bootstrap.servers": cfg.bootstrap, "group.id": cfg.group, "enable.auto.commit": False,
+               "auto.offset.reset": "earliest", "enable.partition.eof": False, **dict(cfg.consumer_options)}
+    consumer = Consumer(options, logger=logging.getLogger("bridge.worker.kafka"))
+    consumer.subscribe([cfg.topic], on_assign=assigned, on_revoke=revoked)
+    return consumer
+
+
+def make_producer(cfg: WorkerConfig):
+    from confluent_kafka import Producer
+
+    return Producer({"bootstrap.servers": cfg.bootstrap, "enable.idempotence": True, "acks": "all"},
+                    logger=logging.getLogger("bridge.worker.kafka"))
+
+
+def run(client, index: str, encoder, stamp, cfg: WorkerConfig, ingest: IngestConfig, consumer, producer,
+        metrics: WorkerMetrics, stop: threading.Event, summary: WorkerSummary | None = None) -> WorkerSummary:
+    """Consume until ``stop`` is set; the batch at hand is finished and committed first."""
+    summary = summary if summary is not None else WorkerSummary()
+    metrics.set_state(status="running")
+    while not stop.is_set():
+        messages = consumer.consume(cfg.batch_size, timeout=cfg.poll_seconds)
+        batch = _batch(consumer, messages, ingest.id_field)
+        if batch is None:
+            _update_lag(consumer, metrics)
+            continue
+        records, positions = batch
+        metrics.uncommitted.set(len(records))
+        outcomes: list = []
+        try:
+            result = api.ingest(client, index, records, encoder=encoder, stamp=stamp, config=ingest,
+                                acknowledge=outcomes.extend, observe=metrics.observe)
+        except IngestAborted as exc:
+            summary.rewinds += 1
+            _rewind_and_wait(consumer, client, positions, exc, metrics, stop)
+            continue
+        rejected = [o for o in outcomes if o.status in REJECTED]
+        _dead_letter(producer, cfg.dead_letters, rejected, positions)
+        consumer.commit(offsets=_next_offsets(positions.values()), asynchronous=False)
+        metrics.uncommitted.set(0)
+        _count(summary, metrics, result, len(records), len(rejected), positions)
+        metrics.set_state(last_batch=time.time())
+        _update_lag(consumer, metrics)
+    metrics.set_state(status="stopping")
+    return summary
+
+
+def _batch(consumer, messages, id_field: str):
+    """(records, {seq: Position}) of the messages of partitions still assigned; None when empty."""
+    from confluent_kafka import KafkaError
+
+    assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+    records, positions = [], {}
+    for m in messages:
+        if m.error():
+            if m.error().code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer error: %s", m.error())
+            continue
+        if (m.topic(), m.partition()) not in assigned:
+            continue  # revoked during this poll: its new owner reads it from the committed offset
+        seq = len(records) + 1
+        positions[seq] = Position(m.topic(), m.partition(), m.offset(), m.key())
+        records.append(to_record(m.value(), m.key(), m.offset(), seq, id_field))
+    return (records, positions) if records else None
+
+
+def _dead_letter(producer, topic: str, rejected: list, positions: dict) -> None:
+    """Send every rejected message to the dead-letter topic and wait until the broker has them all."""
+    failures: list = []
+
+    def delivered(err, msg):
+        if err is not None:
+            failures.append(err)
+
+    for outcome in rejected:
+        where = positions[outcome.line]
+        producer.produce(topic, key=where.key, value=encode_entry(dead_letter_entry(outcome, where)),
+                         on_delivery=delivered)
+    if rejected and (producer.flush(60) or failures):
+        raise api.BridgeError(f"the dead-letter topic {topic} did not take {len(rejected)} messages "
+                              f"({failures[:1] or 'timed out'}); offsets were not committed")
+
+
+def _next_offsets(positions) -> list:
+    from confluent_kafka import TopicPartition
+
+    last: dict[tuple[str, int], int] = {}
+    for p in positions:
+        last[(p.topic, p.partition)] = max(last.get((p.topic, p.partition), -1), p.offset)
+    return [TopicPartition(t, part, offset + 1) for (t, part), offset in sorted(last.items())]
+
+
+def _rewind_and_wait(consumer, client, positions: dict, exc: IngestAborted, metrics: WorkerMetrics,
+                     stop: threading.Event) -> None:
+    from confluent_kafka import TopicPartition
+
+    first: dict[tuple[str, int], int] = {}
+    for p in positions.values():
+        first[(p.topic, p.partition)] = min(first.get((p.topic, p.partition), p.offset), p.offset)
+    assignment = consumer.assignment()
+    for (t, part), offset in first.items():
+        if any(tp.topic == t and tp.partition == part for tp in assignment):
+            consumer.seek(TopicPartition(t, part, offset))
+    consumer.pause(assignment)
+    metrics.set_state(paused=True)
+    log.error("%s; consumption paused, nothing committed past acknowledged work", describe(exc.cause))
+    wait = 1.0
+    while not stop.is_set():
+        consumer.poll(min(wait, 5.0))  # keeps the group membership while paused
+        try:
+            client.info()
+            break
+        except Exception as probe:
+            log.warning("cluster still unavailable (%s); next probe in %.0fs", describe(probe), min(wait * 2, 30))
+            wait = min(wait * 2, 30.0)
+    consumer.resume(consumer.assignment())
+    metrics.set_state(paused=False)
+    log.warning("cluster reachable again; resuming from the first unacknowledged message")
+
+
+def _count(summary: WorkerSummary, metrics: WorkerMetrics, result, consumed: int, rejected: int,
+           positions: dict) -> None:
+    summary.batches += 1
+    summary.consumed += consumed
+    summary.indexed += result.indexed
+    summary.deleted += result.deleted
+    summary.already_applied += result.already_applied
+    summary.dead_lettered += rejected
+    for p in positions.values():
+        key = f"{p.topic}[{p.partition}]"
+        summary.partitions[key] = summary.partitions.get(key, 0) + 1
+    metrics.consumed.inc(consumed)
+    for outcome, n in (("indexed", result.indexed), ("deleted", result.deleted),
+                       ("already_applied", result.already_applied), ("dead_lettered", rejected)):
+        metrics.documents.labels(outcome).inc(n)
+    metrics.bulk_retries.inc(result.request_retries + result.document_resends)
+
+
+def _update_lag(consumer, metrics: WorkerMetrics) -> None:
+    for tp in consumer.assignment():
+        try:
+            low, high = consumer.get_watermark_offsets(tp, cached=True)
+            position = consumer.position([tp])[0].offset
+        except Exception:  # metadata not there yet
+            continue
+        if high >= 0:
+            metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - (position if position >= 0 else low)))

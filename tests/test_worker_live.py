@@ -1,0 +1,188 @@
+"""Kafka consumer-group workers against the real broker and node: scale-out with a worker SIGKILLed
+mid-stream, a broker restart, poison messages, deletes, replays. Every check is on what the index holds."""
+import json
+import signal
+import time
+
+import pytest
+
+import bridge
+from bridge.cluster.kafka import BrokerSpec
+from tests.conftest import DATASETS, unavailable
+from tests.faults import compare_vectors, report, stored_checksum, wait_for
+from tests.proxy import free_port
+from tests.streams import (bootstrap, group_lag, new_topic, produce, read_topic, start_worker, stop_worker,
+                           worker_metrics)
+
+pytestmark = [pytest.mark.integration, pytest.mark.model, pytest.mark.kafka]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def broker():
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        AdminClient({"bootstrap.servers": bootstrap()}).list_topics(timeout=10)
+    except Exception as exc:
+        unavailable(f"no Kafka broker at {bootstrap()} ({exc}); start one with: splade-bridge kafka up")
+
+
+def titles(limit=None) -> list[dict]:
+    docs = []
+    with open(DATASETS / "scifact" / "corpus.jsonl", encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            if d.get("title", "").strip():
+                docs.append({"_id": d["_id"], "title": d["title"]})
+            if limit and len(docs) >= limit:
+                break
+    if not docs:
+        unavailable("SciFact is missing from ../shared/datasets")
+    return docs
+
+
+def count(client, index: str) -> int:
+    if not client.indices.exists(index=index):
+        return 0
+    client.indices.refresh(index=index)
+    return client.count(index=index)["count"]
+
+
+def test_three_workers_one_killed_mid_stream(client, encoder, node_url):
+    docs = titles()
+    assert len(docs) >= 5000
+    topic, index, reference = new_topic(3, "scale"), "test-workers-scale", "test-workers-reference"
+    for name in (index, reference):
+        client.indices.delete(index=name, ignore_unavailable=True)
+    produce(topic, ((d["_id"], d) for d in docs))
+    bridge.ingest(client, reference, docs, encoder=encoder)  # the plain-ingest reference, in process
+    group, port = f"g-{topic}", free_port()
+    workers = [start_worker(node_url, index, topic, group, "--batch-size", "200", *(("--metrics-port", str(port))
+                                                                                   if i == 0 else ()))
+               for i in range(3)]
+    try:
+        def mid_batch():  # worker 0 has committed work and holds a batch it has not committed
+            m = worker_metrics(port)
+            indexed = m.get('splade_worker_documents_total{outcome="indexed"}', 0)
+            return m if indexed >= 200 and m.get("splade_worker_uncommitted_messages", 0) > 0 else None
+
+        seen = wait_for(mid_batch, timeout=300, every=0.05)
+        workers[0].send_signal(signal.SIGKILL)
+        in_flight = int(seen["splade_worker_uncommitted_messages"])
+        killed_at = count(client, index)
+        workers[0].wait(30)
+        wait_for(lambda: group_lag(topic, group) == 0, timeout=600, every=1)
+        survivors = [stop_worker(w) for w in workers[1:]]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+    _, n, ids = stored_checksum(client, index)  # raises if an id comes back twice
+    same = compare_vectors(client, index, reference)
+    redelivered = sum(s["already_applied"] for s in survivors)
+    report("worker_sigkill", documents=len(docs), killed_at=killed_at, stored=n, killed_worker_committed=int(
+           seen["splade_worker_messages_consumed_total"]), redelivered=in_flight,
+           survivors_consumed=[s["consumed"] for s in survivors], redelivered_already_applied=redelivered,
+           survivor_partitions=[sorted(s["partitions"]) for s in survivors],
+           max_abs_diff_vs_ingest=same["max_abs_diff"], identical_docs=same["identical_docs"])
+    assert n == len(docs) and ids == {d["_id"] for d in docs}  # nothing lost, nothing twice
+    # every message was committed exactly once: by the killed worker before it died, or by a survivor
+    assert sum(s["consumed"] for s in survivors) + seen["splade_worker_messages_consumed_total"] == len(docs)
+    # the same vectors as a plain ingest, to float noise (batches of other sizes change the last bits)
+    assert same["ids"] == same["reference_ids"] and same["max_abs_diff"] <= 1e-4
+    taken_over = set().union(*(s["partitions"] for s in survivors))
+    assert len(taken_over) == 3, "the killed worker's partitions moved to the survivors"
+    for name in (index, reference):
+        client.indices.delete(index=name, ignore_unavailable=True)
+
+
+def test_broker_restart_mid_stream(client, node_url):
+    docs = titles(1500)
+    topic, index = new_topic(3, "restart"), "test-workers-restart"
+    client.indices.delete(index=index, ignore_unavailable=True)
+    produce(topic, ((d["_id"], d) for d in docs))
+    spec = BrokerSpec(port=int(bootstrap().rsplit(":", 1)[1]))
+    worker = start_worker(node_url, index, topic, f"g-{topic}", "--batch-size", "100")
+    try:
+        wait_for(lambda: count(client, index) >= 300, timeout=300, every=0.3)
+        assert bridge.stop_broker(spec)
+        time.sleep(3)
+        bridge.start_broker(spec)
+        wait_for(lambda: count(client, index) == len(docs) and group_lag(topic, f"g-{topic}") == 0,
+                 timeout=300, every=1)
+        summary = stop_worker(worker)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    _, n, ids = stored_checksum(client, index)
+    report("worker_broker_restart", documents=len(docs), stored=n, consumed=summary["consumed"])
+    assert n == len(docs) and ids == {d["_id"] for d in docs}
+    client.indices.delete(index=index, ignore_unavailable=True)
+
+
+def test_poison_messages_go_to_the_dead_letter_topic(client, node_url):
+    good = titles(60)
+    poison = [("p-json", b"{not json"), ("p-array", b"[1, 2]"), ("p-noid", {"title": "no id here"}),
+              ("p-empty", {"_id": "p-empty", "title": "   "}), ("p-type", {"_id": "p-type", "title": 42}),
+              ("p-utf8", b'{"_id": "p-utf8", "title": "\xff\xfe"}'), (None, None),
+              ("p-long", {"_id": "x" * 600, "title": "an id over 512 bytes: the cluster refuses it"})]
+    messages = [(d["_id"], d) for d in good[:30]] + poison + [(d["_id"], d) for d in good[30:]]
+    topic, index = new_topic(1, "poison"), "test-workers-poison"
+    client.indices.delete(index=index, ignore_unavailable=True)
+    produce(topic, messages)
+    worker = start_worker(node_url, index, topic, f"g-{topic}", "--batch-size", "25")
+    try:
+        wait_for(lambda: group_lag(topic, f"g-{topic}") == 0, timeout=300, every=0.5)
+        summary = stop_worker(worker)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    dead = read_topic(f"{topic}.deadletter", expect=len(poison))
+    entries = [json.loads(value) for _, _, value in dead]
+    report("worker_poison", good=len(good), poison=len(poison), dead_lettered=len(entries),
+           reasons=sorted({e["reason"][:60] for e in entries}))
+    assert len(entries) == len(poison) == summary["dead_lettered"]
+    assert sorted(e["offset"] for e in entries) == [30 + i for i in range(len(poison))]  # where each one was
+    assert all(e["topic"] == topic and e["partition"] == 0 and e["reason"] for e in entries)
+    assert {e["key"] for e in entries} == {k for k, _ in poison}
+    _, n, ids = stored_checksum(client, index)
+    assert n == len(good) and ids == {d["_id"] for d in good}
+    client.indices.delete(index=index, ignore_unavailable=True)
+
+
+def test_deletes_updates_and_replays(client, node_url):
+    topic, index = new_topic(1, "deletes"), "test-workers-deletes"
+    client.indices.delete(index=index, ignore_unavailable=True)
+    produce(topic, [("a", {"_id": "a", "title": "first version of a"}), ("b", {"_id": "b", "title": "b stays"}),
+                    ("a", {"_id": "a", "title": "second version of a"}), ("c", {"_id": "c", "title": "c will go"}),
+                    ("d", {"_id": "d", "title": "d will go"}), ("e", {"_id": "e", "title": "e old"}),
+                    ("e", {"_id": "e", "title": "e new"}), ("c", None),                 # tombstone
+                    ("d", {"_id": "d", "_deleted": True}),                               # explicit delete
+                    ("a", {"_id": "a", "title": "third version of a"}), ("a", None)])  # update, then delete
+    first = start_worker(node_url, index, topic, f"g1-{topic}", "--batch-size", "3")
+    try:
+        wait_for(lambda: group_lag(topic, f"g1-{topic}") == 0, timeout=180, every=0.3)
+        s1 = stop_worker(first)
+    finally:
+        if first.poll() is None:
+            first.kill()
+
+    def state():
+        client.indices.refresh(index=index)
+        return {d["_id"]: d["_source"]["title"] for d in
+                client.search(index=index, body={"query": {"match_all": {}}, "size": 50})["hits"]["hits"]}
+
+    assert state() == {"b": "b stays", "e": "e new"} and s1["deleted"] == 3
+    # a redelivery from the start (a new group reads the topic again, as after a crash before any commit):
+    # every message is now older than or equal to what the index holds, so nothing changes
+    replay = start_worker(node_url, index, topic, f"g2-{topic}", "--batch-size", "4")
+    try:
+        wait_for(lambda: group_lag(topic, f"g2-{topic}") == 0, timeout=180, every=0.3)
+        s2 = stop_worker(replay)
+    finally:
+        if replay.poll() is None:
+            replay.kill()
+    report("worker_replay", first=s1, replay=s2)
+    assert state() == {"b": "b stays", "e": "e new"}  # deleted ones stay deleted, the old e never wins
+    assert s2["indexed"] == 0 and s2["already_applied"] + s2["deleted"] == 11
+    client.indices.delete(index=index, ignore_unavailable=True)
