@@ -38,7 +38,8 @@ def test_mapping_body_is_stamped_and_filled():
 def test_docker_compose_is_valid_with_pinned_images_and_health_checks():
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"opensearch", "opensearch3", "elasticsearch", "splade-serve"} <= set(services)
+    assert {"opensearch", "opensearch3", "elasticsearch", "splade-serve", "kafka", "splade-worker"} <= set(services)
+    assert services["kafka"]["image"] == "apache/kafka:4.3.1"  # the version `splade-bridge kafka up` runs
     assert services["splade-serve"]["build"] == "." and (REPO / "Dockerfile").exists()
     for name, svc in services.items():
         image = svc["image"]

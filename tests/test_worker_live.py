@@ -186,3 +186,32 @@ def test_deletes_updates_and_replays(client, node_url):
     assert state() == {"b": "b stays", "e": "e new"}  # deleted ones stay deleted, the old e never wins
     assert s2["indexed"] == 0 and s2["already_applied"] + s2["deleted"] == 11
     client.indices.delete(index=index, ignore_unavailable=True)
+
+
+def test_cluster_down_past_retry_for_pauses_then_resumes():
+    from tests.faults import fault_port, node
+
+    docs = titles(800)
+    port = fault_port(25)
+    url = node("up", port)["url"]
+    client = bridge.connect(url)
+    topic, index = new_topic(2, "outage"), "test-workers-outage"
+    produce(topic, ((d["_id"], d) for d in docs))
+    worker = start_worker(url, index, topic, f"g-{topic}", "--batch-size", "100", "--retry-for", "2")
+    try:
+        wait_for(lambda: count(client, index) >= 200, timeout=300, every=0.2)
+        node("down", port)
+        time.sleep(8)  # well past --retry-for: the batch at hand is given up, rewound, consumption paused
+        assert group_lag(topic, f"g-{topic}") > 0  # nothing committed past what the cluster acknowledged
+        node("up", port)
+        wait_for(lambda: group_lag(topic, f"g-{topic}") == 0, timeout=300, every=0.5)
+        summary = stop_worker(worker)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    _, n, ids = stored_checksum(client, index)
+    report("worker_cluster_outage", documents=len(docs), stored=n, rewinds=summary["rewinds"],
+           consumed=summary["consumed"], already_applied=summary["already_applied"])
+    assert n == len(docs) and ids == {d["_id"] for d in docs}
+    assert summary["rewinds"] >= 1 and summary["consumed"] == len(docs)
+    node("down", port)
