@@ -45,18 +45,27 @@ from .types import BadRecord, Deletion, Document, SparseVector
 from .version import __version__
 
 __all__ = [
-    "__version__", "connect", "load_encoder", "create_index", "open_index", "open_for_ingest", "ingest", "read_records", "expand",
-    "open_searcher", "search", "evaluate", "require_eval_extra", "build_idf", "cluster_status", "plan_reindex", "reindex", "rollback_alias",
-    "ConnectionConfig", "EncoderConfig", "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig",
-    "IngestConfig", "IngestSummary", "Outcome", "Edges", "SearchOptions", "Hit", "Hits", "Searcher", "IndexStamp",
-    "ModelStamp", "ReindexState", "SparseVector", "Document", "Deletion", "BadRecord", "DEFAULT_MODEL", "ENGINES",
-    "BridgeError", "ConfigError", "MissingExtra", "ClusterError", "ClusterUnreachable", "ClusterRefused",
-    "AuthenticationFailed", "IndexExists", "IndexNotFound", "IndexNotBridged", "ModelMismatch", "QueryError",
-    "ModelLoadError", "IngestAborted", "ReindexError", "NodeError", "as_bridge_error", "describe",
-    "plan_query", "prune", "clause_budget", "DEFAULT_CLAUSE_BUDGET", "capabilities", "engine_of",
-    "parse_version", "NodeSpec", "NodeInfo", "start_node", "stop_node", "node_status", "fetch_tiny",
-    "BrokerSpec", "BrokerInfo", "start_broker", "stop_broker", "broker_status", "read_jsonl",
+    "__version__", "connect", "load_encoder", "create_index", "open_index", "open_for_ingest", "ingest",
+    "read_records", "expand", "open_searcher", "search", "evaluate", "require_eval_extra", "build_idf",
+    "cluster_status", "plan_reindex", "reindex", "rollback_alias", "ConnectionConfig", "EncoderConfig",
+    "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig", "IngestConfig", "IngestSummary", "Outcome", "Edges",
+    "SearchOptions", "Hit", "Hits", "Searcher", "IndexStamp", "ModelStamp", "ReindexState", "SparseVector",
+    "Document", "Deletion", "BadRecord", "DEFAULT_MODEL", "ENGINES", "BridgeError", "ConfigError", "MissingExtra",
+    "ClusterError", "ClusterUnreachable", "ClusterRefused", "AuthenticationFailed", "IndexExists", "IndexNotFound",
+    "IndexNotBridged", "ModelMismatch", "QueryError", "ModelLoadError", "IngestAborted", "ReindexError",
+    "NodeError", "as_bridge_error", "describe", "plan_query", "prune", "clause_budget", "DEFAULT_CLAUSE_BUDGET",
+    "capabilities", "engine_of", "parse_version", "NodeSpec", "NodeInfo", "start_node", "stop_node", "node_status",
+    "fetch_tiny", "BrokerSpec", "BrokerInfo", "start_broker", "stop_broker", "broker_status", "read_jsonl",
+    "SpladeEncoder",
 ]
+
+
+def __getattr__(name: str):
+    if name == "SpladeEncoder":  # the class, for type hints: torch loads only when it is asked for
+        from .encoder import SpladeEncoder
+
+        return SpladeEncoder
+    raise AttributeError(f"module 'bridge.api' has no attribute {name!r}")
 
 
 def connect(url: str | Sequence[str] | None = None, *, config: ConnectionConfig | None = None,

@@ -97,3 +97,17 @@ def scifact_dir() -> Path:
     if not (path / "corpus.jsonl").exists():
         unavailable(f"{path} is missing: CI needs ../shared/datasets/scifact")
     return path
+
+
+@pytest.fixture(scope="session")
+def broker() -> str:
+    """The Kafka broker scripts/test.sh starts (BRIDGE_KAFKA)."""
+    from confluent_kafka.admin import AdminClient
+
+    from tests.streams import bootstrap
+
+    try:
+        AdminClient({"bootstrap.servers": bootstrap()}).list_topics(timeout=10)
+    except Exception as exc:
+        unavailable(f"no Kafka broker at {bootstrap()} ({exc}); start one with: splade-bridge kafka up")
+    return bootstrap()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -76,10 +77,20 @@ def group_lag(topic: str, group: str) -> int:
 
 
 def start_worker(url: str, index: str, topic: str, group: str, *extra: str) -> subprocess.Popen:
+    """A worker process; its stderr goes to a file (``log_of``), so a chatty worker never blocks on a pipe."""
     args = [sys.executable, "-m", "bridge", "--url", url, "worker", index, "--kafka", bootstrap(), "--topic", topic,
             "--group", group, "--model", "splade-tiny", "--format", "json", "--threads", "1", *extra]
-    return subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    log = tempfile.NamedTemporaryFile(mode="w+", prefix="worker-", suffix=".log", delete=False)
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc.log_path = log.name
+    log.close()
+    return proc
+
+
+def log_of(proc: subprocess.Popen, tail: int = 4000) -> str:
+    with open(proc.log_path, encoding="utf-8", errors="replace") as f:
+        return f.read()[-tail:]
 
 
 def worker_metrics(port: int) -> dict[str, float]:
@@ -99,9 +110,37 @@ def worker_metrics(port: int) -> dict[str, float]:
     return out
 
 
+def running(proc: subprocess.Popen) -> bool:
+    """True while the worker runs; its exit status and stderr as the failure when it died."""
+    if proc.poll() is None:
+        return True
+    raise AssertionError(f"the worker exited with {proc.returncode}: {log_of(proc)}")
+
+
 def stop_worker(proc: subprocess.Popen, timeout: float = 120) -> dict:
     """SIGTERM, then the worker's exit summary (it must exit 0)."""
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, err[-3000:]
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, log_of(proc)
     return json.loads(out.strip().splitlines()[-1])
+
+
+def drain_with_worker(url: str, index: str, topic: str, group: str, *extra: str, timeout: float = 300) -> dict:
+    """One worker until ``group`` has no lag on ``topic``; its exit summary."""
+    from tests.faults import wait_for
+
+    worker = start_worker(url, index, topic, group, *extra)
+    try:
+        wait_for(lambda: running(worker) and group_lag(topic, group) == 0, timeout=timeout, every=0.3)
+        return stop_worker(worker)
+    finally:
+        finish(worker)
+
+
+def finish(*workers: subprocess.Popen) -> None:
+    """Kill what still runs and print each worker's log (pytest shows it when the test failed)."""
+    for w in workers:
+        if w.poll() is None:
+            w.kill()
+            w.wait(30)
+        print(f"--- worker {w.pid} (exit {w.returncode}) ---\n{log_of(w)}")

@@ -11,10 +11,11 @@ import pytest
 import bridge
 from bridge.cluster.local import members
 from tests.faults import fault_port, get, report, stored_checksum, wait_for
-from tests.streams import group_lag, new_topic, produce, start_worker, stop_worker
-from tests.test_worker_live import broker, count, titles  # noqa: F401  (broker: the module's fixture)
+from tests.streams import finish, group_lag, new_topic, produce, running, start_worker, stop_worker
+from tests.test_worker_live import count, titles
 
-pytestmark = [pytest.mark.integration, pytest.mark.model, pytest.mark.kafka, pytest.mark.faults]
+pytestmark = [pytest.mark.integration, pytest.mark.model, pytest.mark.kafka, pytest.mark.faults,
+              pytest.mark.usefixtures("broker")]
 
 
 @pytest.fixture(scope="module")
@@ -50,19 +51,18 @@ def test_data_node_killed_during_worker_ingest_and_searches(cluster, encoder):
     searching.start()
     worker = start_worker(url, index, topic, f"g-{topic}", "--batch-size", "200")
     try:
-        wait_for(lambda: count(client, index) >= 500, timeout=300, every=0.3)
+        wait_for(lambda: running(worker) and count(client, index) >= 500, timeout=300, every=0.3)
         manager = get(url.split(",")[0], "/_cat/cluster_manager?format=json")[0]["node"]
         victim = next(m for m in members(spec) if f"node-{m.member}" != manager)
         killed = time.monotonic()
         os.kill(int(victim.pid_file.read_text()), signal.SIGKILL)
-        wait_for(lambda: count(client, index) == len(docs) and group_lag(topic, f"g-{topic}") == 0,
-                 timeout=600, every=1)
+        wait_for(lambda: running(worker) and count(client, index) == len(docs)
+                 and group_lag(topic, f"g-{topic}") == 0, timeout=600, every=1)
         summary = stop_worker(worker)
     finally:
         stop.set()
         searching.join(30)
-        if worker.poll() is None:
-            worker.kill()
+        finish(worker)
     _, n, ids = stored_checksum(client, index)
     after = [a for a in answers if a[0] > killed]
     partial = [a for a in after if a[2]]

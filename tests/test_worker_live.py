@@ -11,20 +11,10 @@ from bridge.cluster.kafka import BrokerSpec
 from tests.conftest import DATASETS, unavailable
 from tests.faults import compare_vectors, report, stored_checksum, wait_for
 from tests.proxy import free_port
-from tests.streams import (bootstrap, group_lag, new_topic, produce, read_topic, start_worker, stop_worker,
-                           worker_metrics)
+from tests.streams import (bootstrap, drain_with_worker, finish, group_lag, new_topic, produce, read_topic,
+                           running, start_worker, stop_worker, worker_metrics)
 
-pytestmark = [pytest.mark.integration, pytest.mark.model, pytest.mark.kafka]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def broker():
-    from confluent_kafka.admin import AdminClient
-
-    try:
-        AdminClient({"bootstrap.servers": bootstrap()}).list_topics(timeout=10)
-    except Exception as exc:
-        unavailable(f"no Kafka broker at {bootstrap()} ({exc}); start one with: splade-bridge kafka up")
+pytestmark = [pytest.mark.integration, pytest.mark.model, pytest.mark.kafka, pytest.mark.usefixtures("broker")]
 
 
 def titles(limit=None) -> list[dict]:
@@ -71,12 +61,11 @@ def test_three_workers_one_killed_mid_stream(client, encoder, node_url):
         in_flight = int(seen["splade_worker_uncommitted_messages"])
         killed_at = count(client, index)
         workers[0].wait(30)
-        wait_for(lambda: group_lag(topic, group) == 0, timeout=600, every=1)
+        wait_for(lambda: all(running(w) for w in workers[1:]) and group_lag(topic, group) == 0, timeout=600,
+                 every=1)
         survivors = [stop_worker(w) for w in workers[1:]]
     finally:
-        for w in workers:
-            if w.poll() is None:
-                w.kill()
+        finish(*workers)
     _, n, ids = stored_checksum(client, index)  # raises if an id comes back twice
     same = compare_vectors(client, index, reference)
     redelivered = sum(s["already_applied"] for s in survivors)
@@ -104,16 +93,15 @@ def test_broker_restart_mid_stream(client, node_url):
     spec = BrokerSpec(port=int(bootstrap().rsplit(":", 1)[1]))
     worker = start_worker(node_url, index, topic, f"g-{topic}", "--batch-size", "100")
     try:
-        wait_for(lambda: count(client, index) >= 300, timeout=300, every=0.3)
+        wait_for(lambda: running(worker) and count(client, index) >= 300, timeout=300, every=0.3)
         assert bridge.stop_broker(spec)
         time.sleep(3)
         bridge.start_broker(spec)
-        wait_for(lambda: count(client, index) == len(docs) and group_lag(topic, f"g-{topic}") == 0,
-                 timeout=300, every=1)
+        wait_for(lambda: running(worker) and count(client, index) == len(docs)
+                 and group_lag(topic, f"g-{topic}") == 0, timeout=300, every=1)
         summary = stop_worker(worker)
     finally:
-        if worker.poll() is None:
-            worker.kill()
+        finish(worker)
     _, n, ids = stored_checksum(client, index)
     report("worker_broker_restart", documents=len(docs), stored=n, consumed=summary["consumed"])
     assert n == len(docs) and ids == {d["_id"] for d in docs}
@@ -130,13 +118,7 @@ def test_poison_messages_go_to_the_dead_letter_topic(client, node_url):
     topic, index = new_topic(1, "poison"), "test-workers-poison"
     client.indices.delete(index=index, ignore_unavailable=True)
     produce(topic, messages)
-    worker = start_worker(node_url, index, topic, f"g-{topic}", "--batch-size", "25")
-    try:
-        wait_for(lambda: group_lag(topic, f"g-{topic}") == 0, timeout=300, every=0.5)
-        summary = stop_worker(worker)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    summary = drain_with_worker(node_url, index, topic, f"g-{topic}", "--batch-size", "25")
     dead = read_topic(f"{topic}.deadletter", expect=len(poison))
     entries = [json.loads(value) for _, _, value in dead]
     report("worker_poison", good=len(good), poison=len(poison), dead_lettered=len(entries),
@@ -159,13 +141,7 @@ def test_deletes_updates_and_replays(client, node_url):
                     ("e", {"_id": "e", "title": "e new"}), ("c", None),                 # tombstone
                     ("d", {"_id": "d", "_deleted": True}),                               # explicit delete
                     ("a", {"_id": "a", "title": "third version of a"}), ("a", None)])  # update, then delete
-    first = start_worker(node_url, index, topic, f"g1-{topic}", "--batch-size", "3")
-    try:
-        wait_for(lambda: group_lag(topic, f"g1-{topic}") == 0, timeout=180, every=0.3)
-        s1 = stop_worker(first)
-    finally:
-        if first.poll() is None:
-            first.kill()
+    s1 = drain_with_worker(node_url, index, topic, f"g1-{topic}", "--batch-size", "3")
 
     def state():
         client.indices.refresh(index=index)
@@ -175,13 +151,7 @@ def test_deletes_updates_and_replays(client, node_url):
     assert state() == {"b": "b stays", "e": "e new"} and s1["deleted"] == 3
     # a redelivery from the start (a new group reads the topic again, as after a crash before any commit):
     # every message is now older than or equal to what the index holds, so nothing changes
-    replay = start_worker(node_url, index, topic, f"g2-{topic}", "--batch-size", "4")
-    try:
-        wait_for(lambda: group_lag(topic, f"g2-{topic}") == 0, timeout=180, every=0.3)
-        s2 = stop_worker(replay)
-    finally:
-        if replay.poll() is None:
-            replay.kill()
+    s2 = drain_with_worker(node_url, index, topic, f"g2-{topic}", "--batch-size", "4")
     report("worker_replay", first=s1, replay=s2)
     assert state() == {"b": "b stays", "e": "e new"}  # deleted ones stay deleted, the old e never wins
     assert s2["indexed"] == 0 and s2["already_applied"] + s2["deleted"] == 11
@@ -196,22 +166,23 @@ def test_cluster_down_past_retry_for_pauses_then_resumes():
     url = node("up", port)["url"]
     client = bridge.connect(url)
     topic, index = new_topic(2, "outage"), "test-workers-outage"
+    client.indices.delete(index=index, ignore_unavailable=True)  # the node keeps its data between runs
     produce(topic, ((d["_id"], d) for d in docs))
     worker = start_worker(url, index, topic, f"g-{topic}", "--batch-size", "100", "--retry-for", "2")
     try:
-        wait_for(lambda: count(client, index) >= 200, timeout=300, every=0.2)
+        wait_for(lambda: running(worker) and count(client, index) >= 200, timeout=300, every=0.2)
         node("down", port)
-        time.sleep(8)  # well past --retry-for: the batch at hand is given up, rewound, consumption paused
-        assert group_lag(topic, f"g-{topic}") > 0  # nothing committed past what the cluster acknowledged
+        time.sleep(8)  # well past --retry-for: the batch at hand is given up, consumption paused
+        assert running(worker) and group_lag(topic, f"g-{topic}") > 0  # nothing committed past acknowledged work
         node("up", port)
-        wait_for(lambda: group_lag(topic, f"g-{topic}") == 0, timeout=300, every=0.5)
+        wait_for(lambda: running(worker) and group_lag(topic, f"g-{topic}") == 0, timeout=300, every=0.5)
         summary = stop_worker(worker)
     finally:
-        if worker.poll() is None:
-            worker.kill()
+        finish(worker)
     _, n, ids = stored_checksum(client, index)
     report("worker_cluster_outage", documents=len(docs), stored=n, rewinds=summary["rewinds"],
            consumed=summary["consumed"], already_applied=summary["already_applied"])
     assert n == len(docs) and ids == {d["_id"] for d in docs}
     assert summary["rewinds"] >= 1 and summary["consumed"] == len(docs)
+    client.indices.delete(index=index, ignore_unavailable=True)
     node("down", port)

@@ -2,9 +2,9 @@
 dead-letter topic, then commit — offsets move only past messages the cluster acknowledged (or that were
 dead-lettered and the dead-letter topic acknowledged). Nothing is in flight while the consumer polls, so a
 rebalance (which happens inside a poll) always finds the previous batch committed, and SIGTERM ends after
-the batch at hand. If the cluster stays away past the retry policy, the batch is rewound, consumption
-pauses while the cluster is probed with backoff, and resumes where it was: nothing committed past
-unacknowledged work."""
+the batch at hand. If the cluster stays away past the retry policy, consumption pauses while the cluster
+is probed with backoff, and the same batch is indexed again (without the partitions revoked meanwhile):
+nothing is committed past unacknowledged work."""
 from __future__ import annotations
 
 import logging
@@ -101,23 +101,46 @@ def run(client, index: str, encoder, stamp, cfg: WorkerConfig, ingest: IngestCon
             continue
         records, positions = batch
         metrics.uncommitted.set(len(records))
-        outcomes: list = []
-        try:
-            result = api.ingest(client, index, records, encoder=encoder, stamp=stamp, config=ingest,
-                                acknowledge=outcomes.extend, observe=metrics.observe)
-        except IngestAborted as exc:
-            summary.rewinds += 1
-            _rewind_and_wait(consumer, client, positions, exc, metrics, stop)
-            continue
-        rejected = [o for o in outcomes if o.status in REJECTED]
-        _dead_letter(producer, cfg.dead_letters, rejected, positions)
-        consumer.commit(offsets=_next_offsets(positions.values()), asynchronous=False)
+        while batch is not None and not stop.is_set():
+            records, positions = batch
+            outcomes: list = []
+            try:
+                result = api.ingest(client, index, records, encoder=encoder, stamp=stamp, config=ingest,
+                                    acknowledge=outcomes.extend, observe=metrics.observe)
+            except IngestAborted as exc:
+                summary.rewinds += 1
+                _pause_until_reachable(consumer, client, exc, metrics, stop)
+                batch = _still_assigned(consumer, records, positions)  # the same batch again, from memory
+                continue
+            rejected = [o for o in outcomes if o.status in REJECTED]
+            _dead_letter(producer, cfg.dead_letters, rejected, positions)
+            _commit(consumer, positions)
+            _count(summary, metrics, result, len(records), len(rejected), positions)
+            batch = None
         metrics.uncommitted.set(0)
-        _count(summary, metrics, result, len(records), len(rejected), positions)
         metrics.set_state(last_batch=time.time())
         _update_lag(consumer, metrics)
     metrics.set_state(status="stopping")
     return summary
+
+
+def _commit(consumer, positions: dict) -> None:
+    """Commit past the batch; a refused commit (the group moved on: a rebalance) only means the new owner
+    delivers the batch again, which the external versions make harmless."""
+    from confluent_kafka import KafkaException
+
+    try:
+        consumer.commit(offsets=_next_offsets(positions.values()), asynchronous=False)
+    except KafkaException as exc:
+        log.warning("commit refused (%s): the partitions' new owner will deliver this batch again", exc)
+
+
+def _still_assigned(consumer, records: list, positions: dict):
+    """The batch without the messages of partitions revoked meanwhile (their new owner reads them)."""
+    assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+    keep = [(r, positions[seq]) for seq, r in zip(sorted(positions), records)
+            if (positions[seq].topic, positions[seq].partition) in assigned]
+    return ([r for r, _ in keep], {seq: p for seq, (_, p) in zip(sorted(positions), keep)}) if keep else None
 
 
 def _batch(consumer, messages, id_field: str):
@@ -165,32 +188,24 @@ def _next_offsets(positions) -> list:
     return [TopicPartition(t, part, offset + 1) for (t, part), offset in sorted(last.items())]
 
 
-def _rewind_and_wait(consumer, client, positions: dict, exc: IngestAborted, metrics: WorkerMetrics,
-                     stop: threading.Event) -> None:
-    from confluent_kafka import TopicPartition
-
-    first: dict[tuple[str, int], int] = {}
-    for p in positions.values():
-        first[(p.topic, p.partition)] = min(first.get((p.topic, p.partition), p.offset), p.offset)
-    assignment = consumer.assignment()
-    for (t, part), offset in first.items():
-        if any(tp.topic == t and tp.partition == part for tp in assignment):
-            consumer.seek(TopicPartition(t, part, offset))
-    consumer.pause(assignment)
+def _pause_until_reachable(consumer, client, exc: IngestAborted, metrics: WorkerMetrics,
+                           stop: threading.Event) -> None:
+    """Consume nothing and probe the cluster with backoff until it answers. The consumer is not polled
+    meanwhile (a poll could hand over messages of a partition assigned in between); librdkafka's own
+    thread keeps the group membership for ``max.poll.interval.ms``, after which the group gives the
+    partitions to others and this worker's commit is refused: the batch is then theirs to deliver again."""
     metrics.set_state(paused=True)
     log.error("%s; consumption paused, nothing committed past acknowledged work", describe(exc.cause))
     wait = 1.0
-    while not stop.is_set():
-        consumer.poll(min(wait, 5.0))  # keeps the group membership while paused
+    while not stop.wait(wait):
         try:
             client.info()
             break
         except Exception as probe:
-            log.warning("cluster still unavailable (%s); next probe in %.0fs", describe(probe), min(wait * 2, 30))
             wait = min(wait * 2, 30.0)
-    consumer.resume(consumer.assignment())
+            log.warning("cluster still unavailable (%s); next probe in %.0fs", describe(probe), wait)
     metrics.set_state(paused=False)
-    log.warning("cluster reachable again; resuming from the first unacknowledged message")
+    log.warning("cluster reachable again; indexing the batch at hand again")
 
 
 def _count(summary: WorkerSummary, metrics: WorkerMetrics, result, consumed: int, rejected: int,
