@@ -138,9 +138,9 @@ def _commit(consumer, positions: dict) -> None:
 def _still_assigned(consumer, records: list, positions: dict):
     """The batch without the messages of partitions revoked meanwhile (their new owner reads them)."""
     assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
-    keep = [(r, positions[seq]) for seq, r in zip(sorted(positions), records)
+    kept = [(seq, r) for seq, r in zip(sorted(positions), records)
             if (positions[seq].topic, positions[seq].partition) in assigned]
-    return ([r for r, _ in keep], {seq: p for seq, (_, p) in zip(sorted(positions), keep)}) if keep else None
+    return ([r for _, r in kept], {seq: positions[seq] for seq, _ in kept}) if kept else None
 
 
 def _batch(consumer, messages, id_field: str):

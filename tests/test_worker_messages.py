@@ -1,0 +1,54 @@
+"""The worker's pure parts: messages as records, dead-letter entries, which offsets a batch commits, and
+which messages a batch keeps when partitions were revoked while the cluster was away."""
+import json
+
+import pytest
+
+pytest.importorskip("confluent_kafka")
+
+from bridge.api import BadRecord, Outcome  # noqa: E402
+from bridge.worker.consumer import _next_offsets, _still_assigned  # noqa: E402
+from bridge.worker.messages import Position, dead_letter_entry, to_record  # noqa: E402
+
+
+def test_messages_become_versioned_records():
+    assert to_record(b'{"_id": "a", "title": "t"}', b"a", offset=41, seq=3, id_field="_id") == {
+        "_id": "a", "title": "t", "__line__": 3, "__version__": 42}
+    assert to_record(None, b"a", offset=7, seq=1, id_field="doc") == {
+        "doc": "a", "_deleted": True, "__line__": 1, "__version__": 8}  # a tombstone deletes by key
+    bad = to_record(b"{nope", b"k", offset=0, seq=2, id_field="_id")
+    assert isinstance(bad, BadRecord) and bad.line == 2 and bad.reason.startswith("malformed JSON")
+    assert to_record(None, None, offset=0, seq=5, id_field="_id").reason.startswith("a tombstone")
+    assert to_record(b"", b"k", offset=0, seq=6, id_field="_id").reason == "empty message"
+
+
+def test_dead_letter_entries_say_where_and_why():
+    entry = dead_letter_entry(Outcome("invalid", None, 2, "malformed JSON", raw="{nope"),
+                              Position("docs", 1, 99, b"k"))
+    assert entry == {"topic": "docs", "partition": 1, "offset": 99, "key": "k", "id": None,
+                     "reason": "malformed JSON", "raw": "{nope"}
+    assert json.dumps(entry)
+
+
+def test_a_batch_commits_past_its_last_offset_per_partition():
+    positions = [Position("t", 0, 5, None), Position("t", 1, 9, None), Position("t", 0, 7, None)]
+    assert [(tp.partition, tp.offset) for tp in _next_offsets(positions)] == [(0, 8), (1, 10)]
+
+
+class Assigned:
+    def __init__(self, *partitions):
+        from confluent_kafka import TopicPartition
+
+        self.partitions = [TopicPartition("t", p) for p in partitions]
+
+    def assignment(self):
+        return self.partitions
+
+
+def test_revoked_partitions_leave_the_batch_and_positions_keep_their_numbers():
+    positions = {1: Position("t", 0, 10, b"a"), 2: Position("t", 1, 20, b"b"), 3: Position("t", 0, 11, b"c")}
+    records = [{"__line__": 1}, {"__line__": 2}, {"__line__": 3}]
+    kept, where = _still_assigned(Assigned(0), records, positions)
+    assert kept == [{"__line__": 1}, {"__line__": 3}]
+    assert where == {1: positions[1], 3: positions[3]}  # an outcome's line still finds its own message
+    assert _still_assigned(Assigned(2), records, positions) is None
