@@ -234,7 +234,7 @@ def cluster_status(client) -> dict:
                         "reindex_state": stamp.reindex.state if stamp and stamp.reindex else None})
     aliases = [r for r in client.cat.aliases(format="json", h="alias,index") if not r["alias"].startswith(".")]
     engine = engine_of(client)
-    return {"engine": engine, "version": info["version"]["number"], "capabilities": server_capabilities(client),
+    return {"engine": engine, "version": info["version"]["number"], "capabilities": server_capabilities(client, info),
             "clause_budget": clause_budget(client),
             "indices": sorted(indices, key=lambda r: r["index"]), "aliases": aliases}
 

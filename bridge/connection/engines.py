@@ -78,14 +78,15 @@ def engine_of(client) -> str:
         "elasticsearch" if type(client).__module__.startswith("elasticsearch") else "opensearch")
 
 
-def server_capabilities(client) -> dict:
-    """``capabilities`` of the server behind ``client`` (``GET /`` and ``GET _cat/plugins``; when the
-    plugin list is not readable, the version alone decides)."""
+def server_capabilities(client, info: dict | None = None) -> dict:
+    """``capabilities`` of the server behind ``client`` (``GET /`` unless its answer ``info`` is given, and
+    ``GET _cat/plugins``; when the plugin list is not readable, the version alone decides)."""
     try:
         plugins = frozenset(row["component"] for row in client.cat.plugins(format="json"))
     except Exception:  # a user without monitor rights: fall back to the version table
         plugins = None
-    return capabilities(engine_of(client), parse_version(client.info()["version"]["number"]), plugins)
+    info = info or client.info()
+    return capabilities(engine_of(client), parse_version(info["version"]["number"]), plugins)
 
 
 def helpers(client):

@@ -53,11 +53,6 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError))
 
 
-def short_reason(exc: BaseException) -> str:
-    text = str(getattr(exc, "reason", None) or exc)
-    return text.rsplit(": ", 1)[-1][:200]
-
-
 def as_bridge_error(exc: BaseException) -> BaseException:
     """The typed error a client-library failure is (``exc`` itself when it is none of theirs)."""
     if isinstance(exc, BridgeError):
