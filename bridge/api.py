@@ -255,7 +255,8 @@ def reindex(client, encoder, plan, config: IngestConfig | None = None, sample_qu
             confirm_delete: Callable[[list[str]], bool] = lambda names: True):
     """Run ``plan``: build, verify, restore settings, swap the alias atomically (``ReindexError`` if not)."""
     config = config or IngestConfig(window=128, chunk_size=128, queue_windows=1, concurrency=1, refresh=False)
-    return reindexing.run(client, encoder, plan, config, sample_queries, progress=progress, confirm_delete=confirm_delete)
+    return reindexing.run(client, encoder, plan, config, sample_queries, progress=progress,
+                          confirm_delete=confirm_delete)
 
 
 def rollback_alias(client, alias: str) -> tuple[str, str]:
