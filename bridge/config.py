@@ -1,6 +1,8 @@
 """Configuration as frozen, validated dataclasses."""
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from dataclasses import dataclass, field
 
@@ -131,11 +133,29 @@ class RetryPolicy:
                 f"{self.max_retries} times (ingest --max-retries) with the same backoff")
 
 
+DEFAULT_URLS = ("http://127.0.0.1:9200",)
+AWS_SERVICES = ("es", "aoss")
+
+
+def cloud_id_url(cloud_id: str) -> str:
+    """The HTTPS URL an Elastic Cloud id names: ``name:base64(host[:port]$es-uuid$kibana-uuid)``."""
+    try:
+        _, _, encoded = cloud_id.rpartition(":")
+        host, es_uuid = base64.b64decode(encoded, validate=True).decode().split("$")[:2]
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise ConfigError("the cloud id is not of the form name:base64(host$es-uuid$kibana-uuid) (copy it from "
+                          "the deployment's page)") from None
+    host, _, port = host.partition(":")
+    if not host or not es_uuid:
+        raise ConfigError("the cloud id names no host or no Elasticsearch id")
+    return f"https://{es_uuid}.{host}:{port or 443}"
+
+
 @dataclass(frozen=True)
 class ConnectionConfig:
     """How to reach a cluster. Secrets are never part of ``repr``."""
 
-    urls: tuple[str, ...] = ("http://127.0.0.1:9200",)
+    urls: tuple[str, ...] = DEFAULT_URLS
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     verify_certs: bool = True
@@ -145,8 +165,23 @@ class ConnectionConfig:
     timeout: float = 30.0
     max_retries: int = 3  # the transport's immediate retries on another node (multi-URL clusters)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    api_key: str | None = field(default=None, repr=False)  # "id:key", or its base64 as Elasticsearch prints it
+    aws_sigv4: bool = False          # sign requests (Amazon OpenSearch Service / Serverless); botocore's credentials
+    aws_region: str | None = None    # default: $AWS_REGION, then botocore's (AWS_DEFAULT_REGION, ~/.aws/config)
+    aws_service: str = "es"          # "es" (managed domains) or "aoss" (OpenSearch Serverless)
+    cloud_id: str | None = None      # Elastic Cloud: replaces the URLs
 
     def __post_init__(self) -> None:
+        if self.cloud_id:
+            if self.urls != DEFAULT_URLS:
+                raise ConfigError("give the cluster's URL or its cloud id, not both")
+            object.__setattr__(self, "urls", (cloud_id_url(self.cloud_id),))
+        methods = [name for name, on in (("a username", self.username is not None), ("an API key", bool(self.api_key)),
+                                         ("AWS SigV4", self.aws_sigv4)) if on]
+        if len(methods) > 1:
+            raise ConfigError(f"choose one way to authenticate, not {' and '.join(methods)}")
+        if self.aws_service not in AWS_SERVICES:
+            raise ConfigError(f"aws_service must be one of {AWS_SERVICES}, got {self.aws_service!r}")
         if not self.urls:
             raise ConfigError("at least one cluster URL is needed")
         for u in self.urls:
@@ -163,18 +198,28 @@ class ConnectionConfig:
     @classmethod
     def from_env(cls, **overrides) -> "ConnectionConfig":
         env = os.environ
-        password = env.get("BRIDGE_PASSWORD")
-        if not password and env.get("BRIDGE_PASSWORD_FILE"):
-            with open(env["BRIDGE_PASSWORD_FILE"]) as f:
-                password = f.read().strip()
         values = {
-            "urls": tuple(u.strip() for u in env.get("BRIDGE_URL", "http://127.0.0.1:9200").split(",") if u.strip()),
+            "urls": tuple(u.strip() for u in env.get("BRIDGE_URL", DEFAULT_URLS[0]).split(",") if u.strip()),
             "username": env.get("BRIDGE_USERNAME") or None,
-            "password": password or None,
+            "password": secret_from_env("BRIDGE_PASSWORD"),
+            "api_key": secret_from_env("BRIDGE_API_KEY"),
             "ca_certs": env.get("BRIDGE_CA_CERTS") or None,
+            "aws_sigv4": env.get("BRIDGE_AWS_SIGV4", "").lower() in ("1", "true", "yes"),
+            "aws_region": env.get("BRIDGE_AWS_REGION") or None,
+            "aws_service": env.get("BRIDGE_AWS_SERVICE") or "es",
+            "cloud_id": env.get("BRIDGE_CLOUD_ID") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def secret_from_env(name: str) -> str | None:
+    """``$NAME``, else the first line of the file ``$NAME_FILE`` (secrets never come from the command line)."""
+    value = os.environ.get(name)
+    if not value and os.environ.get(f"{name}_FILE"):
+        with open(os.environ[f"{name}_FILE"]) as f:
+            value = f.read().strip()
+    return value or None
 
 
 def redact_url(url: str) -> str:

@@ -31,9 +31,12 @@ class AuthProxy:
     ``slow_seconds`` before it is forwarded (the client times out; the request still lands)."""
 
     def __init__(self, upstream: str, user: str | None = None, password: str | None = None,
-                 tls: tuple[Path, Path] | None = None, slow_bulk_every: int = 0, slow_seconds: float = 0.0):
+                 tls: tuple[Path, Path] | None = None, slow_bulk_every: int = 0, slow_seconds: float = 0.0,
+                 verify=None):
+        """``verify(method, path, headers, body)`` returns why a request is refused (403), or None to forward it."""
         expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode() if user else None
         self.requests: list[str] = []
+        self.refused: list[str] = []
         self.slowed = 0
         lock = threading.Lock()
         proxy = self
@@ -54,6 +57,12 @@ class AuthProxy:
                     return
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else None
+                reason = verify and verify(self.command, self.path, self.headers, body or b"")
+                if reason:
+                    with lock:
+                        proxy.refused.append(f"{self.command} {self.path}: {reason}")
+                    self._reply(403, json.dumps({"message": reason}))
+                    return
                 if slow:
                     time.sleep(slow_seconds)
                 req = urllib.request.Request(upstream + self.path, data=body, method=self.command,
@@ -61,16 +70,19 @@ class AuthProxy:
                                                                                        "application/json")})
                 try:
                     with urllib.request.urlopen(req, timeout=60) as resp:
-                        self._reply(resp.status, resp.read())
+                        # Elasticsearch clients check this header (7.14+): a proxy passes it on
+                        self._reply(resp.status, resp.read(), resp.headers.get("x-elastic-product"))
                 except urllib.error.HTTPError as exc:
                     self._reply(exc.code, exc.read())
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up waiting (timeout tests)
 
-            def _reply(self, status: int, body):
+            def _reply(self, status: int, body, product: str | None = None):
                 data = body.encode() if isinstance(body, str) else body
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
+                if product:
+                    self.send_header("x-elastic-product", product)
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":

@@ -19,16 +19,23 @@ class Settings:
 
     def connection(self) -> ConnectionConfig:
         v = self.values
-        urls = tuple(u.strip() for u in (v.get("url") or "http://127.0.0.1:9200").split(",") if u.strip())
+        urls = {"urls": tuple(u.strip() for u in v["url"].split(",") if u.strip())} if v.get("url") else {}
         password = None
         if v.get("password_file"):
             with open(v["password_file"]) as f:
                 password = f.read().strip()
         password = password or os.environ.get("BRIDGE_PASSWORD") or None
-        return ConnectionConfig(urls=urls, username=v.get("username") or None, password=password,
+        api_key = None
+        if v.get("api_key_file"):
+            with open(v["api_key_file"]) as f:
+                api_key = f.read().strip()
+        api_key = api_key or os.environ.get("BRIDGE_API_KEY") or None
+        return ConnectionConfig(**urls, username=v.get("username") or None, password=password,
                                 ca_certs=v.get("ca_certs"), verify_certs=not v.get("insecure"),
                                 client_cert=v.get("client_cert"), client_key=v.get("client_key"),
-                                timeout=v.get("timeout") or 30.0, retry=self.retry_policy())
+                                timeout=v.get("timeout") or 30.0, retry=self.retry_policy(), api_key=api_key,
+                                aws_sigv4=bool(v.get("aws_sigv4")), aws_region=v.get("aws_region") or None,
+                                aws_service=v.get("aws_service") or "es", cloud_id=v.get("cloud_id") or None)
 
     def retry_policy(self, **overrides) -> RetryPolicy:
         retry_for = self.values.get("retry_for")
@@ -47,6 +54,17 @@ _CONNECTION = (
     (("--username",), dict(envvar="BRIDGE_USERNAME", help="Basic-auth user.")),
     (("--password-file",), dict(envvar="BRIDGE_PASSWORD_FILE", type=click.Path(dir_okay=False),
                                 help="File holding the password (or env BRIDGE_PASSWORD). Never printed.")),
+    (("--api-key-file",), dict(envvar="BRIDGE_API_KEY_FILE", type=click.Path(dir_okay=False),
+                               help="File holding an API key, id:key or its base64 (or env BRIDGE_API_KEY); sent "
+                                    "as 'Authorization: ApiKey'. Never printed.")),
+    (("--aws-sigv4",), dict(is_flag=True, default=False, envvar="BRIDGE_AWS_SIGV4",
+                            help="Sign requests with AWS SigV4 (Amazon OpenSearch Service); credentials from the "
+                                 "standard AWS chain (env, profile, role). Needs the [aws] extra.")),
+    (("--aws-region",), dict(envvar="BRIDGE_AWS_REGION", help="Region for --aws-sigv4 [default: AWS_REGION, then "
+                                                              "AWS_DEFAULT_REGION or the profile's].")),
+    (("--aws-service",), dict(envvar="BRIDGE_AWS_SERVICE", type=click.Choice(("es", "aoss")), default="es",
+                              show_default=True, help="es: managed domains; aoss: OpenSearch Serverless.")),
+    (("--cloud-id",), dict(envvar="BRIDGE_CLOUD_ID", help="Elastic Cloud deployment id (instead of --url).")),
     (("--ca-certs",), dict(envvar="BRIDGE_CA_CERTS", help="CA bundle for TLS verification.")),
     (("--client-cert",), dict(envvar="BRIDGE_CLIENT_CERT", help="TLS client certificate (PEM).")),
     (("--client-key",), dict(envvar="BRIDGE_CLIENT_KEY", help="TLS client key (PEM).")),

@@ -6,6 +6,7 @@ import logging
 import warnings
 
 from ..config import ConnectionConfig
+from .auth import client_kwargs
 from .detect import detect
 from .engines import FAMILIES, check_engine, client_library
 
@@ -16,7 +17,10 @@ POOL_SIZE = 16  # connections kept per node: enough for concurrent bulk senders 
 
 
 def connect(cfg: ConnectionConfig, engine: str | None = None):
-    """A client of the right library for the cluster; ``engine`` skips detection."""
+    """A client of the right library for the cluster; ``engine`` skips detection (OpenSearch Serverless has no
+    ``GET /``: it is OpenSearch)."""
+    if cfg.aws_sigv4 and cfg.aws_service == "aoss":
+        engine = engine or "opensearch"
     engine = check_engine(engine or detect(cfg)[0])
     if not cfg.verify_certs:
         warnings.warn("TLS certificate verification is disabled (--insecure)", stacklevel=2)
@@ -31,8 +35,7 @@ def build_client(cfg: ConnectionConfig, engine: str):
                     "verify_certs": cfg.verify_certs}
     kwargs["timeout" if new else "request_timeout"] = cfg.timeout
     kwargs["pool_maxsize" if engine == "opensearch" else "maxsize" if new else "connections_per_node"] = POOL_SIZE
-    if cfg.username is not None:
-        kwargs["http_auth" if new else "basic_auth"] = (cfg.username, cfg.password or "")
+    kwargs.update(client_kwargs(cfg, engine, "http_auth" if new else "basic_auth"))
     if cfg.ca_certs:
         kwargs["ca_certs"] = cfg.ca_certs
     if cfg.client_cert:

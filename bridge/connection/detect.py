@@ -9,10 +9,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from base64 import b64encode
 
 from ..config import ConnectionConfig, redact_url
-from ..errors import AuthenticationFailed, ClusterRefused, ClusterUnreachable
+from ..errors import AuthenticationFailed, BridgeError, ClusterRefused, ClusterUnreachable
+from .auth import describe, detect_headers, sigv4_signer
 from .engines import ENGINES, parse_version
 from .failures import is_transient
 from .retry import call
@@ -31,10 +31,10 @@ def detect(cfg: ConnectionConfig) -> tuple[str, tuple[int, int, int]]:
         return call(once, cfg.retry, f"contacting {cfg.safe_urls}", is_transient)
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
-            raise AuthenticationFailed(f"{cfg.safe_urls} answered HTTP {exc.code} ({exc.reason}): check the "
-                                       "username and password", exc.code) from None
+            raise AuthenticationFailed(f"{cfg.safe_urls} answered HTTP {exc.code} ({exc.reason}): check "
+                                       f"{describe(cfg)}", exc.code) from None
         raise ClusterRefused(f"{cfg.safe_urls} answered HTTP {exc.code} ({exc.reason})", exc.code) from None
-    except ClusterRefused:
+    except BridgeError:  # refused, or misconfigured (no AWS credentials, ...): no retry, no rewording
         raise
     except Exception as exc:
         reason = getattr(exc, "reason", None) or exc
@@ -47,16 +47,13 @@ def _detect_once(cfg: ConnectionConfig) -> tuple[str, tuple[int, int, int]]:
     if cfg.client_cert:
         context.load_cert_chain(cfg.client_cert, cfg.client_key)
     last: Exception | None = None
+    signer = sigv4_signer(cfg) if cfg.aws_sigv4 else None
     for url in cfg.urls:
         parts = urllib.parse.urlsplit(url)
-        user, password = (cfg.username, cfg.password) if cfg.username is not None else (parts.username, parts.password)
-        headers = {"accept": "application/json"}
-        if user is not None:
-            token = b64encode(f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password or '')}".encode()).decode()
-            headers["authorization"] = f"Basic {token}"
-        bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl().rstrip("/") + "/"
+        headers = {"accept": "application/json", **detect_headers(cfg, url if not signer else bare, signer)}
         try:
-            req = urllib.request.Request(bare.rstrip("/") + "/", headers=headers)
+            req = urllib.request.Request(bare, headers=headers)
             with urllib.request.urlopen(req, timeout=cfg.timeout,
                                         context=context if url.startswith("https") else None) as resp:
                 info = json.loads(resp.read())

@@ -72,7 +72,8 @@ def as_bridge_error(exc: BaseException) -> BaseException:
         if isinstance(exc, not_found):
             return IndexNotFound(message)
         if status in (401, 403):
-            return AuthenticationFailed(message + ": check the username and password", status)
+            return AuthenticationFailed(message + ": check the credentials (username and password, API key or "
+                                        "AWS SigV4 settings)", status)
         return ClusterRefused(message, status)
     return exc
 
