@@ -242,10 +242,13 @@ def cluster_status(client) -> dict:
 def plan_reindex(client, source: str, alias: str, *, encoder=None, model: str | None = None,
                  text_fields: Sequence[str] | None = None, delete_old: bool = False):
     """(plan, encoder) of a zero-downtime reindex of ``source`` behind ``alias``; the encoder defaults to the
-    source's stamped model. Nothing is changed until ``reindex(client, encoder, plan)``."""
+    source's stamped model, and a new ``model`` keeps the source's long-document mode. The target gets the
+    source's layout (shards, field type, pruning, quantization). Nothing changes until ``reindex(...)``."""
     if encoder is None:
         source_stamp = stamp_of(client, reindexing.resolve(client, source)[0])
-        encoder = load_encoder(model, stamp=source_stamp if model is None else None)
+        kept = {k: v for k, v in (source_stamp.model.encoder_options() if source_stamp else {}).items()
+                if k in ("long_documents", "window_overlap", "max_windows")}
+        encoder = load_encoder(model, **kept) if model else load_encoder(stamp=source_stamp)
     return reindexing.plan(client, source, alias, encoder, tuple(text_fields) if text_fields else None,
                          delete_old), encoder
 

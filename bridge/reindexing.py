@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
@@ -38,10 +38,13 @@ class ReindexPlan:
     replicas: int
     model: ModelStamp
     delete_old: bool = False
+    layout: mapping.IndexConfig = field(default_factory=mapping.IndexConfig)  # the source's, for the target
 
     def as_dict(self) -> dict:
         out = {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
         out["model"] = self.model.as_dict()
+        out["layout"] = {**asdict(self.layout), "text_fields": list(self.layout.text_fields),
+                         "prune": self.layout.prune.as_dict(), "quant": self.layout.quant.as_dict()}
         return out
 
 
@@ -100,7 +103,22 @@ def plan(client, source: str, alias: str, encoder, text_fields: tuple[str, ...] 
     return ReindexPlan(source=source, source_indices=source_indices, alias=alias, target=target,
                        resume=resume is not None, previous=tuple(alias_indices(client, alias)),
                        text_fields=fields, replicas=int(settings.get("number_of_replicas", 1)),
-                       model=encoder.stamp, delete_old=delete_old)
+                       model=encoder.stamp, delete_old=delete_old,
+                       layout=source_layout(client, source_indices[0], source_stamp, settings, fields))
+
+
+def source_layout(client, index: str, stamp: IndexStamp | None, settings: dict,
+                  text_fields: tuple[str, ...]) -> mapping.IndexConfig:
+    """The source index's layout for the target: shards, vector field and its type, pruning, quantization and
+    whether ``_source`` keeps the vector (replicas stay 0 while building; ``replicas`` restores them)."""
+    shards = int(settings.get("number_of_shards", 1))
+    if stamp is None:
+        return mapping.IndexConfig(text_fields=text_fields, shards=shards, replicas=0)
+    properties = client.indices.get_mapping(index=index)[index]["mappings"].get("properties", {})
+    field_type = properties.get(stamp.vector_field, {}).get("type", "rank_features")
+    return mapping.IndexConfig(vector_field=stamp.vector_field, text_fields=text_fields,
+                               exclude_vector_from_source=stamp.source_excludes_vector, shards=shards, replicas=0,
+                               prune=stamp.pruning, quant=stamp.quantization, field_type=field_type)
 
 
 def read_source(client, indices: tuple[str, ...], page: int = 500, keep_alive: str = "5m") -> Iterator[dict]:
@@ -137,7 +155,7 @@ def _strip_vectors(docs: Iterator[dict], drop: tuple[str, ...]) -> Iterator[dict
 
 
 def create_target(client, p: ReindexPlan, encoder) -> IndexStamp:
-    cfg = mapping.IndexConfig(text_fields=p.text_fields, replicas=0)
+    cfg = p.layout
     body = mapping.build(cfg, encoder.stamp)
     body["settings"]["index"]["refresh_interval"] = "-1"
     stamp = replace(cfg.stamp(encoder.stamp), reindex=ReindexState("copying", p.source, p.source_indices, p.alias,
