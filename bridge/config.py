@@ -12,13 +12,14 @@ DEFAULT_MODEL = "rasyosef/splade-small"
 DTYPES = ("float32", "float16", "bfloat16")
 LONG_DOCUMENTS = ("window", "truncate")
 POOLINGS = ("max", "sum")
-ACTIVATIONS = ("log1p_relu", "relu")
+ACTIVATIONS = ("log1p_relu", "relu", "log1p_log1p_relu")
+DEFAULT_POOLING, DEFAULT_ACTIVATION = "max", "log1p_relu"
 
 
-def check_options(pooling: str, activation: str) -> None:
-    if pooling not in POOLINGS:
+def check_options(pooling: str | None, activation: str | None) -> None:
+    if pooling is not None and pooling not in POOLINGS:
         raise ConfigError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    if activation not in ACTIVATIONS:
+    if activation is not None and activation not in ACTIVATIONS:
         raise ConfigError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
 
 
@@ -26,8 +27,10 @@ def check_options(pooling: str, activation: str) -> None:
 class EncoderConfig:
     model: str = DEFAULT_MODEL
     query_model: str | None = None  # asymmetric models: a separate query checkpoint
-    pooling: str = "max"
-    activation: str = "log1p_relu"
+    # None: what the checkpoint's 1_SpladePooling/config.json says (sentence-transformers format), else
+    # max / log1p_relu
+    pooling: str | None = None
+    activation: str | None = None
     doc_max_length: int = 512
     query_max_length: int = 64
     doc_prompt: str = ""

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import model_store
-from .config import EncoderConfig
+from .config import DEFAULT_ACTIVATION, DEFAULT_POOLING, EncoderConfig, check_options
 from .pooling import pool_hidden
 from .stamp import ModelStamp
 from .types import SparseVector
@@ -81,6 +81,19 @@ class SpladeEncoder:
             self._query = _Side(**{**self._doc.__dict__, "max_length": min(
                 self.config.query_max_length, self._doc.max_length), "prompt": self.config.query_prompt})
         self.vocab: list[str] = self._doc.tokenizer.convert_ids_to_tokens(list(range(self._doc.weight.shape[0])))
+        self.pooling, self.activation = self._pooling(model_store.pooling_config(model_store.resolve(self.config.model)))
+
+    def _pooling(self, checkpoint: dict) -> tuple[str, str]:
+        """The configured pooling and activation, else the checkpoint's (sentence-transformers format), else
+        max / log1p_relu. A configured value that differs from the checkpoint's is used, with a warning."""
+        chosen = []
+        for name, default in (("pooling", DEFAULT_POOLING), ("activation", DEFAULT_ACTIVATION)):
+            asked, stored = getattr(self.config, name), checkpoint.get(name)
+            if asked is not None and stored is not None and asked != stored:
+                log.warning("%s=%s overrides the checkpoint's %s (1_SpladePooling/config.json)", name, asked, stored)
+            chosen.append(asked or stored or default)
+        check_options(*chosen)
+        return chosen[0], chosen[1]
 
     def _load(self, ref: str, max_length: int, prompt: str) -> _Side:
         from transformers import AutoModelForMaskedLM, AutoTokenizer
@@ -104,8 +117,8 @@ class SpladeEncoder:
     def stamp(self) -> ModelStamp:
         """What an index must record to be queried with this encoder (see ``IndexStamp``)."""
         return ModelStamp(model=self._doc.name, revision=self._doc.revision, query_model=self._query.name,
-                          query_revision=self._query.revision, pooling=self.config.pooling,
-                          activation=self.config.activation, long_documents=self._long_documents)
+                          query_revision=self._query.revision, pooling=self.pooling,
+                          activation=self.activation, long_documents=self._long_documents)
 
     @property
     def _long_documents(self) -> str:
@@ -188,8 +201,7 @@ class SpladeEncoder:
             input_ids = padded["input_ids"].to(self.device)
             mask = padded["attention_mask"].to(self.device)
             hidden = side.model(input_ids=input_ids, attention_mask=mask).logits
-            weights = pool_hidden(hidden, mask, side.weight, side.bias, self.config.pooling,
-                                  self.config.activation)
+            weights = pool_hidden(hidden, mask, side.weight, side.bias, self.pooling, self.activation)
             for row, i in enumerate(batch):
                 rows[i] = _to_sparse(weights[row])
         if len(rows) == len(texts):

@@ -7,6 +7,7 @@ cached, so tests and demos run where the Hugging Face hub is unreachable.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -81,6 +82,40 @@ def resolve(ref: str) -> str:
     if Path(ref).expanduser().is_dir():
         return str(Path(ref).expanduser().resolve())
     return ref
+
+
+# sentence-transformers' SpladePooling names -> ours (its "relu" already includes SPLADE's log1p)
+_ST_ACTIVATIONS = {"relu": "log1p_relu", "log1p_relu": "log1p_log1p_relu"}
+
+
+def pooling_config(resolved: str) -> dict:
+    """``pooling`` / ``activation`` from a sentence-transformers checkpoint's SpladePooling module (its entry
+    in ``modules.json`` and that module's ``config.json``); empty when the checkpoint has none."""
+    modules = _read_json(resolved, "modules.json")
+    for module in modules if isinstance(modules, list) else []:
+        if str(module.get("type", "")).endswith("SpladePooling"):
+            cfg = _read_json(resolved, f"{module.get('path', '1_SpladePooling')}/config.json") or {}
+            out = {}
+            if cfg.get("pooling_strategy") is not None:
+                out["pooling"] = cfg["pooling_strategy"]
+            if cfg.get("activation_function") is not None:
+                act = cfg["activation_function"]
+                out["activation"] = _ST_ACTIVATIONS.get(act, act)
+            return out
+    return {}
+
+
+def _read_json(resolved: str, name: str):
+    if Path(resolved).is_dir():
+        path = Path(resolved) / name
+    else:
+        from transformers.utils import cached_file
+
+        found = cached_file(resolved, name, _raise_exceptions_for_missing_entries=False)
+        path = Path(found) if found else None
+    if path is None or not path.exists():
+        return None
+    return json.loads(path.read_text())
 
 
 def weights_file(resolved: str) -> Path | None:

@@ -1,7 +1,7 @@
 """SPLADE pooling as pure torch functions: MLM logits (+ attention mask) -> one weight per vocabulary entry.
 
 ``weights[v] = pool over non-padding positions t of activation(logits[t, v])``.
-Both activations are monotonic non-decreasing, so max pooling may be taken over the raw logits first;
+Every activation is monotonic non-decreasing, so max pooling may be taken over the raw logits first;
 ``pool_hidden`` uses that to never hold a ``[batch, length, vocab]`` tensor.
 """
 from __future__ import annotations
@@ -12,8 +12,11 @@ from .config import check_options
 
 
 def activate(x: torch.Tensor, activation: str) -> torch.Tensor:
+    """``relu``, ``log1p_relu`` (SPLADE's log(1 + relu)) or ``log1p_log1p_relu`` (OpenSearch's doc-v3 models)."""
     x = torch.relu(x)
-    return torch.log1p(x) if activation == "log1p_relu" else x
+    for _ in range(activation.count("log1p")):
+        x = torch.log1p(x)
+    return x
 
 
 def pool_logits(logits: torch.Tensor, mask: torch.Tensor, pooling: str = "max",

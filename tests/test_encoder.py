@@ -128,3 +128,30 @@ def test_long_documents_are_windowed_and_max_pooled(encoder):
         np.testing.assert_allclose(_dense(a, len(vocab)), _dense(b, len(vocab)), atol=1e-4)
     with pytest.raises(ValueError, match="long_documents"):
         EncoderConfig(long_documents="summarize")
+
+
+@pytest.mark.parametrize("strategy,st_activation,ours", [("sum", "relu", "log1p_relu"),
+                                                          ("max", "log1p_relu", "log1p_log1p_relu")])
+def test_pooling_is_read_from_a_sentence_transformers_checkpoint(tiny_model, tmp_path, strategy, st_activation,
+                                                                 ours):
+    """A checkpoint saved by sentence-transformers carries its pooling in 1_SpladePooling/config.json: the
+    encoder uses it (was: always max) and gives the vectors SparseEncoder gives for the same directory."""
+    from sentence_transformers import SparseEncoder
+    from sentence_transformers.sparse_encoder.models import MLMTransformer, SpladePooling
+
+    from bridge.config import EncoderConfig
+    from bridge.encoder import SpladeEncoder
+
+    saved = tmp_path / "st-checkpoint"
+    SparseEncoder(modules=[MLMTransformer(str(tiny_model)),
+                           SpladePooling(pooling_strategy=strategy, activation_function=st_activation)],
+                  device="cpu").save(str(saved))
+    encoder = SpladeEncoder(EncoderConfig(model=str(saved), threads=2, long_documents="truncate"))
+    assert (encoder.pooling, encoder.activation) == (strategy, ours)
+    assert (encoder.stamp.pooling, encoder.stamp.activation) == (strategy, ours)
+    docs = [(d["title"] + "\n" + d["text"]) for d in load_jsonl(SAMPLE, 12)]
+    theirs = SparseEncoder(str(saved), device="cpu").encode_document(docs, convert_to_tensor=True).to_dense().numpy()
+    mine = np.stack([_dense(v, theirs.shape[1]) for v in encoder.encode_documents(docs)])
+    assert np.abs(mine - theirs).max() < 1e-4 * max(1.0, float(np.abs(theirs).max()))
+    overridden = SpladeEncoder(EncoderConfig(model=str(saved), threads=2, pooling="max", activation="log1p_relu"))
+    assert (overridden.pooling, overridden.activation) == ("max", "log1p_relu")  # an explicit option wins
