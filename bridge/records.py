@@ -2,6 +2,7 @@
 naming the line and the reason, and the dead-letter file the rejected ones go to."""
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from typing import IO, Iterable, Iterator
@@ -126,7 +127,12 @@ class DeadLetter:
 
 
 def open_lines(path: str) -> IO[bytes]:
-    """Raw lines of a file or stdin (``-``); decoding happens per line in ``read_jsonl``."""
+    """Raw lines of a file or stdin (``-``), gzip-compressed or not (told by its first bytes, whatever the
+    name); decoding happens per line in ``read_jsonl``."""
+    raw = sys.stdin.buffer if path == "-" else open(path, "rb")
+    if raw.peek(2)[:2] != b"\x1f\x8b":
+        return raw
     if path == "-":
-        return sys.stdin.buffer
-    return open(path, "rb")
+        return gzip.open(raw, "rb")
+    raw.close()
+    return gzip.open(path, "rb")

@@ -97,3 +97,34 @@ def test_every_option_reads_a_bridge_environment_variable(node_url, client, tmp_
         assert "rank_feature" in json.loads(flag.stdout)["query"]["bool"]["should"][0]
     finally:
         client.indices.delete(index="test-cli-env", ignore_unavailable=True)
+
+
+@pytest.mark.integration
+@pytest.mark.model
+def test_gzipped_input_quiet_and_json_logs(node_url, client, tmp_path):
+    """``.jsonl.gz`` is read as is; ``--quiet`` leaves stderr empty on success; ``--log-format json`` writes
+    nothing but JSON objects on stderr, the final error included."""
+    import gzip
+
+    lines = [line for _, line in zip(range(12), open(SAMPLE))]
+    gz = tmp_path / "docs.jsonl.gz"
+    with gzip.open(gz, "wt") as f:
+        f.writelines(lines)
+    client.indices.delete(index="test-cli-gz*", ignore_unavailable=True)
+    try:
+        quiet = cli("--url", node_url, "--quiet", "ingest", "test-cli-gz", str(gz), "--model", "splade-tiny",
+                    "--format", "json", cwd=tmp_path)
+        assert quiet.returncode == 0 and json.loads(quiet.stdout)["indexed"] == 12, quiet.stderr
+        assert quiet.stderr == ""
+        logged = cli("--url", node_url, "-v", "--log-format", "json", "ingest", "test-cli-gz-2", str(gz),
+                     "--model", "splade-tiny", cwd=tmp_path)
+        failed = cli("--url", f"http://127.0.0.1:{free_port()}", "--retry-for", "0", "--log-format", "json", "status")
+    finally:
+        client.indices.delete(index="test-cli-gz*", ignore_unavailable=True)
+    assert logged.returncode == 0, logged.stderr[-2000:]
+    records = [json.loads(line) for line in logged.stderr.splitlines()]  # every line parses
+    assert any(r["level"] == "INFO" and r["logger"].startswith("bridge") for r in records)
+    assert {"time", "level", "logger", "message"} <= set(records[0])
+    assert failed.returncode == 2
+    (last,) = [json.loads(line) for line in failed.stderr.splitlines()][-1:]
+    assert last["level"] == "ERROR" and last["exit_code"] == 2 and "cannot reach the cluster" in last["message"]

@@ -113,7 +113,7 @@ def test_api_key_on_opensearch_and_elasticsearch(engine, tmp_path):
             encoded_from_env = cli("--url", proxy.url, "status", env={"BRIDGE_API_KEY": ENCODED_KEY})
             wrong = cli("--url", proxy.url, "--api-key-file", str(wrong_file), "status")
         assert_works(ingest, search, first)
-        assert proxy.refused == [f"GET /: unable to authenticate with the API key"]  # only the wrong key's
+        assert proxy.refused == ["GET /: unable to authenticate with the API key"]  # only the wrong key's
         assert encoded_from_env.returncode == 0, encoded_from_env.stderr
         fails_in_one_line(wrong, "HTTP 403", "check the API key")
         no_secrets(ingest, search, encoded_from_env, wrong)

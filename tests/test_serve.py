@@ -1,5 +1,6 @@
 """``splade-bridge serve`` started on a free port, every endpoint exercised over HTTP."""
 import asyncio
+import json
 import time
 
 import httpx
@@ -146,3 +147,31 @@ def test_batcher_failure_reaches_every_waiter_and_loop_survives():
 
     first, second = asyncio.run(main())
     assert all(isinstance(e, RuntimeError) for e in first) and second == "c"
+
+
+def test_access_log_is_one_json_object_per_request_and_names_no_secret(tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("t0ken-that-must-not-be-logged\n")
+    auth = {"authorization": "Bearer t0ken-that-must-not-be-logged"}
+    with running_service("--log-format", "json", "serve", "--auth-token-file", str(tokens),
+                         "--max-body-bytes", "2000") as (base, proc):
+        ok = httpx.post(base + "/expand?secret=q", json={"text": "garlic"}, headers={**auth, "x-request-id": "req-7"})
+        unauthorized = httpx.post(base + "/expand", json={"text": "garlic"})
+        too_big = httpx.post(base + "/expand", content=b'{"text": "' + b"a" * 3000 + b'"}',
+                             headers={**auth, "content-type": "application/json"})
+        time.sleep(0.5)
+        from tests.serving import stderr_of
+
+        lines = stderr_of(proc).splitlines()
+    assert ok.status_code == 200 and ok.headers["x-request-id"] == "req-7"
+    assert unauthorized.status_code == 401 and len(unauthorized.headers["x-request-id"]) == 32
+    assert too_big.status_code == 413
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(records) == len([ln for ln in lines if ln.strip()]) - 1  # all but serve's "serving ..." line
+    access = [r["http"] for r in records if r["logger"] == "bridge.serve.access"]
+    by_id = {a["request_id"]: a for a in access}
+    assert by_id["req-7"]["status"] == 200 and by_id["req-7"]["path"] == "/expand"
+    assert by_id["req-7"]["method"] == "POST" and by_id["req-7"]["duration_ms"] > 0
+    assert sorted(a["status"] for a in access if a["path"] == "/expand") == [200, 401, 413]
+    text = "\n".join(lines)
+    assert "t0ken-that-must-not-be-logged" not in text and "secret=q" not in text

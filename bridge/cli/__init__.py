@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 import click
 
@@ -21,6 +20,7 @@ from .cluster import cluster
 from .kafka import kafka
 from .worker import worker_cmd
 from .exits import run
+from .logs import configure
 from .options import connection_options, name_environment_variables
 from .serve import serve_cmd
 
@@ -29,14 +29,18 @@ from .serve import serve_cmd
 @connection_options(on_group=True)
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.option("-v", "--verbose", is_flag=True, help="Info logs on stderr.")
+@click.option("-q", "--quiet", is_flag=True, envvar="BRIDGE_QUIET", help="Errors and results only: no progress bars, "
+                                                                        "no info or warnings.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="BRIDGE_LOG_FORMAT", help="json: one JSON object per line on stderr (no progress bars).")
 @click.version_option(__version__, "--version", prog_name="splade-bridge", message="%(prog)s %(version)s")
-def main_group(debug, verbose) -> None:
+def main_group(debug, verbose, quiet, log_format) -> None:
     """Run SPLADE learned-sparse retrieval natively on OpenSearch/Elasticsearch.
 
     Connection options (--url, --username, --password-file, --ca-certs, --client-cert, --client-key,
     --insecure, --timeout, --retry-for, --engine) are accepted before or after the subcommand."""
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    configure(level, log_format, quiet=quiet and not debug)
     if not debug:  # the client logs every failed attempt with a traceback; our error line says it once
         logging.getLogger("opensearch").setLevel(logging.CRITICAL)
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .. import api
+from .logs import say
 
 DISTRIBUTIONS = ("elasticsearch", "opensearch")
 
@@ -64,10 +65,9 @@ def up_cmd(wait, fmt, **kw) -> None:
         click.echo(json.dumps(info.__dict__))
         return
     if info.chosen:
-        click.echo(info.chosen, err=True)
+        say(info.chosen)
     state = "already running" if info.already_running else f"started in {info.seconds:.1f}s on {info.java}"
-    click.echo(f"{info.engine} {info.version} {state} (pid {info.pid}); modules: {', '.join(info.modules)}",
-               err=True)
+    say(f"{info.engine} {info.version} {state} (pid {info.pid}); modules: {', '.join(info.modules)}")
     click.echo(info.url)
 
 
@@ -76,7 +76,7 @@ def up_cmd(wait, fmt, **kw) -> None:
 def down_cmd(**kw) -> None:
     """Stop the node started by ``cluster up`` (via its pid file)."""
     spec = _spec(**kw)
-    click.echo(f"stopped {spec.engine} on port {spec.port}" if api.stop_node(spec) else "not running", err=True)
+    say(f"stopped {spec.engine} on port {spec.port}" if api.stop_node(spec) else "not running")
 
 
 @cluster.command("status")

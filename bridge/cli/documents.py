@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import datetime, timezone
 
 import click
 
 from .. import api
+from .logs import say
 from .options import FORMAT, MODEL, TRUNCATE, connection_options, emit
 
 
@@ -159,7 +161,7 @@ def search_cmd(settings, name, text, model, size, form, filters, explain, allow_
         return
     hits = searcher.search(text, opts)
     if hits.partial:
-        click.echo(f"warning: partial results: {hits.describe_partial()}", err=True)
+        say(f"warning: partial results: {hits.describe_partial()}", logging.WARNING)
     lines = []
     for rank, h in enumerate(hits, 1):
         title = str(h.source.get("title") or h.source.get("text") or "")[:70]

@@ -2,11 +2,13 @@
 stderr (tracebacks only with ``--debug``)."""
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
 
 from ..api import BridgeError, as_bridge_error
+from .logs import json_logging
 
 # failure -> (exit code, fixed message or None for the error's own); first match wins. Exit codes:
 # 0 success, 1 partial failure (raised as SystemExit by the command), 2 failure, 3 node not running,
@@ -33,7 +35,10 @@ def run(group: click.Group, prog_name: str = "splade-bridge") -> None:
         if debug and not isinstance(exc, (click.ClickException, click.exceptions.Abort, KeyboardInterrupt)):
             raise
         code, message = exit_for(exc)
-        click.echo(message, err=True)
+        if json_logging():
+            logging.getLogger("bridge.cli").error(message.removeprefix("error: "), extra={"exit_code": code})
+        else:
+            click.echo(message, err=True)
         sys.exit(code)
 
 

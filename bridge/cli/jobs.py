@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .. import api
+from .logs import say
 from .documents import ingest_file
 from .options import FORMAT, connection_options
 
@@ -40,12 +41,11 @@ def eval_cmd(settings, dataset, index, split, do_ingest, model, modes, metrics, 
     client = settings.client()
     if do_ingest:
         summary = ingest_file(client, index, str(Path(dataset) / "corpus.jsonl"), model)
-        click.echo(f"ingested {summary.indexed} documents ({summary.failed} failed) in {summary.seconds:.0f}s",
-                   err=True)
+        say(f"ingested {summary.indexed} documents ({summary.failed} failed) in {summary.seconds:.0f}s")
     started = time.monotonic()
     out = api.evaluate(client, index, dataset, modes=[m.strip() for m in modes.split(",")],
                        metrics=metrics.split(","), split=split, model=model, depth=depth, hybrid=hybrid,
-                       runs_dir=runs_dir, progress=lambda m: click.echo(f"running {m} ...", err=True))
+                       runs_dir=runs_dir, progress=lambda m: say(f"running {m} ..."))
     report = {"dataset": str(dataset), "split": split, "index": index, "queries": out["queries"],
               "model": out["model"], "results": out["results"], "seconds": round(time.monotonic() - started, 1)}
     if fmt == "json":
@@ -78,7 +78,7 @@ def demo_cmd(settings, index, model, corpus, queries, start_node):
 
     if start_node:
         info = api.start_node(api.NodeSpec())
-        click.echo(f"node: {info.engine} {info.version} at {info.url}", err=True)
+        say(f"node: {info.engine} {info.version} at {info.url}")
         settings.values["url"] = settings.values.get("url") or info.url
     if corpus is None:
         shared = Path.cwd().parent / "shared" / "datasets" / "scifact" / "corpus.jsonl"
@@ -86,7 +86,7 @@ def demo_cmd(settings, index, model, corpus, queries, start_node):
     client = settings.client()
     client.indices.delete(index=index, ignore_unavailable=True)
     summary = ingest_file(client, index, corpus, model)
-    click.echo(f"indexed {summary.indexed} documents from {corpus} at {summary.docs_per_s:.1f} docs/s", err=True)
+    say(f"indexed {summary.indexed} documents from {corpus} at {summary.docs_per_s:.1f} docs/s")
     searcher = api.open_searcher(client, index, model=model)
     for text in queries:
         click.echo(f"\nquery: {text}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .. import api
+from .logs import say
 
 
 def _broker_options(f):
@@ -43,7 +44,7 @@ def up_cmd(wait, fmt, **kw) -> None:
         click.echo(json.dumps(info.__dict__))
         return
     state = "already running" if info.already_running else f"started in {info.seconds:.1f}s"
-    click.echo(f"kafka {info.version} {state} (pid {info.pid})", err=True)
+    say(f"kafka {info.version} {state} (pid {info.pid})")
     click.echo(info.bootstrap)
 
 
@@ -52,7 +53,7 @@ def up_cmd(wait, fmt, **kw) -> None:
 def down_cmd(**kw) -> None:
     """Stop the broker started by ``kafka up``."""
     spec = api.BrokerSpec(**kw)
-    click.echo(f"stopped kafka on port {spec.port}" if api.stop_broker(spec) else "not running", err=True)
+    say(f"stopped kafka on port {spec.port}" if api.stop_broker(spec) else "not running")
 
 
 @kafka.command("status")

@@ -7,6 +7,7 @@ import logging
 import click
 
 from .. import api
+from .logs import say
 from .options import connection_options
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,13 @@ log = logging.getLogger(__name__)
               help="Larger request bodies get 413 (counted as read, chunked or not).")
 @click.option("--max-json-depth", default=32, show_default=True, type=click.IntRange(1),
               help="Request JSON nested deeper gets 400.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="One log record per request (method, path, status, duration, client, request id) on stderr; "
+                   "with --log-format json, one JSON object each.")
 @connection_options()
 @click.pass_obj
 def serve_cmd(settings, host, port, model, indices, patterns, auth_token_file, max_in_flight, max_batch, max_wait_ms,
-              cache_size, max_body_bytes, max_json_depth):
+              cache_size, max_body_bytes, max_json_depth, access_log):
     """Serve /expand, /query, /search, /healthz and /metrics over HTTP (OpenAPI at /docs).
 
     A cluster is used only when --url (or BRIDGE_URL) is given; /search needs one. Only the indices named
@@ -72,7 +76,9 @@ def serve_cmd(settings, host, port, model, indices, patterns, auth_token_file, m
                                         max_in_flight=max_in_flight, tokens=tokens),
                       batch=BatchConfig(max_batch=max_batch, max_wait_ms=max_wait_ms, cache_size=cache_size))
     app = create_app(encoder, client, cfg)
-    click.echo(f"serving {encoder.stamp.model} on http://{host}:{port}", err=True)
+    if access_log:
+        logging.getLogger("bridge.serve.access").setLevel(logging.INFO)
+    say(f"serving {encoder.stamp.model} on http://{host}:{port}")
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
 

@@ -9,7 +9,6 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from ..errors import NodeError
 from .maven import Artifact, fetch
 from .recipes import EngineRecipe
 

@@ -23,6 +23,7 @@ from ..api import (DEFAULT_CLAUSE_BUDGET, BridgeError, ClusterRefused, ClusterUn
                    IndexNotBridged, IndexNotFound, ModelMismatch, PruneConfig, QueryError, Searcher, SearchOptions,
                    __version__, as_bridge_error, plan_query, prune)
 from .batcher import BatchConfig, MicroBatcher
+from .access import AccessLog
 from .guard import Guard, GuardConfig, IndexAllowList
 
 log = logging.getLogger(__name__)
@@ -129,9 +130,10 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
         metrics["latency"].labels(endpoint).observe(time.perf_counter() - started)
         return response
 
-    # outermost: refusals (401, 413, 400 depth, 429) happen before parsing and are counted here
+    # refusals (401, 413, 400 depth, 429) happen before parsing and are counted here
     app.add_middleware(Guard, cfg=cfg.guard,
                        on_reject=lambda path, status: metrics["requests"].labels(path, str(status)).inc())
+    app.add_middleware(AccessLog)  # outside the guard: refusals are logged too
     allowed = IndexAllowList(cfg.indices.patterns + ((cfg.default_index,) if cfg.default_index else ()))
 
     @app.exception_handler(RequestValidationError)
