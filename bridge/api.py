@@ -204,8 +204,8 @@ def evaluate(client, index: str, dataset: str | Path, *, modes: Sequence[str] = 
 
 
 def require_eval_extra() -> None:
-    """``MissingExtra`` unless the ``[eval]`` extra (ir_measures, scipy) is installed."""
-    for module in ("ir_measures", "scipy"):
+    """``MissingExtra`` unless the ``[eval]`` extra (ir_measures) is installed."""
+    for module in ("ir_measures",):
         try:
             __import__(module)
         except ImportError:

@@ -95,3 +95,6 @@ def demo_cmd(settings, index, model, corpus, queries, start_node):
             tokens = ", ".join(f"{t}={c:.2f}" for t, c in hit.explain or ())
             click.echo(f"{rank}. {hit.score:7.3f}  {hit.id:>10}  {title}  [{tokens}]")
     sys.stdout.flush()
+    if start_node:
+        say(f"\nthe {info.engine} node keeps running at {info.url} (pid {info.pid}, index {index!r}); stop it with: "
+            f"splade-bridge cluster down --port {info.url.rsplit(':', 1)[1]}")
