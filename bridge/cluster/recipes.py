@@ -32,12 +32,15 @@ class EngineRecipe:
 
     def java(self, version: str) -> JavaRange:
         """The Java versions the server runs on. OpenSearch 2.x and Elasticsearch 7.x install a
-        SecurityManager, which Java 24 removed: they stop at Java 23. OpenSearch 3.x builds its Thai
-        analyzer for every new index: a runtime without the JDK's Thai dictionary cannot create one."""
+        SecurityManager, which Java 24 removed: they stop at Java 23."""
         major = major_of(version)
         if self.name == "opensearch":
-            return JavaRange(21, thai=True) if major >= 3 else JavaRange(11, 23)
+            return JavaRange(21) if major >= 3 else JavaRange(11, 23)
         return JavaRange(17) if major >= 8 else JavaRange(11, 23)
+
+    def builds_thai(self, version: str) -> bool:
+        """Builds a Thai analyzer for every new index (OpenSearch 3.x): needs a Thai word-break dictionary."""
+        return self.name == "opensearch" and major_of(version) >= 3
 
     def descriptor_java(self, version: str) -> str:
         return str(self.java(version).min_major)

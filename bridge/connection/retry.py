@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Callable, TypeVar
 
-from tenacity import Retrying, retry_if_exception, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, wait_exponential, wait_random
 
 from ..config import RetryPolicy
 
@@ -31,13 +31,14 @@ def retrying(policy: RetryPolicy, what: str, is_transient: Callable[[BaseExcepti
         exc = state.outcome.exception()
         text = str(getattr(exc, "reason", None) or exc).rsplit(": ", 1)[-1][:200]
         log.warning("%s failed (%s: %s); attempt %d, retrying in %.1fs (giving up after %gs)", what,
-                    type(exc).__name__, text, state.attempt_number, state.upcoming_sleep, policy.retry_for)
+                    type(exc).__name__, text, state.attempt_number, state.next_action.sleep, policy.retry_for)
 
-    backoff = wait_exponential_jitter(multiplier=policy.initial_backoff, max=policy.max_backoff,
-                                      jitter=policy.initial_backoff)
+    # initial * 2^(n-1) plus up to `initial` of jitter, capped (the same in tenacity 8 and 9)
+    backoff = wait_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff) + \
+        wait_random(0, policy.initial_backoff)
 
     def wait(state) -> float:  # the last wait is shortened so the final attempt lands at retry_for
-        return min(backoff(state), max(0.0, policy.retry_for - (clock() - started)))
+        return min(backoff(state), policy.max_backoff, max(0.0, policy.retry_for - (clock() - started)))
 
     def stop(state) -> bool:
         return clock() - started >= policy.retry_for
