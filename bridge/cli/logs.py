@@ -29,7 +29,8 @@ class JsonLines(logging.Formatter):
 def configure(level: int, fmt: str = "text", quiet: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines() if fmt == "json" else logging.Formatter(TEXT))
-    logging.basicConfig(level=logging.ERROR if quiet else level, handlers=[handler], force=True)
+    # like basicConfig: a process that already has handlers (an embedding program, pytest) keeps its own
+    logging.basicConfig(level=logging.ERROR if quiet else level, handlers=[handler])
     if quiet or fmt == "json":  # progress bars are neither quiet nor JSON
         os.environ["TQDM_DISABLE"] = "1"
 

@@ -64,9 +64,11 @@ class NodeSpec:
 
     @property
     def node_dir(self) -> Path:
+        """Where the node keeps its data, logs and pid; with no version, the one ``located`` names."""
         if self.data_dir is not None:
             return Path(self.data_dir)
-        return state_root() / "nodes" / f"{self.engine}-{self.version}-{self.port}"
+        version = self.version or located(self).version
+        return state_root() / "nodes" / f"{self.engine}-{version}-{self.port}"
 
     @property
     def pid_file(self) -> Path:
@@ -237,7 +239,7 @@ def up(spec: NodeSpec, timeout: float = 180.0) -> NodeInfo:
         return _ready(running, pids, started, already_running=True)
     spec, java, chosen = choose(spec)
     if chosen:
-        log.warning("%s", chosen)
+        log.info("%s", chosen)
     group = members(spec)
     for m in group:
         if read_pid(m.pid_file) is None and port_in_use(m.port):

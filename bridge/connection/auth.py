@@ -54,8 +54,9 @@ def region(cfg: ConnectionConfig, session=None) -> str:
 def describe(cfg: ConnectionConfig) -> str:
     """What to check when the cluster refuses us (no secret in it)."""
     if cfg.aws_sigv4:
+        where = cfg.aws_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         return (f"the AWS credentials (SigV4 for service {cfg.aws_service!r} in region "
-                f"{cfg.aws_region or os.environ.get('AWS_REGION') or os.environ.get('AWS_DEFAULT_REGION')!r})")
+                f"{repr(where) if where else 'of the AWS profile'})")
     if cfg.api_key:
         return "the API key"
     if cfg.username is not None:
