@@ -35,7 +35,7 @@ def repo(tmp_path):
 
 def publish(served: Path, content: bytes, checksums: dict[str, str]) -> None:
     path = served / "maven2" / ART.path
-    path.parent.mkdir(parents=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     for algorithm, value in checksums.items():
         path.with_name(f"{path.name}.{algorithm}").write_text(f"{value}  {path.name}\n")
@@ -51,6 +51,34 @@ def test_download_is_verified_and_cached_in_the_m2_layout(repo, tmp_path):
     assert got.with_name("thing-1.2.3.zip.sha1").read_text().strip() == hashlib.sha1(content).hexdigest()
     (served / "maven2" / ART.path).unlink()  # a second fetch reads the cache, not the repository
     assert fetch(ART, repository=local, base_url=url) == got
+
+
+def test_a_failing_repository_answer_is_retried(tmp_path):
+    """503 on the first request for the file: retried (urllib3's Retry), then verified and kept."""
+    served = tmp_path / "served"
+    content = b"y" * 1000
+    answers = []
+
+    class Flaky(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            answers.append(self.path)
+            if self.path.endswith(".zip") and answers.count(self.path) == 1:
+                self.send_error(503)
+                return
+            super().do_GET()
+
+    publish(served, content, {"sha1": hashlib.sha1(content).hexdigest()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Flaky, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        got = fetch(ART, repository=tmp_path / "m2", base_url=f"http://127.0.0.1:{server.server_address[1]}/maven2")
+    finally:
+        server.shutdown()
+    assert got.read_bytes() == content
+    assert answers.count("/maven2/" + ART.path) == 2
 
 
 def test_the_strongest_published_checksum_is_used(repo, tmp_path):

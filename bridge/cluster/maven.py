@@ -65,9 +65,7 @@ def fetch(artifact: Artifact, *, repository: Path | None = None, base_url: str |
         return path
     base = (base_url or mirror()).rstrip("/")
     url = f"{base}/{artifact.path}"
-    if session is None:
-        import requests  # opensearch-py's dependency; imported here so the cluster layer loads without it
-        session = requests.Session()
+    session = session or _session()
     algorithm, expected = _published_checksum(session, url)
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
@@ -94,6 +92,20 @@ def fetch(artifact: Artifact, *, repository: Path | None = None, base_url: str |
     path.with_name(f"{path.name}.{algorithm}").write_text(expected + "\n")
     os.replace(part, path)
     return path
+
+
+def _session():
+    """requests with urllib3's retries: connection failures and 429/5xx answers are retried with backoff."""
+    import requests  # opensearch-py's dependency; imported here so the cluster layer loads without it
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    retry = Retry(total=4, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504), allowed_methods={"GET"},
+                  raise_on_status=False)
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    return session
 
 
 def _published_checksum(session, url: str) -> tuple[str, str]:
