@@ -172,7 +172,7 @@ def sizes(client, index: str) -> None:
     client.indices.delete(index=text_index)
 
 
-def pruning_sweep(client, tiny: Path, index: str, queries, qrels, plot: Path | None) -> None:
+def pruning_sweep(client, tiny: Path, index: str, queries, qrels, plot: Path | None, name: str = "SciFact") -> None:
     from bridge import evaluation, mapping
     from bridge.connection.engines import helpers
     from bridge.config import EncoderConfig, PruneConfig
@@ -225,7 +225,7 @@ def pruning_sweep(client, tiny: Path, index: str, queries, qrels, plot: Path | N
             for p in pts:
                 ax.annotate(f"q{p[1] or 'all'}", (p[3], p[2]), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel("search p50 latency (ms), OpenSearch 2.19 single node")
-        ax.set_ylabel("SciFact nDCG@10")
+        ax.set_ylabel(f"{name} nDCG@10")
         ax.set_title("SPLADE-tiny pruning: quality vs latency")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
@@ -241,6 +241,9 @@ def main() -> None:
     ap.add_argument("--plot", type=Path, default=REPO / "benchmarks" / "pruning.png")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--only", type=int, choices=range(1, 6), default=None, help="run one section")
+    ap.add_argument("--dataset", type=Path, default=SCIFACT,
+                    help="BEIR folder for the pruning sweep (section 5; its --index built from it, e.g. by "
+                         "`splade-bridge eval --ingest`)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(2)
@@ -257,13 +260,14 @@ def main() -> None:
     corpus = [json.loads(line) for line in open(SCIFACT / "corpus.jsonl")]
     texts = [f"{d['title']}\n{d['text']}" for d in corpus][: args.docs]
     collection = evaluation.load_beir(SCIFACT, "test")
+    sweep = evaluation.load_beir(args.dataset, "test") if args.dataset != SCIFACT else collection
     sections = [
         ("document encoding", lambda: encoding(texts, tiny)),
         ("ingest", lambda: ingest_vs_encode(client, SCIFACT / "corpus.jsonl", tiny, args.index)),
         ("query path", lambda: query_path(client, tiny, args.index, collection.queries, collection.qrels)),
         ("index size", lambda: sizes(client, args.index)),
-        ("pruning sweep", lambda: pruning_sweep(client, tiny, args.index, collection.queries, collection.qrels,
-                                                args.plot)),
+        ("pruning sweep", lambda: pruning_sweep(client, tiny, args.index, sweep.queries, sweep.qrels, args.plot,
+                                                args.dataset.name.capitalize())),
     ]
     for n, (title, run) in enumerate(sections, 1):
         if args.only in (None, n):

@@ -38,7 +38,8 @@ from .mapping import IndexConfig
 from .model_store import fetch_tiny
 from .pipeline import Edges, IngestConfig, IngestSummary, Outcome
 from .records import open_lines, read_jsonl
-from .searcher import Hit, Hits, Searcher, SearchOptions, plan_query
+from .fusion import Hybrid
+from .searcher import Hit, Hits, Searcher, SearchOptions, TwoPhase, plan_query
 from .sparse import prune
 from .stamp import IndexStamp, ModelStamp, ReindexState
 from .types import BadRecord, Deletion, Document, SparseVector
@@ -49,7 +50,7 @@ __all__ = [
     "read_records", "expand", "open_searcher", "search", "evaluate", "require_eval_extra", "build_idf",
     "cluster_status", "plan_reindex", "reindex", "rollback_alias", "ConnectionConfig", "EncoderConfig",
     "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig", "IngestConfig", "IngestSummary", "Outcome", "Edges",
-    "SearchOptions", "Hit", "Hits", "Searcher", "IndexStamp", "ModelStamp", "ReindexState", "SparseVector",
+    "SearchOptions", "TwoPhase", "Hybrid", "Hit", "Hits", "Searcher", "IndexStamp", "ModelStamp", "ReindexState", "SparseVector",
     "Document", "Deletion", "BadRecord", "DEFAULT_MODEL", "ENGINES", "BridgeError", "ConfigError", "MissingExtra",
     "ClusterError", "ClusterUnreachable", "ClusterRefused", "AuthenticationFailed", "IndexExists", "IndexNotFound",
     "IndexNotBridged", "ModelMismatch", "QueryError", "ModelLoadError", "IngestAborted", "ReindexError",

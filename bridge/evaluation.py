@@ -19,13 +19,13 @@ import numpy as np
 from . import query as dsl
 from .connection.engines import helpers
 from .errors import ConfigError
+from .fusion import fuse_scores
 from .searcher import Searcher, SearchOptions
 from .sparse import from_features
 
 log = logging.getLogger(__name__)
 
-MODES = ("bm25", "splade", "hybrid", "exact")
-HYBRID = ("rrf", "norm")
+MODES = ("bm25", "splade", "two_phase", "hybrid", "exact")
 Run = dict[str, dict[str, float]]
 
 
@@ -109,8 +109,8 @@ def bm25_run(client, index: str, fields: list[str], queries: dict[str, str], k: 
     return run
 
 
-def splade_run(searcher: Searcher, queries: dict[str, str], k: int) -> Run:
-    opts = SearchOptions(size=k, source=False)
+def splade_run(searcher: Searcher, queries: dict[str, str], k: int, mode: str = "splade") -> Run:
+    opts = SearchOptions(size=k, source=False, mode=mode)
     return {qid: {h.id: h.score for h in searcher.search(text, opts)} for qid, text in queries.items()}
 
 
@@ -124,23 +124,8 @@ def exact_run(searcher: Searcher, vectors: StoredVectors, queries: dict[str, str
 
 
 def fuse(a: Run, b: Run, method: str = "rrf", k: int = 100, rrf_k: int = 60) -> Run:
-    """Hybrid of two runs: reciprocal rank fusion, or the sum of min-max normalised scores."""
-    if method not in HYBRID:
-        raise ConfigError(f"hybrid method must be one of {HYBRID}, got {method!r}")
-    out: Run = {}
-    for qid in set(a) | set(b):
-        fused: dict[str, float] = {}
-        for run in (a.get(qid, {}), b.get(qid, {})):
-            ranked = sorted(run.items(), key=lambda kv: -kv[1])
-            if method == "rrf":
-                for rank, (did, _) in enumerate(ranked, 1):
-                    fused[did] = fused.get(did, 0.0) + 1.0 / (rrf_k + rank)
-            elif ranked:
-                hi, lo = ranked[0][1], ranked[-1][1]
-                for did, s in ranked:
-                    fused[did] = fused.get(did, 0.0) + ((s - lo) / (hi - lo) if hi > lo else 1.0)
-        out[qid] = dict(sorted(fused.items(), key=lambda kv: -kv[1])[:k])
-    return out
+    """Hybrid of two runs, query by query (``fusion.fuse_scores``)."""
+    return {qid: fuse_scores(a.get(qid, {}), b.get(qid, {}), method, k, rrf_k) for qid in set(a) | set(b)}
 
 
 # -- metrics -------------------------------------------------------------------------------------
@@ -171,15 +156,15 @@ def evaluate(client, searcher: Searcher, collection: Collection, modes: Iterable
     fields = list(searcher.stamp.text_fields)
     runs: dict[str, Run] = {}
     needs = set(modes) | ({"bm25", "splade"} if "hybrid" in modes else set())
-    for mode in ("bm25", "splade", "exact"):
+    for mode in ("bm25", "splade", "two_phase", "exact"):
         if mode not in needs:
             continue
         if progress:
             progress(mode)
         if mode == "bm25":
             runs[mode] = bm25_run(client, searcher.index, fields, collection.queries, depth)
-        elif mode == "splade":
-            runs[mode] = splade_run(searcher, collection.queries, depth)
+        elif mode in ("splade", "two_phase"):
+            runs[mode] = splade_run(searcher, collection.queries, depth, mode.replace("_", "-"))
         else:
             vectors = StoredVectors(client, searcher.index, searcher.field, searcher.scale)
             runs[mode] = exact_run(searcher, vectors, collection.queries, depth)

@@ -58,6 +58,25 @@ def search_body(scoring: dict, size: int = 10, filters: Sequence[dict] = (),
     return body
 
 
+def split_tokens(weights: dict[str, float], ratio: float, max_first: int | None = None
+                 ) -> tuple[dict[str, float], dict[str, float]]:
+    """Two-phase search: (first, rest). ``first`` holds the weights >= ``ratio`` x the largest (at most
+    ``max_first`` of them, largest first, and never none); ``rest`` the others."""
+    ranked = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
+    if not ranked:
+        return {}, {}
+    cut = ratio * ranked[0][1]
+    first = [kv for kv in ranked if kv[1] >= cut][:max_first] or ranked[:1]
+    return dict(first), dict(ranked[len(first):])
+
+
+def rescore(rest_scoring: dict, window: int) -> dict:
+    """A rescore that adds the second phase's score to the first's (``total``, both weights 1): every hit in
+    the window ends with the full dot product."""
+    return {"window_size": window, "query": {"rescore_query": rest_scoring, "query_weight": 1.0,
+                                             "rescore_query_weight": 1.0, "score_mode": "total"}}
+
+
 def match_query(text: str, fields: Sequence[str], size: int = 10, filters: Sequence[dict] = ()) -> dict:
     """BM25 over the text fields of the same index (the baseline; BEIR's multi_match settings)."""
     scoring = {"multi_match": {"query": text, "fields": list(fields), "type": "best_fields",

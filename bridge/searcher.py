@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from . import idf, query
+from .fusion import Hybrid, fuse_scores
 from .config import PruneConfig
 from .connection.client import clause_budget
 from .connection.engines import server_capabilities
@@ -17,6 +19,25 @@ from .sparse import LINEAR_MAX_WEIGHT, KeyCodec, fit_query_weights, from_feature
 log = logging.getLogger(__name__)
 
 
+MODES = ("splade", "two-phase", "hybrid")
+
+
+@dataclass(frozen=True)
+class TwoPhase:
+    """Two-phase search in standard DSL: the tokens weighing >= ``ratio`` x the largest (at most ``max_first``)
+    find and rank the hits; the rest are added in a ``rescore`` of the top ``window`` (at least ``size``)."""
+
+    ratio: float = 0.4  # OpenSearch's neural_sparse two-phase default
+    window: int = 100
+    max_first: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.ratio <= 1.0:
+            raise ConfigError(f"two-phase ratio must be in (0, 1], got {self.ratio}")
+        if self.window < 1 or (self.max_first is not None and self.max_first < 1):
+            raise ConfigError("two-phase window and max_first must be >= 1")
+
+
 @dataclass(frozen=True)
 class SearchOptions:
     size: int = 10
@@ -26,10 +47,17 @@ class SearchOptions:
     explain: bool = False
     explain_top: int = 5
     query_prune: PruneConfig = field(default_factory=PruneConfig)
+    # "two-phase": exact scores for the top `two_phase.window` hits, fewer postings read; "hybrid": BM25 and
+    # SPLADE requests sent at once, fused client-side (`hybrid`); scores are then fused scores
+    mode: str = "splade"
+    two_phase: TwoPhase = field(default_factory=TwoPhase)
+    hybrid: Hybrid = field(default_factory=Hybrid)
 
     def __post_init__(self) -> None:
         if self.form is not None and self.form not in query.FORMS:
             raise ConfigError(f"form must be one of {query.FORMS}, got {self.form!r}")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.size < 0 or self.explain_top < 1:
             raise ConfigError("size must be >= 0 and explain_top >= 1")
         object.__setattr__(self, "filters", check_filters(self.filters))  # only the filter language, as DSL
@@ -37,11 +65,12 @@ class SearchOptions:
 
 class Hits(list):
     """The hits of one search, best first, with how complete they are: ``partial`` when some shards failed
-    (a node lost, say) or the search timed out — such results are reported, never passed off as whole."""
+    (a node lost, say) or the search timed out — such results are reported, never passed off as whole.
+    ``fusion`` names how a hybrid search was fused (``client-side rrf``...), else None."""
 
-    def __init__(self, hits=(), shards: dict | None = None, timed_out: bool = False):
+    def __init__(self, hits=(), shards: dict | None = None, timed_out: bool = False, fusion: str | None = None):
         super().__init__(hits)
-        self.shards, self.timed_out = dict(shards or {}), timed_out
+        self.shards, self.timed_out, self.fusion = dict(shards or {}), timed_out, fusion
 
     @property
     def partial(self) -> bool:
@@ -88,8 +117,13 @@ def plan_query(tokens: dict[str, float], field: str, opts: SearchOptions = Searc
     weights, factor = fit_query_weights(stored_scale, max_weight=max_weight, budget=budget)
     used = {KeyCodec.decode(k): tokens[KeyCodec.decode(k)] for k in weights}
     source: bool | Sequence[str] = True if opts.explain else opts.source
-    body = query.search_body(query.scoring_query(form, field, weights), size=opts.size,
+    first, rest = weights, {}
+    if opts.mode == "two-phase":
+        first, rest = query.split_tokens(weights, opts.two_phase.ratio, opts.two_phase.max_first)
+    body = query.search_body(query.scoring_query(form, field, first), size=opts.size,
                              filters=opts.filters, source=source)
+    if rest:
+        body["rescore"] = query.rescore(query.scoring_query(form, field, rest), max(opts.two_phase.window, opts.size))
     return body, used, factor
 
 
@@ -145,9 +179,15 @@ class Searcher:
         return body, used, factor
 
     def search(self, text: str, opts: SearchOptions = SearchOptions()) -> "Hits":
-        return self.search_tokens(self.expand(text, opts.query_prune), opts)
+        return self.search_tokens(self.expand(text, opts.query_prune), opts, text=text)
 
-    def search_tokens(self, tokens: dict[str, float], opts: SearchOptions = SearchOptions()) -> "Hits":
+    def search_tokens(self, tokens: dict[str, float], opts: SearchOptions = SearchOptions(),
+                      text: str | None = None) -> "Hits":
+        """Hits for expanded ``tokens``; hybrid mode also needs the ``text`` for its BM25 side."""
+        if opts.mode == "hybrid":
+            if text is None:
+                raise QueryError("hybrid search needs the query text for its BM25 side")
+            return self._hybrid(text, tokens, opts)
         body, used, factor = self.build_tokens(tokens, opts)
         resp = self.client.search(index=self.index, body=body)
         hits = Hits(shards=resp.get("_shards", {}), timed_out=bool(resp.get("timed_out")))
@@ -164,4 +204,34 @@ class Searcher:
                 doc = {t: v / self.scale for t, v in from_features(features).items()}
                 explained = explain_hit(used, doc, opts.explain_top)
             hits.append(Hit(h["_id"], h["_score"] / factor, source, explained))
+        return hits
+
+    def bm25_body(self, text: str, opts: SearchOptions) -> dict:
+        """BM25 over the index's text fields, with the same filters (the hybrid's other side)."""
+        body = query.match_query(text, list(self.stamp.text_fields), size=max(opts.size, opts.hybrid.depth),
+                                 filters=opts.filters)
+        body["_source"] = {"excludes": [self.field]} if opts.source is True else opts.source
+        return body
+
+    def _hybrid(self, text: str, tokens: dict[str, float], opts: SearchOptions) -> "Hits":
+        """Both requests at once (the BM25 one on a second thread), fused client-side: the engines here have
+        no native fusion without plugins (OpenSearch's ``hybrid`` query needs neural-search)."""
+        side = replace(opts, mode="splade", size=max(opts.size, opts.hybrid.depth))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            lexical = pool.submit(self.client.search, index=self.index, body=self.bm25_body(text, opts))
+            learned = self.search_tokens(tokens, side)
+            resp = lexical.result()
+        bm25 = {h["_id"]: float(h["_score"]) for h in resp["hits"]["hits"]}
+        sources = {h["_id"]: dict(h.get("_source") or {}) for h in resp["hits"]["hits"]}
+        splade = {h.id: h.score for h in learned}
+        by_id = {h.id: h for h in learned}
+        h = opts.hybrid
+        lexical_hits = Hits(shards=resp.get("_shards", {}), timed_out=bool(resp.get("timed_out")))
+        worse = lexical_hits if lexical_hits.partial else learned
+        hits = Hits(shards=worse.shards, timed_out=worse.timed_out, fusion=f"client-side {h.method}")
+        for did, fused in fuse_scores(bm25, splade, h.method, opts.size, h.rrf_k).items():
+            parts = (("bm25", bm25.get(did, 0.0)), ("splade", splade.get(did, 0.0)))
+            tokens_part = by_id[did].explain or () if did in by_id else ()
+            source = by_id[did].source if did in by_id else sources.get(did, {})
+            hits.append(Hit(did, fused, source, parts + tuple(tokens_part) if opts.explain else None))
         return hits

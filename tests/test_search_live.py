@@ -52,6 +52,57 @@ def test_cluster_scores_equal_splade_dot_products(client, encoder, sample_index)
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+def test_two_phase_hits_carry_exact_splade_scores(client, encoder, sample_index):
+    """The first phase finds hits with the heavy tokens only; the rescore adds the rest, so every hit in the
+    window ends with the full SPLADE dot product (same tolerance as the parity test)."""
+    from bridge.evaluation import StoredVectors
+
+    searcher = Searcher(client, encoder, sample_index)
+    vectors = StoredVectors(client, sample_index, searcher.field, searcher.scale)
+    opts = SearchOptions(size=10, source=False, mode="two-phase")
+    body, used, _ = searcher.build("vitamin D and bone health", opts)
+    assert body["rescore"]["window_size"] == 100 and body["rescore"]["query"]["score_mode"] == "total"
+    first = body["query"]["bool"]["should"]
+    assert 0 < len(first) < len(used)  # only the heavy tokens search
+    for text in ("vitamin D and bone health", "stem cells differentiation", "mortality in elderly patients",
+                 "antibiotic resistance in hospitals"):
+        _, used, _ = searcher.build(text, opts)
+        exact = dict(zip(vectors.ids, vectors.scores(used).tolist()))
+        hits = searcher.search(text, opts)
+        assert len(hits) == 10
+        for h in hits:
+            assert h.score == pytest.approx(exact[h.id], rel=5e-3)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        full = [h.id for h in searcher.search(text, SearchOptions(size=10, source=False))]
+        assert len(set(full) & {h.id for h in hits}) >= 8  # the window holds (nearly) the same top 10
+
+
+def test_hybrid_fuses_both_sides_with_their_best_hits_and_filters_both(client, encoder, sample_index):
+    from bridge.fusion import fuse_scores
+    from bridge.query import match_query
+
+    searcher = Searcher(client, encoder, sample_index)
+    for text in ("vitamin D and bone health", "stem cells differentiation", "mortality in elderly patients"):
+        hits = searcher.search(text, SearchOptions(size=10, mode="hybrid", explain=True))
+        assert hits.fusion == "client-side rrf" and len(hits) == 10
+        bm25 = {h["_id"]: h["_score"] for h in client.search(
+            index=sample_index, body=match_query(text, ["title", "text"], size=100))["hits"]["hits"]}
+        splade = {h.id: h.score for h in searcher.search(text, SearchOptions(size=100, source=False))}
+        expected = fuse_scores(bm25, splade, "rrf", 10)
+        assert [h.id for h in hits] == list(expected)  # the same fusion as eval's hybrid
+        assert [h.score for h in hits] == pytest.approx(list(expected.values()))
+        best_bm25, best_splade = max(bm25, key=bm25.get), max(splade, key=splade.get)
+        assert {best_bm25, best_splade} <= {h.id for h in hits}  # the best hit of each side is kept
+        for h in hits:  # --explain shows both contributions
+            parts = dict(h.explain[:2])
+            assert parts == {"bm25": bm25.get(h.id, 0.0), "splade": pytest.approx(splade.get(h.id, 0.0))}
+    ids = [d["_id"] for d in load_jsonl(SAMPLE)][:40]
+    only = SearchOptions(size=10, mode="hybrid", filters=({"ids": {"values": ids}},))
+    assert {h.id for h in searcher.search("vitamin D and bone health", only)} <= set(ids)  # both sides filtered
+    norm = searcher.search("vitamin D and bone health", replace(only, hybrid=replace(only.hybrid, method="norm")))
+    assert norm.fusion == "client-side norm" and all(0 < h.score <= 2 for h in norm)
+
+
 def test_explain_lists_top_contributions_that_sum_to_the_score(client, encoder, sample_index):
     hits = Searcher(client, encoder, sample_index).search("vitamin D deficiency",
                                                           SearchOptions(size=3, explain=True, explain_top=10000))

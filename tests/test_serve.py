@@ -57,6 +57,18 @@ def test_query_returns_the_dsl_for_the_index(service, served_index):
     # the test node has no neural-search plugin: the form is refused for its indices, naming what works
     ns = httpx.post(service + "/query", json={"text": "vitamin D", "form": "neural_sparse"})
     assert ns.status_code == 400 and "'neural_sparse' is not supported" in ns.json()["error"]
+    text = "vitamin D and bone density"
+    one = httpx.post(service + "/query", json={"text": text}).json()["query"]["query"]["bool"]["should"]
+    two = httpx.post(service + "/query", json={"text": text, "mode": "two-phase"}).json()
+    first = two["query"]["query"]["bool"]["should"]
+    rest = two["query"]["rescore"]["query"]["rescore_query"]["bool"]["should"]
+    assert len(first) + len(rest) == len(one) and first and rest  # the same tokens, split in two phases
+    hits = httpx.post(service + "/search", json={"text": "vitamin D and bone density", "mode": "two-phase"})
+    assert hits.status_code == 200 and hits.json()["hits"]
+    hybrid = httpx.post(service + "/query", json={"text": text, "mode": "hybrid"}).json()
+    assert hybrid["fusion"]["method"] == "rrf" and "multi_match" in json.dumps(hybrid["bm25_query"])
+    fused = httpx.post(service + "/search", json={"text": text, "mode": "hybrid", "size": 5}).json()
+    assert fused["fusion"] == "client-side rrf" and len(fused["hits"]) == 5
 
 
 def test_search_returns_hits_with_explanations(service, served_index, client, encoder):

@@ -137,6 +137,14 @@ def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_si
               help="Query DSL: linear rank_feature clauses (default for rank_features fields), OpenSearch "
                    "neural_sparse (>= 2.14), Elasticsearch sparse_vector (>= 8.15, sparse_vector fields).")
 @click.option("--filter", "filters", multiple=True, help="A filter clause as JSON (repeatable).")
+@click.option("--mode", type=click.Choice(["splade", "two-phase", "hybrid"]), default="splade", show_default=True,
+              help="two-phase: tokens weighing >= RATIO x the largest find the hits, the rest are added in a "
+                   "rescore of the top WINDOW (their scores stay exact; fewer postings are read). hybrid: BM25 "
+                   "and SPLADE requests at once, fused client-side (scores are then fused scores).")
+@click.option("--two-phase-ratio", type=click.FloatRange(0, 1, min_open=True), default=0.4, show_default=True)
+@click.option("--two-phase-window", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--hybrid-method", type=click.Choice(["rrf", "norm"]), default="rrf", show_default=True,
+              help="Reciprocal rank fusion, or the sum of min-max normalised scores.")
 @click.option("--explain", is_flag=True, help="Show each hit's top contributing tokens.")
 @click.option("--allow-model-mismatch", is_flag=True, help="Query even if the index was built with another model.")
 @click.option("--print-query", is_flag=True, help="Print the request body instead of searching.")
@@ -146,8 +154,8 @@ def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_si
 @FORMAT
 @connection_options()
 @click.pass_obj
-def search_cmd(settings, name, text, model, size, form, filters, explain, allow_model_mismatch,
-               print_query, inference_free, fmt) -> None:
+def search_cmd(settings, name, text, model, size, form, filters, mode, two_phase_ratio, two_phase_window,
+               hybrid_method, explain, allow_model_mismatch, print_query, inference_free, fmt) -> None:
     """Search NAME with the SPLADE expansion of TEXT; scores are SPLADE dot products."""
     try:
         parsed = tuple(json.loads(f) for f in filters)
@@ -155,13 +163,20 @@ def search_cmd(settings, name, text, model, size, form, filters, explain, allow_
         raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--filter")
     searcher = api.open_searcher(settings.client(), name, model=model, allow_model_mismatch=allow_model_mismatch,
                             inference_free=inference_free)
-    opts = api.SearchOptions(size=size, form=form, filters=parsed, explain=explain)
+    opts = api.SearchOptions(size=size, form=form, filters=parsed, explain=explain, mode=mode,
+                             two_phase=api.TwoPhase(ratio=two_phase_ratio, window=two_phase_window),
+                             hybrid=api.Hybrid(method=hybrid_method))
     if print_query:
-        click.echo(json.dumps(searcher.build(text, opts)[0], indent=2, ensure_ascii=False))
+        body = searcher.build(text, opts)[0]
+        if mode == "hybrid":
+            body = {"splade": body, "bm25": searcher.bm25_body(text, opts), "fusion": opts.hybrid.__dict__}
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
         return
     hits = searcher.search(text, opts)
     if hits.partial:
         say(f"warning: partial results: {hits.describe_partial()}", logging.WARNING)
+    if hits.fusion:
+        say(f"hybrid: {hits.fusion} fusion of BM25 and SPLADE")
     lines = []
     for rank, h in enumerate(hits, 1):
         title = str(h.source.get("title") or h.source.get("text") or "")[:70]

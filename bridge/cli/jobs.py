@@ -24,7 +24,7 @@ from .options import FORMAT, connection_options
 @click.option("--model", envvar="BRIDGE_MODEL", default=None, help="Model for --ingest / queries "
               "(default: the index's stamped model).")
 @click.option("--modes", default="bm25,splade,hybrid,exact", show_default=True,
-              help="Comma-separated: bm25, splade, hybrid, exact.")
+              help="Comma-separated: bm25, splade, two_phase (see search --mode), hybrid, exact.")
 @click.option("--metrics", default="nDCG@10,RR@10,R@100", show_default=True,
               help="ir_measures names, comma-separated (MRR@10 is accepted for RR@10).")
 @click.option("--hybrid", type=click.Choice(["rrf", "norm"]), default="rrf", show_default=True,

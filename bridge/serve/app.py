@@ -63,6 +63,10 @@ class QueryRequest(ExpandRequest):
                                                       "terms (literal values), range, exists, ids, bool of those")
     size: int = Field(default=10, ge=0, le=10_000)
     form: Literal["rank_feature", "neural_sparse", "sparse_vector"] | None = None
+    mode: Literal["splade", "two-phase", "hybrid"] = Field(
+        default="splade", description="two-phase: the high-weight tokens find the hits, the rest rescore the top "
+                                      "window (exact SPLADE scores there, fewer postings read); hybrid: BM25 + "
+                                      "SPLADE fused by RRF (/query returns both requests and the fusion)")
 
 
 class SearchRequest(QueryRequest):
@@ -188,6 +192,11 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
                 body, used, factor = searcher.build_tokens(tokens, opts)
             except BridgeError as exc:
                 raise ApiError.of(exc) from None
+            if opts.mode == "hybrid":
+                return {"query": body, "bm25_query": searcher.bm25_body(req.text, opts),
+                        "fusion": opts.hybrid.__dict__, "tokens": len(used), "score_factor": factor}
+        elif opts.mode == "hybrid":
+            raise ApiError(400, "hybrid needs an index (its BM25 side searches the index's text fields)")
         else:
             body, used, factor = _plan(tokens, opts)
         return {"query": body, "tokens": len(used), "score_factor": factor}
@@ -199,9 +208,9 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
         searcher = await searcher_for(req.index)
         tokens = await tokens_for(req)
         started = time.perf_counter()
-        hits = await run_in_threadpool(_search, searcher, tokens, opts)
+        hits = await run_in_threadpool(_search, searcher, tokens, opts, req.text)
         return {"hits": [h.as_dict() for h in hits], "took_ms": round(1000 * (time.perf_counter() - started), 2),
-                "partial": hits.partial, "shards": hits.shards}
+                "partial": hits.partial, "shards": hits.shards, **({"fusion": hits.fusion} if hits.fusion else {})}
 
     @app.get("/healthz")
     async def healthz() -> dict:
@@ -217,7 +226,8 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
 
 def _options(req: QueryRequest, explain: bool = False) -> SearchOptions:
     try:
-        return SearchOptions(size=req.size, form=req.form, filters=tuple(req.filters), explain=explain)
+        return SearchOptions(size=req.size, form=req.form, filters=tuple(req.filters), explain=explain,
+                             mode=req.mode)
     except BridgeError as exc:
         raise ApiError.of(exc) from None
 
@@ -236,8 +246,8 @@ def _open_searcher(client, encoder, name: str) -> Searcher:
         raise ApiError.of(exc) from None
 
 
-def _search(searcher: Searcher, tokens: dict[str, float], opts: SearchOptions):
+def _search(searcher: Searcher, tokens: dict[str, float], opts: SearchOptions, text: str):
     try:
-        return searcher.search_tokens(tokens, opts)
+        return searcher.search_tokens(tokens, opts, text=text)
     except Exception as exc:
         raise ApiError.of(exc) from None
