@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--ratio", type=float, default=0.4, help="two-phase ratio")
     ap.add_argument("--window", type=int, default=100, help="two-phase window")
+    ap.add_argument("--hybrid-depth", type=int, default=100, help="hits fetched from each side before fusing")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import bridge
@@ -48,14 +49,16 @@ def main() -> None:
     searcher = bridge.open_searcher(client, args.index, encoder=encoder)
     texts = list(evaluation.load_beir(args.dataset, "test").queries.values())
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores; {info.get('distribution', 'elasticsearch')} "
-          f"{info['number']}; index {args.index}; {len(texts)} queries x {args.rounds} rounds, size 10")
+          f"{info['number']}; index {args.index}; {len(texts)} queries x {args.rounds} rounds, size 10; "
+          f"two-phase ratio {args.ratio} window {args.window}; hybrid depth {args.hybrid_depth}")
     expanded = [searcher.expand(t) for t in texts]
     modes = {
         "bm25": None,
         "splade": bridge.SearchOptions(size=10, source=False),
         "two-phase": bridge.SearchOptions(size=10, source=False, mode="two-phase",
                                           two_phase=bridge.TwoPhase(ratio=args.ratio, window=args.window)),
-        "hybrid": bridge.SearchOptions(size=10, source=False, mode="hybrid"),
+        "hybrid": bridge.SearchOptions(size=10, source=False, mode="hybrid",
+                                       hybrid=bridge.Hybrid(depth=args.hybrid_depth)),
     }
     fields = list(searcher.stamp.text_fields)
 
