@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
+
+from machine import cpu_model
 import torch
 from bridge.stamp import IndexStamp
 
@@ -255,7 +256,7 @@ def main() -> None:
     tiny = fetch_tiny()
     client = make_client(ConnectionConfig.from_env(timeout=120))
     info = client.info()["version"]
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; torch {torch.__version__}; "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__}; "
           f"{info.get('distribution', 'elasticsearch')} {info['number']}")
     corpus = [json.loads(line) for line in open(SCIFACT / "corpus.jsonl")]
     texts = [f"{d['title']}\n{d['text']}" for d in corpus][: args.docs]

@@ -23,6 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
+from machine import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 SCIFACT = REPO.parent / "shared" / "datasets" / "scifact" / "corpus.jsonl"
 URL = os.environ.get("BRIDGE_URL", "http://127.0.0.1:9200").split(",")[0]
@@ -34,13 +36,6 @@ sys.path.insert(0, str(REPO))
 def row(what: str, value: str) -> None:
     ROWS.append((what, value))
     print(f"  {what}: {value}", flush=True)
-
-
-def cpu_model() -> str:
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def abstracts(n: int, titles_only: bool = False) -> list[dict]:
