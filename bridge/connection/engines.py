@@ -39,6 +39,7 @@ def capabilities(engine: str, version: tuple[int, ...], plugins: frozenset[str] 
     v = tuple(version[:2])
     os_, es = engine == "opensearch", engine == "elasticsearch"
     forms, fields = ["rank_feature"], ["rank_features"]
+    neural = os_ and NEURAL_PLUGIN in (plugins or ())  # known to be installed
     if os_ and v >= (2, 14) and (plugins is None or NEURAL_PLUGIN in plugins):
         forms.append("neural_sparse")
     if es and v >= (8, 11):
@@ -54,7 +55,11 @@ def capabilities(engine: str, version: tuple[int, ...], plugins: frozenset[str] 
             "point_in_time": "opensearch" if os_ and v >= (2, 4) else ("elasticsearch" if es and v >= (7, 10)
                                                                           else None),
             "clause_budget_setting": not (es and v >= (8, 0)),  # ES 8 sizes it from heap; the setting is ignored
-            "sparse_vector_default_prune": es and v >= (8, 19)}
+            "sparse_vector_default_prune": es and v >= (8, 19),
+            # neural-search's neural_sparse_two_phase_processor (2.15+); its hybrid query with pagination_depth
+            # and the RRF score-ranker-processor (2.19+)
+            "native_two_phase": neural and v >= (2, 15),
+            "native_hybrid": neural and v >= (2, 19)}
 
 
 def check_engine(engine: str) -> str:

@@ -67,6 +67,9 @@ class QueryRequest(ExpandRequest):
         default="splade", description="two-phase: the high-weight tokens find the hits, the rest rescore the top "
                                       "window (exact SPLADE scores there, fewer postings read); hybrid: BM25 + "
                                       "SPLADE fused by RRF (/query returns both requests and the fusion)")
+    native: Literal["auto", "always", "never"] = Field(
+        default="auto", description="two-phase and hybrid by OpenSearch's neural-search plugin where installed "
+                                    "(auto), required (always), or in standard DSL fused by the bridge (never)")
 
 
 class SearchRequest(QueryRequest):
@@ -190,8 +193,11 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
             searcher = await searcher_for(req.index)
             try:
                 body, used, factor = searcher.build_tokens(tokens, opts)
+                fused = searcher.native_hybrid_body(req.text, tokens, opts) if opts.mode == "hybrid" else None
             except BridgeError as exc:
                 raise ApiError.of(exc) from None
+            if fused is not None:  # one request; the cluster fuses (its scores are fused scores)
+                return {"query": fused, "fusion": f"native {opts.hybrid.method}", "tokens": len(used)}
             if opts.mode == "hybrid":
                 return {"query": body, "bm25_query": searcher.bm25_body(req.text, opts),
                         "fusion": opts.hybrid.__dict__, "tokens": len(used), "score_factor": factor}
@@ -210,7 +216,8 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
         started = time.perf_counter()
         hits = await run_in_threadpool(_search, searcher, tokens, opts, req.text)
         return {"hits": [h.as_dict() for h in hits], "took_ms": round(1000 * (time.perf_counter() - started), 2),
-                "partial": hits.partial, "shards": hits.shards, **({"fusion": hits.fusion} if hits.fusion else {})}
+                "partial": hits.partial, "shards": hits.shards, **({"fusion": hits.fusion} if hits.fusion else {}),
+                **({"two_phase": hits.two_phase} if hits.two_phase else {})}
 
     @app.get("/healthz")
     async def healthz() -> dict:
@@ -227,7 +234,7 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
 def _options(req: QueryRequest, explain: bool = False) -> SearchOptions:
     try:
         return SearchOptions(size=req.size, form=req.form, filters=tuple(req.filters), explain=explain,
-                             mode=req.mode)
+                             mode=req.mode, native=req.native)
     except BridgeError as exc:
         raise ApiError.of(exc) from None
 
