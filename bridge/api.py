@@ -27,7 +27,8 @@ from .cluster.plugins import PLUGINS as NODE_PLUGINS
 from .cluster.local import down as stop_node
 from .cluster.local import status as node_status
 from .cluster.local import up as start_node
-from .config import DEFAULT_MODEL, ConnectionConfig, EncoderConfig, PruneConfig, QuantConfig, RetryPolicy
+from .config import (DEFAULT_DOC_TOP_K, DEFAULT_MODEL, DEFAULT_QUERY_TOP_K, ConnectionConfig, EncoderConfig,
+                     PruneConfig, QuantConfig, RetryPolicy)
 from .connection.client import DEFAULT_CLAUSE_BUDGET, clause_budget, connect as _connect
 from .connection.engines import ENGINES, capabilities, engine_of, parse_version, server_capabilities
 from .connection.failures import as_bridge_error, describe
@@ -52,7 +53,7 @@ __all__ = [
     "cluster_status", "plan_reindex", "reindex", "rollback_alias", "ConnectionConfig", "EncoderConfig",
     "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig", "IngestConfig", "IngestSummary", "Outcome", "Edges",
     "SearchOptions", "TwoPhase", "Hybrid", "Hit", "Hits", "Searcher", "IndexStamp", "ModelStamp", "ReindexState", "SparseVector",
-    "Document", "Deletion", "BadRecord", "DEFAULT_MODEL", "ENGINES", "BridgeError", "ConfigError", "MissingExtra",
+    "Document", "Deletion", "BadRecord", "DEFAULT_MODEL", "DEFAULT_DOC_TOP_K", "DEFAULT_QUERY_TOP_K", "ENGINES", "BridgeError", "ConfigError", "MissingExtra",
     "ClusterError", "ClusterUnreachable", "ClusterRefused", "AuthenticationFailed", "IndexExists", "IndexNotFound",
     "IndexNotBridged", "ModelMismatch", "QueryError", "ModelLoadError", "IngestAborted", "ReindexError",
     "NodeError", "as_bridge_error", "describe", "plan_query", "prune", "clause_budget", "DEFAULT_CLAUSE_BUDGET",

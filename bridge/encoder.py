@@ -219,7 +219,7 @@ def max_merge(vectors: Sequence[SparseVector], vocab_size: int) -> SparseVector:
     for v in vectors:
         np.maximum.at(dense, v.indices, v.values)
     idx = np.flatnonzero(dense > 0)
-    return SparseVector(idx.astype(np.int64), dense[idx])
+    return SparseVector(idx.astype(np.int64), dense[idx], windows=len(vectors))
 
 
 def _to_sparse(row: torch.Tensor) -> SparseVector:

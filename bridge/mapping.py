@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 
-from .config import PruneConfig, QuantConfig
+from .config import DEFAULT_DOC_TOP_K, PruneConfig, QuantConfig
 from .errors import ConfigError, IndexNotBridged
 from .stamp import META_KEY, IndexStamp, ModelStamp
 
@@ -21,7 +21,7 @@ class IndexConfig:
     exclude_vector_from_source: bool = False
     shards: int = 1
     replicas: int | None = None
-    prune: PruneConfig = field(default_factory=PruneConfig)
+    prune: PruneConfig = field(default_factory=lambda: PruneConfig(top_k=DEFAULT_DOC_TOP_K))
     quant: QuantConfig = field(default_factory=QuantConfig)
     template: str = "splade"
     field_type: str = "rank_features"        # or "sparse_vector" (Elasticsearch >= 8.11)

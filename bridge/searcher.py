@@ -8,7 +8,7 @@ from typing import Sequence
 
 from . import idf, native, query
 from .fusion import Hybrid, fuse_scores
-from .config import PruneConfig
+from .config import DEFAULT_QUERY_TOP_K, PruneConfig
 from .connection.client import clause_budget
 from .connection.engines import server_capabilities
 from .errors import ConfigError, ModelMismatch, QueryError
@@ -46,7 +46,7 @@ class SearchOptions:
     source: bool | tuple[str, ...] = True
     explain: bool = False
     explain_top: int = 5
-    query_prune: PruneConfig = field(default_factory=PruneConfig)
+    query_prune: PruneConfig = field(default_factory=lambda: PruneConfig(top_k=DEFAULT_QUERY_TOP_K))
     # "two-phase": exact scores for the top `two_phase.window` hits, fewer postings read; "hybrid": BM25 and
     # SPLADE requests sent at once, fused client-side (`hybrid`); scores are then fused scores
     mode: str = "splade"

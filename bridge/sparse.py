@@ -18,15 +18,16 @@ LINEAR_MAX_WEIGHT = 64.0  # FeatureField.newLinearQuery accepts weights in (0, 6
 
 
 def _keep(vec: SparseVector, mask: np.ndarray) -> SparseVector:
-    return SparseVector(vec.indices[mask], vec.values[mask])
+    return SparseVector(vec.indices[mask], vec.values[mask], vec.windows)
 
 
 def prune(vec: SparseVector, cfg: PruneConfig) -> SparseVector:
     """Apply every pruning option set in ``cfg`` (top_k, max_ratio, alpha_mass, abs_value)."""
     if len(vec) == 0:
         return vec
-    if cfg.top_k is not None and len(vec) > cfg.top_k:
-        top = np.argpartition(-vec.values, cfg.top_k - 1)[: cfg.top_k]
+    top_k = cfg.top_k * vec.windows if cfg.top_k is not None else None  # a budget per window of text
+    if top_k is not None and len(vec) > top_k:
+        top = np.argpartition(-vec.values, top_k - 1)[:top_k]
         mask = np.zeros(len(vec), dtype=bool)
         mask[top] = True
         vec = _keep(vec, mask)
@@ -50,7 +51,7 @@ def quantize(vec: SparseVector, cfg: QuantConfig) -> SparseVector:
     if cfg.kind == "int":
         values = np.rint(values * cfg.scale)
     keep = np.isfinite(values) & (values >= max(cfg.floor, FLOAT_MIN_NORMAL))
-    return SparseVector(vec.indices[keep], values[keep].astype(np.float32))
+    return SparseVector(vec.indices[keep], values[keep].astype(np.float32), vec.windows)
 
 
 def validate_features(features: dict[str, float], what: str = "vector") -> None:

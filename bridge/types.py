@@ -8,10 +8,12 @@ import numpy as np
 
 @dataclass(frozen=True, eq=False)
 class SparseVector:
-    """Non-zero vocabulary weights of one text: ``indices`` (token ids, ascending) and ``values``."""
+    """Non-zero vocabulary weights of one text: ``indices`` (token ids, ascending) and ``values``; ``windows``:
+    how many model windows were max-pooled into it (a long document's; pruning's top_k is per window)."""
 
     indices: np.ndarray
     values: np.ndarray
+    windows: int = 1
 
     def __post_init__(self) -> None:
         if self.indices.shape != self.values.shape or self.indices.ndim != 1:

@@ -123,6 +123,7 @@ def test_long_documents_are_windowed_and_max_pooled(encoder):
     b = SparseVector(np.array([5, 7]), np.array([3.0, 0.25], dtype=np.float32))
     m = max_merge([a, b], 10)
     assert m.indices.tolist() == [1, 5, 7, 9] and m.values.tolist() == [0.5, 3.0, 0.25, 1.0]
+    assert m.windows == 2 and windowed.windows > 1  # pruning gives a long document a budget per window
     short = docs[:3]
     for a, b in zip(encoder.encode_documents(short), truncating.encode_documents(short)):
         np.testing.assert_allclose(_dense(a, len(vocab)), _dense(b, len(vocab)), atol=1e-4)

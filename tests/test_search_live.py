@@ -9,7 +9,7 @@ from bridge import indexing, mapping
 from bridge.config import PruneConfig, QuantConfig
 from bridge.errors import ModelMismatch, QueryError
 from bridge.searcher import Searcher, SearchOptions, plan_query
-from bridge.sparse import KeyCodec
+from bridge.sparse import KeyCodec, prune
 from bridge.types import SparseVector
 from bridge.stamp import IndexStamp
 from tests.conftest import SAMPLE, cli, load_jsonl
@@ -39,15 +39,21 @@ def sample_index(client, encoder):
 
 
 def test_cluster_scores_equal_splade_dot_products(client, encoder, sample_index):
+    """By default the index keeps each document's 128 largest weights and a search the query's 32 largest (the
+    pruning defaults): the score is the dot product of those pruned vectors."""
     docs = {d["_id"]: d for d in load_jsonl(SAMPLE)}
     searcher = Searcher(client, encoder, sample_index)
+    assert searcher.stamp.pruning == PruneConfig(top_k=128)
+    assert SearchOptions().query_prune == PruneConfig(top_k=32)
     for text in ("vitamin D and bone health", "stem cells differentiation", "mortality in elderly patients"):
         hits = searcher.search(text, SearchOptions(size=5))
         assert len(hits) == 5
-        q = encoder.encode_query(text)
+        full = encoder.encode_query(text)
+        q = prune(full, PruneConfig(top_k=32))
+        assert len(q) == min(32, len(full)) and len(searcher.expand(text, SearchOptions().query_prune)) == len(q)
         for h in hits:
             d = docs[h.id]
-            exact = q.dot(encoder.encode_documents([d["title"] + "\n" + d["text"]])[0])
+            exact = q.dot(prune(encoder.encode_documents([d["title"] + "\n" + d["text"]])[0], PruneConfig(top_k=128)))
             assert h.score == pytest.approx(exact, rel=5e-3)
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 

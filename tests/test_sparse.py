@@ -112,3 +112,17 @@ def test_idf_table_weighs_rare_tokens_higher():
 
     assert query_weights(Tok(), "a b b zz [CLS]", {**table, "[CLS]": 9.0}, {"[CLS]"}) == {"a": table["a"],
                                                                                           "b": table["b"]}
+
+
+def test_top_k_is_a_budget_per_window_of_a_long_document():
+    """A long document max-pooled from n windows keeps k x n weights: a fixed k would let the filler drown the
+    one relevant passage (tests/test_long_documents.py fails with it)."""
+    rng = np.random.default_rng(0)
+    values = rng.random(1000).astype(np.float32) + 0.01
+    one = SparseVector(np.arange(1000, dtype=np.int64), values)
+    three = SparseVector(np.arange(1000, dtype=np.int64), values, windows=3)
+    assert len(prune(one, PruneConfig(top_k=128))) == 128
+    kept = prune(three, PruneConfig(top_k=128))
+    assert len(kept) == 384 and kept.windows == 3
+    assert set(kept.indices.tolist()) == set(np.argsort(-values)[:384].tolist())  # the largest ones
+    assert quantize(kept, QuantConfig()).windows == 3

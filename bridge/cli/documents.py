@@ -30,7 +30,10 @@ def _index_options(f):
                                                             "explain then needs re-encoding)."),
         click.option("--shards", default=1, show_default=True, type=int),
         click.option("--replicas", default=None, type=int, help="Replica count (default: cluster default)."),
-        click.option("--top-k", type=int, default=None, help="Document pruning: keep the k largest weights."),
+        click.option("--top-k", type=click.IntRange(0), default=api.DEFAULT_DOC_TOP_K, show_default=True,
+                     help="Document pruning: keep the k largest weights per model window (a long document of n "
+                          "windows keeps k x n; 0 keeps all; the default won the pruning sweep on three "
+                          "collections, BENCHMARKS.md)."),
         click.option("--max-ratio", type=float, default=None, help="Pruning: keep w >= ratio * max(w)."),
         click.option("--alpha-mass", type=float, default=None, help="Pruning: keep this fraction of mass."),
         click.option("--abs-value", type=float, default=None, help="Pruning: keep w >= value."),
@@ -54,7 +57,7 @@ def index_create(settings, name, model, truncate, fmt, text_fields, vector_field
     """Create index NAME with a rank_features field, stamped with the model."""
     cfg = api.IndexConfig(vector_field=vector_field, text_fields=tuple(text_fields),
                           exclude_vector_from_source=exclude_vector, shards=shards, replicas=replicas,
-                          prune=api.PruneConfig(top_k, max_ratio, alpha_mass, abs_value),
+                          prune=api.PruneConfig(top_k or None, max_ratio, alpha_mass, abs_value),
                           quant=api.QuantConfig(kind=quantize, scale=scale), field_type=field_type)
     encoder = api.load_encoder(model, **({"long_documents": "truncate"} if truncate else {}))
     stamp = api.create_index(settings.client(), name, encoder, cfg)
@@ -149,6 +152,8 @@ def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_si
               help="Let OpenSearch's neural-search plugin run two-phase (its processor, with --form neural_sparse) "
                    "and hybrid (its hybrid query, fused by the cluster): auto where installed, always (or an "
                    "error saying why not), never (standard DSL, fused client-side). The output says which ran.")
+@click.option("--query-top-k", type=click.IntRange(0), default=api.DEFAULT_QUERY_TOP_K, show_default=True,
+              help="Keep the k largest query weights (0 keeps all; fewer postings read, see BENCHMARKS.md).")
 @click.option("--explain", is_flag=True, help="Show each hit's top contributing tokens.")
 @click.option("--allow-model-mismatch", is_flag=True, help="Query even if the index was built with another model.")
 @click.option("--print-query", is_flag=True, help="Print the request body instead of searching.")
@@ -159,7 +164,7 @@ def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_si
 @connection_options()
 @click.pass_obj
 def search_cmd(settings, name, text, model, size, form, filters, mode, two_phase_ratio, two_phase_window,
-               hybrid_method, native, explain, allow_model_mismatch, print_query, inference_free, fmt) -> None:
+               hybrid_method, native, query_top_k, explain, allow_model_mismatch, print_query, inference_free, fmt) -> None:
     """Search NAME with the SPLADE expansion of TEXT; scores are SPLADE dot products."""
     try:
         parsed = tuple(json.loads(f) for f in filters)
@@ -169,7 +174,8 @@ def search_cmd(settings, name, text, model, size, form, filters, mode, two_phase
                             inference_free=inference_free)
     opts = api.SearchOptions(size=size, form=form, filters=parsed, explain=explain, mode=mode,
                              two_phase=api.TwoPhase(ratio=two_phase_ratio, window=two_phase_window),
-                             hybrid=api.Hybrid(method=hybrid_method), native=native)
+                             hybrid=api.Hybrid(method=hybrid_method), native=native,
+                             query_prune=api.PruneConfig(top_k=query_top_k or None))
     if print_query:
         tokens = searcher.expand(text, opts.query_prune)
         body = searcher.build_tokens(tokens, opts)[0]

@@ -158,11 +158,10 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
         log.exception("unhandled error")
         return JSONResponse({"error": "internal error"}, status_code=500)
 
-    async def tokens_for(req: ExpandRequest) -> dict[str, float]:
+    async def tokens_for(req: ExpandRequest, default: PruneConfig = PruneConfig()) -> dict[str, float]:
+        """The expansion, cut to ``top_k`` when asked, else by ``default`` (searches: the query default)."""
         vec = await batcher.expand(req.text)
-        if req.top_k:
-            vec = prune(vec, PruneConfig(top_k=req.top_k))
-        return encoder.tokens(vec)
+        return encoder.tokens(prune(vec, PruneConfig(top_k=req.top_k) if req.top_k else default))
 
     def allowed_index(index: str | None) -> str | None:
         name = index or cfg.default_index
@@ -188,7 +187,7 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
     async def query_dsl(req: QueryRequest) -> dict:
         allowed_index(req.index)
         opts = _options(req)
-        tokens = await tokens_for(req)
+        tokens = await tokens_for(req, opts.query_prune)
         if client is not None and (req.index or cfg.default_index):
             searcher = await searcher_for(req.index)
             try:
@@ -212,7 +211,7 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
         allowed_index(req.index)
         opts = _options(req, explain=req.explain)  # filters refused here, before the cluster is contacted
         searcher = await searcher_for(req.index)
-        tokens = await tokens_for(req)
+        tokens = await tokens_for(req, opts.query_prune)
         started = time.perf_counter()
         hits = await run_in_threadpool(_search, searcher, tokens, opts, req.text)
         return {"hits": [h.as_dict() for h in hits], "took_ms": round(1000 * (time.perf_counter() - started), 2),
