@@ -40,6 +40,7 @@ from .mapping import IndexConfig
 from .model_store import fetch_tiny
 from .pipeline import Edges, IngestConfig, IngestSummary, Outcome
 from .records import open_lines, read_jsonl
+from .fusion import DEFAULT_METHOD as DEFAULT_FUSION
 from .fusion import Hybrid
 from .searcher import Hit, Hits, Searcher, SearchOptions, TwoPhase, plan_query
 from .sparse import prune
@@ -53,7 +54,7 @@ __all__ = [
     "cluster_status", "plan_reindex", "reindex", "rollback_alias", "ConnectionConfig", "EncoderConfig",
     "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig", "IngestConfig", "IngestSummary", "Outcome", "Edges",
     "SearchOptions", "TwoPhase", "Hybrid", "Hit", "Hits", "Searcher", "IndexStamp", "ModelStamp", "ReindexState", "SparseVector",
-    "Document", "Deletion", "BadRecord", "DEFAULT_MODEL", "DEFAULT_DOC_TOP_K", "DEFAULT_QUERY_TOP_K", "ENGINES", "BridgeError", "ConfigError", "MissingExtra",
+    "Document", "Deletion", "BadRecord", "DEFAULT_MODEL", "DEFAULT_DOC_TOP_K", "DEFAULT_QUERY_TOP_K", "DEFAULT_FUSION", "ENGINES", "BridgeError", "ConfigError", "MissingExtra",
     "ClusterError", "ClusterUnreachable", "ClusterRefused", "AuthenticationFailed", "IndexExists", "IndexNotFound",
     "IndexNotBridged", "ModelMismatch", "QueryError", "ModelLoadError", "IngestAborted", "ReindexError",
     "NodeError", "as_bridge_error", "describe", "plan_query", "prune", "clause_budget", "DEFAULT_CLAUSE_BUDGET",
@@ -182,7 +183,7 @@ def search(client, index: str, text: str, options: SearchOptions = SearchOptions
 
 def evaluate(client, index: str, dataset: str | Path, *, modes: Sequence[str] = ("bm25", "splade", "hybrid", "exact"),
              metrics: Sequence[str] = ("nDCG@10", "RR@10", "R@100"), split: str = "test", encoder=None,
-             model: str | None = None, depth: int = 100, hybrid: str = "rrf", ingest_corpus: bool = False,
+             model: str | None = None, depth: int = 100, hybrid: str = DEFAULT_FUSION, ingest_corpus: bool = False,
              runs_dir: str | Path | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """BEIR-style evaluation through the live cluster: ``{"results": {mode: {metric: value}}, "runs": ...}``.
     With ``ingest_corpus``, ``corpus.jsonl`` is ingested into ``index`` first; with ``runs_dir``, each mode's

@@ -19,7 +19,7 @@ import numpy as np
 from . import query as dsl
 from .connection.engines import helpers
 from .errors import ConfigError
-from .fusion import fuse_scores
+from .fusion import DEFAULT_METHOD, fuse_scores
 from .searcher import Searcher, SearchOptions
 from .sparse import from_features
 
@@ -123,7 +123,7 @@ def exact_run(searcher: Searcher, vectors: StoredVectors, queries: dict[str, str
     return run
 
 
-def fuse(a: Run, b: Run, method: str = "rrf", k: int = 100, rrf_k: int = 60) -> Run:
+def fuse(a: Run, b: Run, method: str = DEFAULT_METHOD, k: int = 100, rrf_k: int = 60) -> Run:
     """Hybrid of two runs, query by query (``fusion.fuse_scores``)."""
     return {qid: fuse_scores(a.get(qid, {}), b.get(qid, {}), method, k, rrf_k) for qid in set(a) | set(b)}
 
@@ -147,7 +147,7 @@ def write_trec(run: Run, path: Path, tag: str) -> None:
 
 
 def evaluate(client, searcher: Searcher, collection: Collection, modes: Iterable[str],
-             metrics: list[str], depth: int = 100, hybrid: str = "rrf",
+             metrics: list[str], depth: int = 100, hybrid: str = DEFAULT_METHOD,
              progress: Callable[[str], None] | None = None) -> tuple[dict[str, dict[str, float]], dict[str, Run]]:
     modes = list(modes)
     unknown = set(modes) - set(MODES)

@@ -58,7 +58,7 @@ def test_same_cli_commands_against_each_engine(live, tmp_path):
         assert [h["_score"] for h in two] == pytest.approx([h["_score"] for h in hits], rel=5e-3)
         hybrid = cli("--url", url, "search", index, "vitamin D", "--size", "3", "--mode", "hybrid", "--format", "json")
         assert hybrid.returncode == 0 and len(json.loads(hybrid.stdout)) == 3, hybrid.stderr[-2000:]
-        assert "client-side rrf" in hybrid.stderr
+        assert "client-side norm" in hybrid.stderr
         status = cli("--url", url, "status", "--format", "json")
         engine = json.loads(status.stdout)
         assert engine["engine"] == name.split("-")[0]

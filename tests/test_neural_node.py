@@ -57,14 +57,16 @@ def test_neural_sparse_two_phase_and_hybrid_say_which_path_ran(neural):
     assert "rescore in standard DSL" in said
     _, said = search(url, "--mode", "two-phase")  # rank_feature: the processor only reads neural_sparse
     assert "rescore in standard DSL" in said
-    native, said = search(url, "--mode", "hybrid")
+    native, said = search(url, "--mode", "hybrid", "--hybrid-method", "rrf")
     assert "native rrf fusion" in said
-    client_side, said = search(url, "--mode", "hybrid", "--native", "never")
+    client_side, said = search(url, "--mode", "hybrid", "--hybrid-method", "rrf", "--native", "never")
     assert "client-side rrf fusion" in said
+    _, said = search(url, "--mode", "hybrid")
+    assert "native norm fusion" in said  # the default method
     assert [h["_score"] for h in native] == pytest.approx([h["_score"] for h in client_side], rel=1e-4)
     printed = cli("--url", url, "search", INDEX, "vitamin D", "--mode", "hybrid", "--print-query")
     body = json.loads(printed.stdout)
-    assert "hybrid" in body["query"] and "score-ranker-processor" in json.dumps(body["search_pipeline"])
+    assert "hybrid" in body["query"] and "normalization-processor" in json.dumps(body["search_pipeline"])
 
 
 def test_asking_for_native_search_where_the_plugin_is_missing_says_why(neural, node_url, tmp_path):
@@ -79,3 +81,20 @@ def test_asking_for_native_search_where_the_plugin_is_missing_says_why(neural, n
         assert "native search asked for, but the cluster has no neural-search plugin" in out.stderr
     finally:
         make_client(ConnectionConfig(urls=(node_url,))).indices.delete(index=index, ignore_unavailable=True)
+
+
+def test_the_service_returns_the_native_hybrid_request_and_says_how_it_searched(neural):
+    url, _ = neural
+    import httpx
+
+    from tests.serving import running_service
+
+    with running_service("--url", url, "serve", "--index", INDEX) as (base, _):
+        query = httpx.post(base + "/query", json={"text": "vitamin D", "mode": "hybrid"}, timeout=60).json()
+        assert query["fusion"] == "native norm" and "hybrid" in query["query"]["query"]
+        plain = httpx.post(base + "/query", json={"text": "vitamin D", "mode": "hybrid", "native": "never"},
+                           timeout=60).json()
+        assert plain["fusion"]["method"] == "norm" and "bm25_query" in plain
+        found = httpx.post(base + "/search", json={"text": "vitamin D", "mode": "two-phase", "form": "neural_sparse",
+                                                   "size": 3}, timeout=60).json()
+        assert found["two_phase"] == "native" and len(found["hits"]) == 3

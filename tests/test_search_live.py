@@ -90,11 +90,11 @@ def test_hybrid_fuses_both_sides_with_their_best_hits_and_filters_both(client, e
     searcher = Searcher(client, encoder, sample_index)
     for text in ("vitamin D and bone health", "stem cells differentiation", "mortality in elderly patients"):
         hits = searcher.search(text, SearchOptions(size=10, mode="hybrid", explain=True))
-        assert hits.fusion == "client-side rrf" and len(hits) == 10
+        assert hits.fusion == "client-side norm" and len(hits) == 10
         bm25 = {h["_id"]: h["_score"] for h in client.search(
             index=sample_index, body=match_query(text, ["title", "text"], size=100))["hits"]["hits"]}
         splade = {h.id: h.score for h in searcher.search(text, SearchOptions(size=100, source=False))}
-        expected = fuse_scores(bm25, splade, "rrf", 10)
+        expected = fuse_scores(bm25, splade, "norm", 10)
         assert [h.id for h in hits] == list(expected)  # the same fusion as eval's hybrid
         assert [h.score for h in hits] == pytest.approx(list(expected.values()))
         best_bm25, best_splade = max(bm25, key=bm25.get), max(splade, key=splade.get)

@@ -66,9 +66,9 @@ def test_query_returns_the_dsl_for_the_index(service, served_index):
     hits = httpx.post(service + "/search", json={"text": "vitamin D and bone density", "mode": "two-phase"})
     assert hits.status_code == 200 and hits.json()["hits"]
     hybrid = httpx.post(service + "/query", json={"text": text, "mode": "hybrid"}).json()
-    assert hybrid["fusion"]["method"] == "rrf" and "multi_match" in json.dumps(hybrid["bm25_query"])
+    assert hybrid["fusion"]["method"] == "norm" and "multi_match" in json.dumps(hybrid["bm25_query"])
     fused = httpx.post(service + "/search", json={"text": text, "mode": "hybrid", "size": 5}).json()
-    assert fused["fusion"] == "client-side rrf" and len(fused["hits"]) == 5
+    assert fused["fusion"] == "client-side norm" and len(fused["hits"]) == 5
 
 
 def test_search_returns_hits_with_explanations(service, served_index, client, encoder):

@@ -27,7 +27,7 @@ from .options import FORMAT, connection_options
               help="Comma-separated: bm25, splade, two_phase (see search --mode), hybrid, exact.")
 @click.option("--metrics", default="nDCG@10,RR@10,R@100", show_default=True,
               help="ir_measures names, comma-separated (MRR@10 is accepted for RR@10).")
-@click.option("--hybrid", type=click.Choice(["rrf", "norm"]), default="rrf", show_default=True,
+@click.option("--hybrid", type=click.Choice(["rrf", "norm"]), default=api.DEFAULT_FUSION, show_default=True,
               help="Hybrid fusion: reciprocal rank fusion or min-max normalised score sum.")
 @click.option("--depth", default=100, show_default=True, help="Hits retrieved per query and mode.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None,

@@ -66,7 +66,7 @@ class QueryRequest(ExpandRequest):
     mode: Literal["splade", "two-phase", "hybrid"] = Field(
         default="splade", description="two-phase: the high-weight tokens find the hits, the rest rescore the top "
                                       "window (exact SPLADE scores there, fewer postings read); hybrid: BM25 + "
-                                      "SPLADE fused by RRF (/query returns both requests and the fusion)")
+                                      "SPLADE fused by normalised score sum (/query returns both requests and the fusion)")
     native: Literal["auto", "always", "never"] = Field(
         default="auto", description="two-phase and hybrid by OpenSearch's neural-search plugin where installed "
                                     "(auto), required (always), or in standard DSL fused by the bridge (never)")
