@@ -10,7 +10,8 @@ state on the cluster: nothing to create, version or clean up.
   ``bool.should`` only, so filters go beside it as ``bool.filter`` with ``minimum_should_match: 1``.
 - Hybrid: the ``hybrid`` query runs BM25 and SPLADE as sub-queries, each to ``pagination_depth`` hits, and a
   phase-results processor fuses them: ``score-ranker-processor`` (RRF, 2.19+) or ``normalization-processor``
-  (``min_max`` then ``arithmetic_mean``; a hit one side did not find is averaged over the side that did).
+  (``min_max`` then ``arithmetic_mean``: a hit one side did not find counts 0 there, so the mean is half the
+  bridge's client-side sum, except that min-max gives each side's lowest hit 0.001 rather than 0).
 """
 from __future__ import annotations
 
@@ -55,6 +56,5 @@ def hybrid_body(lexical: dict, learned: dict, size: int, depth: int, method: str
     else:
         fusion = {"normalization-processor": {"normalization": {"technique": "min_max"},
                                               "combination": {"technique": "arithmetic_mean"}}}
-    return {"size": size,
-            "query": {"hybrid": {"pagination_depth": max(depth, size), "queries": [filtered(lexical), filtered(learned)]}},
-            "search_pipeline": {"phase_results_processors": [fusion]}}
+    hybrid = {"pagination_depth": max(depth, size), "queries": [filtered(lexical), filtered(learned)]}
+    return {"size": size, "query": {"hybrid": hybrid}, "search_pipeline": {"phase_results_processors": [fusion]}}

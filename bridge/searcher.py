@@ -48,7 +48,7 @@ class SearchOptions:
     explain_top: int = 5
     query_prune: PruneConfig = field(default_factory=lambda: PruneConfig(top_k=DEFAULT_QUERY_TOP_K))
     # "two-phase": exact scores for the top `two_phase.window` hits, fewer postings read; "hybrid": BM25 and
-    # SPLADE requests sent at once, fused client-side (`hybrid`); scores are then fused scores
+    # SPLADE fused (`hybrid`: the method and depth); scores are then fused scores
     mode: str = "splade"
     two_phase: TwoPhase = field(default_factory=TwoPhase)
     hybrid: Hybrid = field(default_factory=Hybrid)

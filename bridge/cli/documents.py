@@ -146,7 +146,8 @@ def ingest_cmd(settings, name, source, model, id_field, create, window, chunk_si
                    "and SPLADE requests at once, fused client-side (scores are then fused scores).")
 @click.option("--two-phase-ratio", type=click.FloatRange(0, 1, min_open=True), default=0.4, show_default=True)
 @click.option("--two-phase-window", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--hybrid-method", type=click.Choice(["rrf", "norm"]), default=api.DEFAULT_FUSION, show_default=True,
+@click.option("--hybrid-method", type=click.Choice(["rrf", "norm"]), default=api.DEFAULT_FUSION,
+              show_default=True,
               help="The sum of min-max normalised scores (better than RRF on all three collections of "
                    "EVALUATION.md), or reciprocal rank fusion.")
 @click.option("--native", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
