@@ -4,6 +4,8 @@ import math
 
 import pytest
 
+from bridge.config import PruneConfig
+from bridge.sparse import prune
 from tests.conftest import cli, load_jsonl
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
@@ -61,12 +63,14 @@ def test_eval_cli_metrics_match_an_independent_computation(node_url, scifact_sli
             run = _read_trec(runs / f"{mode}.trec")
             mine = sum(_ndcg10(run.get(q, []), qrels[q]) for q in qrels) / len(qrels)
             assert out["results"][mode]["nDCG@10"] == pytest.approx(mine, abs=1e-6), mode
-        # exact mode is the in-memory dot product: recompute one query's top documents from scratch
+        # exact mode is the in-memory dot product: recompute one query's top documents from scratch, with the
+        # pruning defaults (the query's 32 largest weights, each document's 128 largest per window)
         docs = {d["_id"]: d for d in load_jsonl(scifact_slice / "corpus.jsonl")}
         qid, text = next((q["_id"], q["text"]) for q in load_jsonl(scifact_slice / "queries.jsonl"))
-        qv = encoder.encode_query(text)
+        qv = prune(encoder.encode_query(text), PruneConfig(top_k=32))
         ids = list(docs)
-        vecs = encoder.encode_documents([docs[i]["title"] + "\n" + docs[i]["text"] for i in ids])
+        vecs = [prune(v, PruneConfig(top_k=128))
+                for v in encoder.encode_documents([docs[i]["title"] + "\n" + docs[i]["text"] for i in ids])]
         scores = sorted(((qv.dot(v), i) for v, i in zip(vecs, ids)), reverse=True)[:5]
         assert _read_trec(runs / "exact.trec")[qid][:5] == [i for _, i in scores]
         assert out["results"]["splade"]["nDCG@10"] >= 0.995 * out["results"]["exact"]["nDCG@10"]
