@@ -27,7 +27,7 @@ from .cluster.plugins import PLUGINS as NODE_PLUGINS
 from .cluster.local import down as stop_node
 from .cluster.local import status as node_status
 from .cluster.local import up as start_node
-from .config import (DEFAULT_DOC_TOP_K, DEFAULT_MODEL, DEFAULT_QUERY_TOP_K, ConnectionConfig, EncoderConfig,
+from .config import (BACKENDS, DEFAULT_DOC_TOP_K, DEFAULT_MODEL, DEFAULT_QUERY_TOP_K, ConnectionConfig, EncoderConfig,
                      PruneConfig, QuantConfig, RetryPolicy)
 from .connection.client import DEFAULT_CLAUSE_BUDGET, clause_budget, connect as _connect
 from .connection.engines import ENGINES, capabilities, engine_of, parse_version, server_capabilities
@@ -54,7 +54,7 @@ __all__ = [
     "cluster_status", "plan_reindex", "reindex", "rollback_alias", "ConnectionConfig", "EncoderConfig",
     "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig", "IngestConfig", "IngestSummary", "Outcome", "Edges",
     "SearchOptions", "TwoPhase", "Hybrid", "Hit", "Hits", "Searcher", "IndexStamp", "ModelStamp", "ReindexState", "SparseVector",
-    "Document", "Deletion", "BadRecord", "DEFAULT_MODEL", "DEFAULT_DOC_TOP_K", "DEFAULT_QUERY_TOP_K", "DEFAULT_FUSION", "ENGINES", "BridgeError", "ConfigError", "MissingExtra",
+    "Document", "Deletion", "BadRecord", "BACKENDS", "DEFAULT_MODEL", "DEFAULT_DOC_TOP_K", "DEFAULT_QUERY_TOP_K", "DEFAULT_FUSION", "ENGINES", "BridgeError", "ConfigError", "MissingExtra",
     "ClusterError", "ClusterUnreachable", "ClusterRefused", "AuthenticationFailed", "IndexExists", "IndexNotFound",
     "IndexNotBridged", "ModelMismatch", "QueryError", "ModelLoadError", "IngestAborted", "ReindexError",
     "NodeError", "as_bridge_error", "describe", "plan_query", "prune", "clause_budget", "DEFAULT_CLAUSE_BUDGET",
@@ -145,7 +145,7 @@ def ingest(client, index: str, records: Iterable[dict | BadRecord], *, encoder=N
            long_documents: str | None = None, config: IngestConfig = IngestConfig(),
            dead_letter: str | Callable[[dict], None] | None = None, progress: Callable[[int], None] | None = None,
            acknowledge: Callable[[list[Outcome]], None] | None = None,
-           observe: Callable[[str, float], None] | None = None) -> IngestSummary:
+           observe: Callable[[str, float], None] | None = None, encoder_options: dict | None = None) -> IngestSummary:
     """Encode ``records`` (dicts with an id and text fields; ``{"<id>": ..., "_deleted": true}`` deletes) and
     bulk-index them into ``index``, opened (or created) as ``open_for_ingest`` does unless ``encoder`` and
     ``stamp`` come from an earlier call. Rejected records are counted, listed in ``summary.errors`` and given
@@ -155,7 +155,7 @@ def ingest(client, index: str, records: Iterable[dict | BadRecord], *, encoder=N
     if encoder is None or stamp is None:
         encoder, stamp = open_for_ingest(client, index, encoder=encoder, model=model, create=create,
                                          index_config=index_config, long_documents=long_documents,
-                                         text_fields=config.text_fields)
+                                         text_fields=config.text_fields, encoder_options=encoder_options)
     config = replace(config, text_fields=stamp.text_fields)
     return indexing.run(client, encoder, index, records, stamp, config, dead_letter=dead_letter, progress=progress,
                         acknowledge=acknowledge, observe=observe)
@@ -168,10 +168,11 @@ def expand(encoder, text: str, top_k: int | None = None) -> dict[str, float]:
 
 
 def open_searcher(client, index: str, *, encoder=None, model: str | None = None, allow_model_mismatch: bool = False,
-             inference_free: bool = False) -> Searcher:
-    """A ``Searcher`` for ``index``; the encoder defaults to the index's stamped model."""
+                  inference_free: bool = False, encoder_options: dict | None = None) -> Searcher:
+    """A ``Searcher`` for ``index``; the encoder defaults to the index's stamped model (``encoder_options``:
+    ``EncoderConfig`` fields such as ``backend`` or ``threads``)."""
     if encoder is None:
-        encoder = load_encoder(model, stamp=open_index(client, index))
+        encoder = load_encoder(model, stamp=open_index(client, index), **(encoder_options or {}))
     return Searcher(client, encoder, index, allow_model_mismatch=allow_model_mismatch, inference_free=inference_free)
 
 
@@ -184,7 +185,8 @@ def search(client, index: str, text: str, options: SearchOptions = SearchOptions
 def evaluate(client, index: str, dataset: str | Path, *, modes: Sequence[str] = ("bm25", "splade", "hybrid", "exact"),
              metrics: Sequence[str] = ("nDCG@10", "RR@10", "R@100"), split: str = "test", encoder=None,
              model: str | None = None, depth: int = 100, hybrid: str = DEFAULT_FUSION, ingest_corpus: bool = False,
-             runs_dir: str | Path | None = None, progress: Callable[[str], None] | None = None) -> dict:
+             runs_dir: str | Path | None = None, progress: Callable[[str], None] | None = None,
+             encoder_options: dict | None = None) -> dict:
     """BEIR-style evaluation through the live cluster: ``{"results": {mode: {metric: value}}, "runs": ...}``.
     With ``ingest_corpus``, ``corpus.jsonl`` is ingested into ``index`` first; with ``runs_dir``, each mode's
     run is written there in TREC format. Needs the ``[eval]`` extra."""
@@ -194,8 +196,9 @@ def evaluate(client, index: str, dataset: str | Path, *, modes: Sequence[str] = 
     collection = evaluation.load_beir(dataset, split)
     ingested = None
     if ingest_corpus:
-        ingested = ingest(client, index, read_records(collection.corpus), encoder=encoder, model=model)
-    s = open_searcher(client, index, encoder=encoder, model=model)
+        ingested = ingest(client, index, read_records(collection.corpus), encoder=encoder, model=model,
+                          encoder_options=encoder_options)
+    s = open_searcher(client, index, encoder=encoder, model=model, encoder_options=encoder_options)
     names = [m.strip().replace("MRR@", "RR@") for m in metrics if m.strip()]
     results, runs = evaluation.evaluate(client, s, collection, list(modes), names, depth=depth, hybrid=hybrid,
                                        progress=progress)
@@ -244,7 +247,8 @@ def cluster_status(client) -> dict:
 
 
 def plan_reindex(client, source: str, alias: str, *, encoder=None, model: str | None = None,
-                 text_fields: Sequence[str] | None = None, delete_old: bool = False):
+                 text_fields: Sequence[str] | None = None, delete_old: bool = False,
+                 encoder_options: dict | None = None):
     """(plan, encoder) of a zero-downtime reindex of ``source`` behind ``alias``; the encoder defaults to the
     source's stamped model, and a new ``model`` keeps the source's long-document mode. The target gets the
     source's layout (shards, field type, pruning, quantization). Nothing changes until ``reindex(...)``."""
@@ -252,7 +256,8 @@ def plan_reindex(client, source: str, alias: str, *, encoder=None, model: str | 
         source_stamp = stamp_of(client, reindexing.resolve(client, source)[0])
         kept = {k: v for k, v in (source_stamp.model.encoder_options() if source_stamp else {}).items()
                 if k in ("long_documents", "window_overlap", "max_windows")}
-        encoder = load_encoder(model, **kept) if model else load_encoder(stamp=source_stamp)
+        options = encoder_options or {}
+        encoder = load_encoder(model, **kept, **options) if model else load_encoder(stamp=source_stamp, **options)
     return reindexing.plan(client, source, alias, encoder, tuple(text_fields) if text_fields else None,
                          delete_old), encoder
 

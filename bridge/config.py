@@ -10,6 +10,7 @@ from .errors import ConfigError
 
 DEFAULT_MODEL = "rasyosef/splade-small"
 DTYPES = ("float32", "float16", "bfloat16")
+BACKENDS = ("auto", "torch", "onnx")  # where the transformer runs (bridge/runtime.py)
 LONG_DOCUMENTS = ("window", "truncate")
 POOLINGS = ("max", "sum")
 ACTIVATIONS = ("log1p_relu", "relu", "log1p_log1p_relu")
@@ -37,6 +38,7 @@ class EncoderConfig:
     query_prompt: str = ""
     device: str = "auto"
     dtype: str = "float32"
+    backend: str = "auto"  # auto: ONNX Runtime when the [onnx] extra is installed (fp32 on CPU), else torch
     batch_tokens: int = 8192  # padded tokens per forward pass
     max_batch: int = 64
     threads: int | None = None
@@ -53,6 +55,8 @@ class EncoderConfig:
             raise ConfigError("window_overlap must be in [0, doc_max_length / 2]")
         if self.max_windows < 1:
             raise ConfigError("max_windows must be >= 1")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         for name in ("doc_max_length", "query_max_length", "batch_tokens", "max_batch"):

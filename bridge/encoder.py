@@ -14,7 +14,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from . import model_store
+from . import model_store, runtime
 from .config import DEFAULT_ACTIVATION, DEFAULT_POOLING, EncoderConfig, check_options
 from .pooling import pool_hidden
 from .stamp import ModelStamp
@@ -56,7 +56,7 @@ class _Side:
     """One loaded checkpoint (documents and queries may use different ones)."""
 
     tokenizer: object
-    model: torch.nn.Module
+    body: runtime.TorchBody | runtime.OnnxBody  # the transformer without its vocabulary projection
     weight: torch.Tensor
     bias: torch.Tensor | None
     max_length: int
@@ -73,6 +73,7 @@ class SpladeEncoder:
         self.device = pick_device(self.config.device)
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
+        self.backend = runtime.choose(self.config.backend, self.device, self.config.dtype)
         self._doc = self._load(self.config.model, self.config.doc_max_length, self.config.doc_prompt)
         if self.config.query_model and self.config.query_model != self.config.model:
             self._query = self._load(self.config.query_model, self.config.query_max_length,
@@ -105,11 +106,13 @@ class SpladeEncoder:
         weight, bias = _split_output_head(model)
         weights_path = model_store.weights_file(resolved)
         revision = model_store.sha256_file(weights_path)[:16] if weights_path else "unknown"
+        body = runtime.onnx_body(model, revision, self.config.threads) if self.backend == "onnx" \
+            else runtime.TorchBody(model)
         limit = min(max_length, getattr(model.config, "max_position_embeddings", max_length),
                     tokenizer.model_max_length or max_length)
         name = model_store.TINY_ALIAS if ref == model_store.TINY_ALIAS else ref
-        log.info("loaded %s (revision %s) on %s", name, revision, self.device)
-        return _Side(tokenizer, model, weight, bias, limit, prompt, revision, name)
+        log.info("loaded %s (revision %s) on %s with %s", name, revision, self.device, body.name)
+        return _Side(tokenizer, body, weight, bias, limit, prompt, revision, name)
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -200,7 +203,7 @@ class SpladeEncoder:
             padded = side.tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt")
             input_ids = padded["input_ids"].to(self.device)
             mask = padded["attention_mask"].to(self.device)
-            hidden = side.model(input_ids=input_ids, attention_mask=mask).logits
+            hidden = side.body(input_ids, mask)
             weights = pool_hidden(hidden, mask, side.weight, side.bias, self.pooling, self.activation)
             for row, i in enumerate(batch):
                 rows[i] = _to_sparse(weights[row])

@@ -156,3 +156,47 @@ def test_pooling_is_read_from_a_sentence_transformers_checkpoint(tiny_model, tmp
     assert np.abs(mine - theirs).max() < 1e-4 * max(1.0, float(np.abs(theirs).max()))
     overridden = SpladeEncoder(EncoderConfig(model=str(saved), threads=2, pooling="max", activation="log1p_relu"))
     assert (overridden.pooling, overridden.activation) == ("max", "log1p_relu")  # an explicit option wins
+
+
+def test_each_installed_backend_equals_torch_on_the_scifact_sample(encoder, tmp_path, monkeypatch):
+    """ONNX Runtime (the [onnx] extra, installed in the test environment) against torch: every document and
+    query weight within 1e-4; the exported graph is cached by the weights' hash and reused."""
+    from bridge.config import EncoderConfig
+    from bridge.encoder import SpladeEncoder
+
+    monkeypatch.setenv("SPLADE_BRIDGE_CACHE", str(tmp_path))
+    torch_side = SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2, backend="torch"))
+    onnx_side = SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2, backend="onnx"))
+    assert (torch_side.backend, onnx_side.backend) == ("torch", "onnx")
+    assert SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2)).backend == "onnx"  # auto: the installed one
+    (graph,) = (tmp_path / "onnx").glob("*.onnx")
+    assert onnx_side.stamp.revision in graph.name  # keyed by the weights' sha256
+    exported_at = graph.stat().st_mtime_ns
+    texts = [d["title"] + "\n" + d["text"] for d in load_jsonl(SAMPLE)]
+    vocab = len(encoder.vocab)
+    for a, b in zip(torch_side.encode_documents(texts), onnx_side.encode_documents(texts)):
+        np.testing.assert_allclose(_dense(a, vocab), _dense(b, vocab), atol=1e-4)
+    for a, b in zip(torch_side.encode_query(texts[:50]), onnx_side.encode_query(texts[:50])):
+        np.testing.assert_allclose(_dense(a, vocab), _dense(b, vocab), atol=1e-4)
+    for text in texts[:5]:  # one text alone: a batch without padding
+        np.testing.assert_allclose(_dense(torch_side.encode_query(text), vocab),
+                                   _dense(onnx_side.encode_query(text), vocab), atol=1e-4)
+    assert onnx_side.stamp.as_dict() == torch_side.stamp.as_dict()  # interchangeable: same index, same queries
+    SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2, backend="onnx"))
+    assert graph.stat().st_mtime_ns == exported_at  # reused, not exported again
+
+
+def test_backend_choice_and_the_missing_extra(monkeypatch):
+    from bridge import runtime
+    from bridge.errors import ConfigError, MissingExtra
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert runtime.choose("torch", cpu, "float32") == "torch"
+    assert runtime.choose("auto", gpu, "float32") == "torch"      # ONNX Runtime's CPU provider only
+    assert runtime.choose("auto", cpu, "bfloat16") == "torch"     # exact fp32 only
+    with pytest.raises(ConfigError, match="fp32 on the CPU"):
+        runtime.choose("onnx", cpu, "float16")
+    monkeypatch.setattr(runtime, "installed", lambda module: module != "onnxruntime")
+    assert runtime.choose("auto", cpu, "float32") == "torch"
+    with pytest.raises(MissingExtra, match=r"onnxruntime is missing: pip install 'splade-bridge\[onnx\]'"):
+        runtime.choose("onnx", cpu, "float32")

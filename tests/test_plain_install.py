@@ -59,9 +59,22 @@ def plain_venv(tmp_path_factory) -> Path:
 
 def test_the_plain_install_has_no_extras(plain_venv):
     python = plain_venv / "bin" / "python"
-    for module in ("scipy", "ir_measures", "fastapi", "sentence_transformers", "confluent_kafka", "botocore"):
+    for module in ("scipy", "ir_measures", "fastapi", "sentence_transformers", "confluent_kafka", "botocore",
+                   "onnxruntime"):
         probe = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True, text=True)
         assert probe.returncode != 0, f"{module} is importable in the plain install"
+
+
+def test_a_backend_whose_extra_is_missing_is_named_in_one_line(plain_venv):
+    bridge = str(plain_venv / "bin" / "splade-bridge")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([bridge, "expand", "vitamin d", "--model", "splade-tiny", "--backend", "onnx"], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1].endswith("onnxruntime is missing: pip install 'splade-bridge[onnx]'")
+    auto = subprocess.run([bridge, "expand", "vitamin d", "--model", "splade-tiny", "--format", "json"], env=env,
+                          capture_output=True, text=True)
+    assert auto.returncode == 0 and "vitamin" in json.loads(auto.stdout)  # auto falls back to torch
 
 
 def test_reindex_on_a_plain_install(plain_venv, node_url, client, tmp_path):

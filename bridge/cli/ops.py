@@ -7,7 +7,7 @@ import sys
 import click
 
 from .. import api
-from .options import FORMAT, connection_options, emit
+from .options import BACKEND, FORMAT, connection_options, emit
 
 
 @click.command("reindex")
@@ -15,6 +15,7 @@ from .options import FORMAT, connection_options, emit
 @click.option("--alias", required=True, help="Alias to move to the new index once it is verified.")
 @click.option("--model", envvar="BRIDGE_MODEL", default=None,
               help="Model for the new index (default: the source's stamped model).")
+@BACKEND
 @click.option("--text-field", "text_fields", multiple=True,
               help="Text field(s) to encode (default: the source's stamped fields, else title + text).")
 @click.option("--window", default=128, show_default=True, help="Documents encoded per batch (the resume unit).")
@@ -26,7 +27,7 @@ from .options import FORMAT, connection_options, emit
 @FORMAT
 @connection_options()
 @click.pass_obj
-def reindex_cmd(settings, source, alias, model, text_fields, window, sample_queries, delete_old, yes,
+def reindex_cmd(settings, source, alias, model, backend, text_fields, window, sample_queries, delete_old, yes,
                 dry_run, fmt):
     """Re-encode SOURCE into a new versioned index and swap ALIAS to it with zero downtime.
 
@@ -36,7 +37,7 @@ def reindex_cmd(settings, source, alias, model, text_fields, window, sample_quer
 
     client = settings.client()
     plan, encoder = api.plan_reindex(client, source, alias, model=model, text_fields=text_fields,
-                                     delete_old=delete_old)
+                                     delete_old=delete_old, encoder_options={"backend": backend})
     if dry_run:
         actions = [{"remove": {"index": i, "alias": alias}} for i in plan.previous] + \
                   [{"add": {"index": plan.target, "alias": alias}}]

@@ -8,7 +8,7 @@ import os
 import click
 from click.core import ParameterSource
 
-from ..api import ENGINES, ConnectionConfig, RetryPolicy, connect
+from ..api import BACKENDS, ENGINES, ConnectionConfig, RetryPolicy, connect
 
 
 class Settings:
@@ -111,6 +111,11 @@ FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), de
 MODEL = click.option("--model", envvar="BRIDGE_MODEL", default=None,
                      help="Hub id, local directory, or 'splade-tiny' (offline). Default: the index's "
                           "stamped model, else rasyosef/splade-small.")
+BACKEND = click.option("--backend", envvar="BRIDGE_BACKEND", type=click.Choice(BACKENDS), default="auto",
+                       show_default=True,
+                       help="Where the model's transformer runs: onnx (ONNX Runtime, the [onnx] extra; exported from "
+                            "the same weights on first use and cached), torch, or auto (onnx when installed and the "
+                            "model runs fp32 on the CPU, else torch). Vectors agree within 1e-4.")
 TRUNCATE = click.option("--truncate", is_flag=True,
                         help="Cut documents at the model's limit (512 tokens) instead of encoding overlapping "
                              "windows max-pooled into one vector (the default). Recorded in the index stamp.")

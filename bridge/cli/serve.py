@@ -8,7 +8,7 @@ import click
 
 from .. import api
 from .logs import say
-from .options import connection_options
+from .options import BACKEND, connection_options
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--model", envvar="BRIDGE_MODEL", default=None,
               help="Query model (default: the first --index's stamped model, else rasyosef/splade-small).")
+@BACKEND
 @click.option("--index", "indices", multiple=True,
               help="Index or alias the service serves (repeatable); the first is used when a request names none.")
 @click.option("--allow-index", "patterns", multiple=True, metavar="PATTERN",
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
                    "with --log-format json, one JSON object each.")
 @connection_options()
 @click.pass_obj
-def serve_cmd(settings, host, port, model, indices, patterns, auth_token_file, max_in_flight, max_batch, max_wait_ms,
+def serve_cmd(settings, host, port, model, backend, indices, patterns, auth_token_file, max_in_flight, max_batch, max_wait_ms,
               cache_size, max_body_bytes, max_json_depth, access_log):
     """Serve /expand, /query, /search, /healthz and /metrics over HTTP (OpenAPI at /docs).
 
@@ -70,7 +71,7 @@ def serve_cmd(settings, host, port, model, indices, patterns, auth_token_file, m
         client = settings.client()
         if default_index:
             stamp = api.open_index(client, default_index)
-    encoder = api.load_encoder(model, stamp=stamp)
+    encoder = api.load_encoder(model, stamp=stamp, backend=backend)
     cfg = ServeConfig(default_index=default_index, indices=IndexAllowList(tuple(indices) + tuple(patterns)),
                       guard=GuardConfig(max_body_bytes=max_body_bytes, max_json_depth=max_json_depth,
                                         max_in_flight=max_in_flight, tokens=tokens),
