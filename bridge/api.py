@@ -28,7 +28,7 @@ from .cluster.local import down as stop_node
 from .cluster.local import status as node_status
 from .cluster.local import up as start_node
 from .config import (BACKENDS, DEFAULT_DOC_TOP_K, DEFAULT_MODEL, DEFAULT_QUERY_TOP_K, ConnectionConfig, EncoderConfig,
-                     PruneConfig, QuantConfig, RetryPolicy)
+                     PRECISIONS, PruneConfig, QuantConfig, RetryPolicy)
 from .connection.client import DEFAULT_CLAUSE_BUDGET, clause_budget, connect as _connect
 from .connection.engines import ENGINES, capabilities, engine_of, parse_version, server_capabilities
 from .connection.failures import as_bridge_error, describe
@@ -54,7 +54,7 @@ __all__ = [
     "cluster_status", "plan_reindex", "reindex", "rollback_alias", "ConnectionConfig", "EncoderConfig",
     "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig", "IngestConfig", "IngestSummary", "Outcome", "Edges",
     "SearchOptions", "TwoPhase", "Hybrid", "Hit", "Hits", "Searcher", "IndexStamp", "ModelStamp", "ReindexState", "SparseVector",
-    "Document", "Deletion", "BadRecord", "BACKENDS", "DEFAULT_MODEL", "DEFAULT_DOC_TOP_K", "DEFAULT_QUERY_TOP_K", "DEFAULT_FUSION", "ENGINES", "BridgeError", "ConfigError", "MissingExtra",
+    "Document", "Deletion", "BadRecord", "BACKENDS", "PRECISIONS", "DEFAULT_MODEL", "DEFAULT_DOC_TOP_K", "DEFAULT_QUERY_TOP_K", "DEFAULT_FUSION", "ENGINES", "BridgeError", "ConfigError", "MissingExtra",
     "ClusterError", "ClusterUnreachable", "ClusterRefused", "AuthenticationFailed", "IndexExists", "IndexNotFound",
     "IndexNotBridged", "ModelMismatch", "QueryError", "ModelLoadError", "IngestAborted", "ReindexError",
     "NodeError", "as_bridge_error", "describe", "plan_query", "prune", "clause_budget", "DEFAULT_CLAUSE_BUDGET",
@@ -87,7 +87,7 @@ def connect(url: str | Sequence[str] | None = None, *, config: ConnectionConfig 
 def load_encoder(model: str | None = None, *, stamp: IndexStamp | ModelStamp | None = None, **options):
     """A ``SpladeEncoder`` for ``model`` (hub id, local directory or ``splade-tiny``); with ``stamp`` (an
     index's), its model, pooling and long-document mode are the defaults. ``options``: ``EncoderConfig``
-    fields (``device``, ``dtype``, ``threads``, ``long_documents``...)."""
+    fields (``device``, ``backend``, ``precision``, ``threads``, ``long_documents``...)."""
     from .encoder import SpladeEncoder
 
     model_stamp = stamp.model if isinstance(stamp, IndexStamp) else stamp
@@ -255,7 +255,7 @@ def plan_reindex(client, source: str, alias: str, *, encoder=None, model: str | 
     if encoder is None:
         source_stamp = stamp_of(client, reindexing.resolve(client, source)[0])
         kept = {k: v for k, v in (source_stamp.model.encoder_options() if source_stamp else {}).items()
-                if k in ("long_documents", "window_overlap", "max_windows")}
+                if k in ("long_documents", "window_overlap", "max_windows", "precision", "backend")}
         options = encoder_options or {}
         encoder = load_encoder(model, **kept, **options) if model else load_encoder(stamp=source_stamp, **options)
     return reindexing.plan(client, source, alias, encoder, tuple(text_fields) if text_fields else None,

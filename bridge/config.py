@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from .errors import ConfigError
 
 DEFAULT_MODEL = "rasyosef/splade-small"
-DTYPES = ("float32", "float16", "bfloat16")
-BACKENDS = ("auto", "torch", "onnx")  # where the transformer runs (bridge/runtime.py)
+BACKENDS = ("auto", "torch", "onnx", "openvino")  # where the transformer runs (bridge/runtime.py)
+# the arithmetic of the matrix multiplies; below fp32 is opt-in, and which backend runs which is runtime.SUPPORTED
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 LONG_DOCUMENTS = ("window", "truncate")
 POOLINGS = ("max", "sum")
 ACTIVATIONS = ("log1p_relu", "relu", "log1p_log1p_relu")
@@ -37,8 +38,8 @@ class EncoderConfig:
     doc_prompt: str = ""
     query_prompt: str = ""
     device: str = "auto"
-    dtype: str = "float32"
-    backend: str = "auto"  # auto: ONNX Runtime when the [onnx] extra is installed (fp32 on CPU), else torch
+    backend: str = "auto"  # auto: the fastest installed backend that runs the precision (runtime.choose)
+    precision: str = "fp32"
     batch_tokens: int = 8192  # padded tokens per forward pass
     max_batch: int = 64
     threads: int | None = None
@@ -57,8 +58,8 @@ class EncoderConfig:
             raise ConfigError("max_windows must be >= 1")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         for name in ("doc_max_length", "query_max_length", "batch_tokens", "max_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")

@@ -22,9 +22,6 @@ from .types import SparseVector
 
 log = logging.getLogger(__name__)
 
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
 def pick_device(name: str) -> torch.device:
     if name != "auto":
         return torch.device(name)
@@ -56,7 +53,7 @@ class _Side:
     """One loaded checkpoint (documents and queries may use different ones)."""
 
     tokenizer: object
-    body: runtime.TorchBody | runtime.OnnxBody  # the transformer without its vocabulary projection
+    body: runtime.TorchBody | runtime.OnnxBody | runtime.OpenVinoBody  # the transformer, no vocabulary projection
     weight: torch.Tensor
     bias: torch.Tensor | None
     max_length: int
@@ -73,14 +70,17 @@ class SpladeEncoder:
         self.device = pick_device(self.config.device)
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
-        self.backend = runtime.choose(self.config.backend, self.device, self.config.dtype)
-        self._doc = self._load(self.config.model, self.config.doc_max_length, self.config.doc_prompt)
-        if self.config.query_model and self.config.query_model != self.config.model:
-            self._query = self._load(self.config.query_model, self.config.query_max_length,
-                                     self.config.query_prompt)
+        c = self.config
+        self.backend = runtime.choose(c.backend, self.device, c.precision)
+        # at fp32 every backend is exact, so auto may run queries where they are fastest; below it, one arithmetic
+        self.query_backend = runtime.choose(c.backend, self.device, c.precision,
+                                            "queries" if c.precision == "fp32" else "documents")
+        self._doc, query_body = self._load(c.model, c.doc_max_length, c.doc_prompt, self.backend, self.query_backend)
+        if c.query_model and c.query_model != c.model:
+            self._query, _ = self._load(c.query_model, c.query_max_length, c.query_prompt, self.query_backend)
         else:
-            self._query = _Side(**{**self._doc.__dict__, "max_length": min(
-                self.config.query_max_length, self._doc.max_length), "prompt": self.config.query_prompt})
+            self._query = _Side(**{**self._doc.__dict__, "max_length": min(c.query_max_length, self._doc.max_length),
+                                   "prompt": c.query_prompt, "body": query_body})
         self.vocab: list[str] = self._doc.tokenizer.convert_ids_to_tokens(list(range(self._doc.weight.shape[0])))
         self.pooling, self.activation = self._pooling(model_store.pooling_config(model_store.resolve(self.config.model)))
 
@@ -96,23 +96,34 @@ class SpladeEncoder:
         check_options(*chosen)
         return chosen[0], chosen[1]
 
-    def _load(self, ref: str, max_length: int, prompt: str) -> _Side:
+    def _load(self, ref: str, max_length: int, prompt: str, backend: str,
+              query_backend: str | None = None) -> tuple[_Side, object]:
+        """The checkpoint's side with its body on ``backend``, and its body on ``query_backend`` (the same object
+        when that is ``backend`` or None)."""
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
         resolved = model_store.resolve(ref)
         tokenizer = AutoTokenizer.from_pretrained(resolved)
-        model = AutoModelForMaskedLM.from_pretrained(resolved, dtype=_DTYPES[self.config.dtype])
+        precision = self.config.precision
+        # torch runs the body in the precision's dtype; the other backends get an fp32 graph to compile or quantize
+        body_dtype = runtime.TORCH_DTYPES[precision] if backend == "torch" else torch.float32
+        model = AutoModelForMaskedLM.from_pretrained(resolved, dtype=body_dtype)
         model.eval().to(self.device)
         weight, bias = _split_output_head(model)
+        # the projection multiplies in the precision's dtype (int8 quantizes the body only), stored with weight.T
+        # contiguous: the layout pool_hidden's multiplies are fastest with
+        weight = weight.to(runtime.TORCH_DTYPES[precision]).T.contiguous().T
         weights_path = model_store.weights_file(resolved)
         revision = model_store.sha256_file(weights_path)[:16] if weights_path else "unknown"
-        body = runtime.onnx_body(model, revision, self.config.threads) if self.backend == "onnx" \
-            else runtime.TorchBody(model)
+        body = runtime.body(backend, model, revision, precision, self.config.threads)
+        query_body = body if query_backend in (None, backend) else \
+            runtime.body(query_backend, model, revision, precision, self.config.threads)
         limit = min(max_length, getattr(model.config, "max_position_embeddings", max_length),
                     tokenizer.model_max_length or max_length)
         name = model_store.TINY_ALIAS if ref == model_store.TINY_ALIAS else ref
-        log.info("loaded %s (revision %s) on %s with %s", name, revision, self.device, body.name)
-        return _Side(tokenizer, body, weight, bias, limit, prompt, revision, name)
+        log.info("loaded %s (revision %s) on %s at %s: documents on %s, queries on %s", name, revision, self.device,
+                 precision, backend, query_backend or backend)
+        return _Side(tokenizer, body, weight, bias, limit, prompt, revision, name), query_body
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -121,7 +132,8 @@ class SpladeEncoder:
         """What an index must record to be queried with this encoder (see ``IndexStamp``)."""
         return ModelStamp(model=self._doc.name, revision=self._doc.revision, query_model=self._query.name,
                           query_revision=self._query.revision, pooling=self.pooling,
-                          activation=self.activation, long_documents=self._long_documents)
+                          activation=self.activation, long_documents=self._long_documents,
+                          precision=self.config.precision, backend=self.backend)
 
     @property
     def _long_documents(self) -> str:

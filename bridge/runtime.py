@@ -1,13 +1,17 @@
-"""Where the transformer runs: torch, or ONNX Runtime on a graph exported from the same weights.
+"""Where the transformer runs: torch, or ONNX Runtime / OpenVINO on a graph exported from the same weights.
 
-Either way only the transformer body runs there — the MLM head's vocabulary projection was split off
+Everywhere only the transformer body runs there — the MLM head's vocabulary projection was split off
 (``encoder._split_output_head``), so the body returns ``[batch, length, hidden]`` and the pooling stays the
 chunked projection + max of ``pooling.pool_hidden``, which never builds ``[batch, length, vocab]``. That keeps
-the exported graph small (no 30k-wide output) and the pooling identical on every backend; ONNX Runtime takes
-the part where torch's per-op dispatch dominates (a short query's forward pass).
+the exported graph small (no 30k-wide output) and the pooling identical on every backend.
 
 The graph is exported once per weights (``torch.onnx.export``, TorchScript exporter: no extra exporter
-dependency, dynamic batch and length) and cached under the splade-bridge cache, keyed by the weights' sha256.
+dependency, dynamic batch and length) and cached under the splade-bridge cache, keyed by the weights' sha256;
+OpenVINO compiles the same file. ``int8`` is ONNX Runtime's dynamic quantization of that graph (weights int8,
+activations quantized per batch), cached beside it.
+
+Precisions (``SUPPORTED``): fp32 everywhere, exact within 1e-4 of torch; below it opt-in: bf16 (torch, or
+OpenVINO's bf16 inference hint; CPUs with AVX512-BF16/AMX, or a GPU), fp16 (torch on a GPU), int8 (ONNX Runtime).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import model_store
@@ -26,28 +31,55 @@ from .errors import ConfigError, MissingExtra
 log = logging.getLogger(__name__)
 
 OPSET = 17
-ONNX_MODULES = ("onnxruntime", "onnx")  # the [onnx] extra: the runtime, and onnx for the exporter
+# the packages each backend's extra brings: its runtime, and onnx for the exporter
+EXTRAS = {"onnx": ("onnxruntime", "onnx"), "openvino": ("openvino", "onnx")}
+SUPPORTED = {"openvino": ("fp32", "bf16"), "onnx": ("fp32", "int8"), "torch": ("fp32", "bf16", "fp16")}
+# fastest first on the CPU (BENCHMARKS.md): OpenVINO runs a long document's body faster, ONNX Runtime a short query's
+AUTO_ORDER = {"documents": ("openvino", "onnx", "torch"), "queries": ("onnx", "openvino", "torch")}
+TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}
 
 
 def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def choose(backend: str, device: torch.device, dtype: str) -> str:
-    """``auto``: ONNX Runtime where it is installed and the model runs in fp32 on the CPU (it is exact there, and
-    faster: BENCHMARKS.md), else torch. ``onnx`` asked for: its extra and fp32 on CPU, or an error saying why."""
-    if backend == "torch":
-        return "torch"
-    usable = device.type == "cpu" and dtype == "float32"
+def _extra_present(backend: str) -> bool:
+    return all(installed(m) for m in EXTRAS.get(backend, ()))
+
+
+def cpu_has_bf16() -> bool:
+    """AVX512-BF16 or AMX: where bf16 matrix multiplies are native (elsewhere they are emulated, and slower)."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def choose(backend: str, device: torch.device, precision: str = "fp32", side: str = "documents") -> str:
+    """The backend to run: ``auto`` is the fastest installed one that runs ``precision`` on ``device`` for
+    ``side`` (on the CPU, OpenVINO then ONNX Runtime for documents, the other way round for queries, then torch;
+    torch on a GPU); a named one must be installed and run it, or a ``ConfigError`` / ``MissingExtra`` says
+    why. Below fp32 the two sides must run the same arithmetic: ask for ``side="documents"`` for both."""
+    if device.type != "cpu":
+        if backend not in ("auto", "torch"):
+            raise ConfigError(f"the {backend} backend runs on the CPU; got device {device.type} (use --backend torch)")
+        backend = "torch"
+    elif precision == "fp16":
+        raise ConfigError("fp16 runs on a GPU; on the CPU use fp32, or bf16 where the CPU has it")
+    elif precision == "bf16" and not cpu_has_bf16():
+        raise ConfigError("bf16 needs a CPU with AVX512-BF16 or AMX (this one has neither: it would be emulated, "
+                          "and slower than fp32); use fp32")
     if backend == "auto":
-        return "onnx" if usable and all(installed(m) for m in ONNX_MODULES) else "torch"
-    for module in ONNX_MODULES:
+        able = [b for b in AUTO_ORDER[side] if precision in SUPPORTED[b]]
+        for name in able:
+            if _extra_present(name):
+                return name
+        backend = able[0]  # none installed: name the fastest one's extra
+    if precision not in SUPPORTED[backend]:
+        runs = [b for b in SUPPORTED if precision in SUPPORTED[b]]
+        raise ConfigError(f"the {backend} backend runs {', '.join(SUPPORTED[backend])}, not {precision} "
+                          f"(use --backend {' or '.join(runs)})")
+    for module in EXTRAS.get(backend, ()):
         if not installed(module):
-            raise MissingExtra(module, "onnx")
-    if not usable:
-        raise ConfigError(f"the onnx backend runs fp32 on the CPU; got device {device.type}, dtype {dtype} "
-                          "(use --backend torch there)")
-    return "onnx"
+            raise MissingExtra(module, backend)
+    return backend
 
 
 class TorchBody:
@@ -93,9 +125,38 @@ class OnnxBody:
         return torch.from_numpy(self.session.run(["hidden"], feeds)[0])
 
 
-def onnx_body(model: torch.nn.Module, revision: str, threads: int | None = None) -> OnnxBody:
-    """The model's body on ONNX Runtime, exported on first use and cached by the weights' hash (``revision``) and
-    the transformers version; weights of unknown hash are exported to a temporary file every time."""
+class OpenVinoBody:
+    """The same body compiled by OpenVINO for the CPU, at fp32 or with its bf16 inference hint."""
+
+    name = "openvino"
+
+    def __init__(self, path: Path, threads: int | None = None, precision: str = "fp32"):
+        import openvino
+
+        config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+                  "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY"}
+        self.path = path
+        self.request = openvino.Core().compile_model(str(path), "CPU", config).create_infer_request()
+
+    def __call__(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        out = self.request.infer({"input_ids": input_ids.cpu().numpy(), "attention_mask": mask.cpu().numpy()})
+        return torch.from_numpy(np.array(out[0], copy=True))  # the request reuses its output buffer
+
+
+def body(backend: str, model: torch.nn.Module, revision: str, precision: str = "fp32",
+         threads: int | None = None) -> TorchBody | OnnxBody | OpenVinoBody:
+    """The model's body on ``backend`` (as ``choose`` returned it) at ``precision``."""
+    if backend == "torch":
+        return TorchBody(model)
+    path = graph(model, revision)
+    if backend == "openvino":
+        return OpenVinoBody(path, threads, precision)
+    return OnnxBody(quantized(path) if precision == "int8" else path, threads)
+
+
+def graph(model: torch.nn.Module, revision: str) -> Path:
+    """The model's body as an ONNX file, exported on first use and cached by the weights' hash (``revision``)
+    and the transformers version; weights of unknown hash are exported to a temporary file every time."""
     if revision == "unknown":
         path = Path(tempfile.mkdtemp(prefix="splade-bridge-onnx-")) / "body.onnx"
     else:
@@ -105,7 +166,23 @@ def onnx_body(model: torch.nn.Module, revision: str, threads: int | None = None)
                                                    f"{transformers.__version__}-opset{OPSET}.onnx")
     if not path.exists():
         export(model, path)
-    return OnnxBody(path, threads)
+    return path
+
+
+def quantized(path: Path) -> Path:
+    """``path`` with its weights in int8 (ONNX Runtime's dynamic quantization), made once beside it."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target = path.with_name(path.stem + "-int8-dynamic.onnx")
+    if not target.exists():
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        log.info("quantizing the model body to int8: %s", target)
+        try:
+            quantize_dynamic(path, tmp, weight_type=QuantType.QInt8)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return target
 
 
 def export(model: torch.nn.Module, path: Path) -> None:

@@ -1,7 +1,7 @@
 """The index stamp: how an index's vectors were made, kept in its mapping's ``_meta.splade_bridge``.
 
 ``ModelStamp`` is what an encoder contributes (model name and weights hash, pooling, long-document
-mode); ``IndexStamp`` adds the vector field, text fields, pruning, quantization and key codec, and,
+mode, precision and the backend that ran it); ``IndexStamp`` adds the vector field, text fields, pruning, quantization and key codec, and,
 while a reindex is under way, its checkpoint (``ReindexState``). ``IndexStamp.from_mapping`` is the one
 reader and ``IndexStamp.to_meta`` the one writer of ``_meta``.
 """
@@ -17,7 +17,8 @@ from .sparse import KeyCodec
 META_KEY = "splade_bridge"
 META_VERSION = 1
 # what must agree between an index and a query encoder for scores to mean anything
-MATCHING_KEYS = ("revision", "query_revision", "pooling", "activation")
+# (and, below fp32, the backend: its bf16 or int8 arithmetic is its own)
+MATCHING_KEYS = ("revision", "query_revision", "pooling", "activation", "precision")
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,23 @@ class ModelStamp:
     pooling: str = "max"
     activation: str = "log1p_relu"
     long_documents: str | None = None  # "window:<max>:<overlap>:<windows>" or "truncate:<max>"
+    precision: str = "fp32"  # indices stamped before precisions existed are fp32
+    backend: str | None = None  # which one ran: every backend's fp32 agrees within 1e-4; below fp32 they differ
 
     def as_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        if self.long_documents is None:  # indices stamped before windows existed
-            del out["long_documents"]
+        for name in ("long_documents", "backend"):  # indices stamped before these existed
+            if out[name] is None:
+                del out[name]
+        return out
+
+    def vector_key(self) -> dict:
+        """What of this stamp decides the vectors: at fp32 the backend does not (nor is precision written, so
+        content hashes of indices stamped before precisions existed stay as they were)."""
+        out = self.as_dict()
+        if self.precision == "fp32":
+            out.pop("precision")
+            out.pop("backend", None)
         return out
 
     @classmethod
@@ -43,12 +56,15 @@ class ModelStamp:
 
     def mismatches(self, other: "ModelStamp") -> list[str]:
         """What differs between this (an index's) stamp and ``other`` (an encoder's)."""
+        keys = MATCHING_KEYS + (("backend",) if self.precision != "fp32" else ())
         return [f"{k}: index {getattr(self, k)!r} vs encoder {getattr(other, k)!r}"
-                for k in MATCHING_KEYS if getattr(self, k) != getattr(other, k)]
+                for k in keys if getattr(self, k) != getattr(other, k)]
 
     def encoder_options(self) -> dict:
-        """``EncoderConfig`` options that reproduce this stamp's pooling and long-document mode."""
-        out = {"pooling": self.pooling, "activation": self.activation}
+        """``EncoderConfig`` options that reproduce this stamp's pooling, precision (and below fp32, backend)
+        and long-document mode."""
+        out = {"pooling": self.pooling, "activation": self.activation, "precision": self.precision,
+               **({"backend": self.backend} if self.precision != "fp32" and self.backend else {})}
         if not self.long_documents:
             return out
         kind, *numbers = self.long_documents.split(":")
@@ -139,7 +155,7 @@ class IndexStamp:
 
     def content_key(self) -> str:
         """What, besides the text, decides a document's stored vector (part of its content hash)."""
-        meta = self.to_meta()
+        meta = {**self.to_meta(), "model": self.model.vector_key()}
         return json.dumps({k: meta.get(k) for k in ("model", "pruning", "quantization", "key_codec", "vector_field")},
                           sort_keys=True)
 

@@ -78,8 +78,8 @@ def test_encoder_config_validation():
 
     with pytest.raises(ValueError, match="pooling"):
         EncoderConfig(pooling="mean")
-    with pytest.raises(ValueError, match="dtype"):
-        EncoderConfig(dtype="int4")
+    with pytest.raises(ValueError, match="precision"):
+        EncoderConfig(precision="int4")
 
 
 def test_sum_pooling_relu_variant(tiny_model):
@@ -159,31 +159,84 @@ def test_pooling_is_read_from_a_sentence_transformers_checkpoint(tiny_model, tmp
 
 
 def test_each_installed_backend_equals_torch_on_the_scifact_sample(encoder, tmp_path, monkeypatch):
-    """ONNX Runtime (the [onnx] extra, installed in the test environment) against torch: every document and
-    query weight within 1e-4; the exported graph is cached by the weights' hash and reused."""
+    """ONNX Runtime and OpenVINO (the [onnx] and [openvino] extras, installed in the test environment) against
+    torch: every document and query weight within 1e-4; the exported graph is cached by the weights' hash and
+    reused by both; auto runs documents on OpenVINO and queries on ONNX Runtime."""
     from bridge.config import EncoderConfig
     from bridge.encoder import SpladeEncoder
+    from bridge.stamp import IndexStamp
 
     monkeypatch.setenv("SPLADE_BRIDGE_CACHE", str(tmp_path))
     torch_side = SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2, backend="torch"))
-    onnx_side = SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2, backend="onnx"))
-    assert (torch_side.backend, onnx_side.backend) == ("torch", "onnx")
-    assert SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2)).backend == "onnx"  # auto: the installed one
+    others = [SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2, backend=b)) for b in ("onnx", "openvino")]
+    assert [e.backend for e in [torch_side, *others]] == ["torch", "onnx", "openvino"]
+    assert [e.query_backend for e in [torch_side, *others]] == ["torch", "onnx", "openvino"]
+    auto = SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2))
+    assert (auto.backend, auto.query_backend) == ("openvino", "onnx")  # auto: the fastest installed per side
     (graph,) = (tmp_path / "onnx").glob("*.onnx")
-    assert onnx_side.stamp.revision in graph.name  # keyed by the weights' sha256
+    assert torch_side.stamp.revision in graph.name  # keyed by the weights' sha256, one file for both runtimes
     exported_at = graph.stat().st_mtime_ns
     texts = [d["title"] + "\n" + d["text"] for d in load_jsonl(SAMPLE)]
     vocab = len(encoder.vocab)
-    for a, b in zip(torch_side.encode_documents(texts), onnx_side.encode_documents(texts)):
-        np.testing.assert_allclose(_dense(a, vocab), _dense(b, vocab), atol=1e-4)
-    for a, b in zip(torch_side.encode_query(texts[:50]), onnx_side.encode_query(texts[:50])):
-        np.testing.assert_allclose(_dense(a, vocab), _dense(b, vocab), atol=1e-4)
-    for text in texts[:5]:  # one text alone: a batch without padding
-        np.testing.assert_allclose(_dense(torch_side.encode_query(text), vocab),
-                                   _dense(onnx_side.encode_query(text), vocab), atol=1e-4)
-    assert onnx_side.stamp.as_dict() == torch_side.stamp.as_dict()  # interchangeable: same index, same queries
+    want_docs = [_dense(v, vocab) for v in torch_side.encode_documents(texts)]
+    want_queries = [_dense(v, vocab) for v in torch_side.encode_query(texts[:50])]
+    for other in [*others, auto]:
+        for want, got in zip(want_docs, other.encode_documents(texts)):
+            np.testing.assert_allclose(_dense(got, vocab), want, atol=1e-4)
+        for want, got in zip(want_queries, other.encode_query(texts[:50])):
+            np.testing.assert_allclose(_dense(got, vocab), want, atol=1e-4)
+        for text in texts[:5]:  # one text alone: a batch without padding
+            np.testing.assert_allclose(_dense(torch_side.encode_query(text), vocab),
+                                       _dense(other.encode_query(text), vocab), atol=1e-4)
+        # interchangeable at fp32: an index built by one is queried by another, and content hashes agree
+        IndexStamp(torch_side.stamp).check_encoder("i", other.stamp)
+        assert IndexStamp(other.stamp).content_key() == IndexStamp(torch_side.stamp).content_key()
+        assert other.stamp.backend == other.backend  # recorded all the same
     SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2, backend="onnx"))
     assert graph.stat().st_mtime_ns == exported_at  # reused, not exported again
+
+
+def _top(vec, k: int = 10) -> set[int]:
+    return set(vec.indices[np.argsort(-vec.values)[:k]].tolist())
+
+
+@pytest.mark.parametrize("backend, precision", [("torch", "bf16"), ("openvino", "bf16"), ("onnx", "int8")])
+def test_precisions_below_fp32_stay_close_and_are_stamped(encoder, tmp_path, monkeypatch, backend, precision):
+    """bf16 and int8 change weights a little (not within 1e-4: it is a different arithmetic) but keep the top
+    terms; the stamp records precision and backend, and an index built at one precision refuses a query encoder
+    at another. On a CPU without bf16 instructions, bf16 is refused with the reason."""
+    from bridge import runtime
+    from bridge.config import EncoderConfig
+    from bridge.encoder import SpladeEncoder
+    from bridge.errors import ConfigError, ModelMismatch
+    from bridge.stamp import IndexStamp
+
+    monkeypatch.setenv("SPLADE_BRIDGE_CACHE", str(tmp_path))
+    config = EncoderConfig(model="splade-tiny", threads=2, backend=backend, precision=precision)
+    if precision == "bf16" and not runtime.cpu_has_bf16():
+        with pytest.raises(ConfigError, match="AVX512-BF16 or AMX"):
+            SpladeEncoder(config)
+        return
+    low = SpladeEncoder(config)
+    assert (low.backend, low.query_backend) == (backend, backend)  # one arithmetic for both sides
+    assert (low.stamp.precision, low.stamp.backend) == (precision, backend)
+    texts = [d["title"] + "\n" + d["text"] for d in load_jsonl(SAMPLE, 60)]
+    vocab = len(encoder.vocab)
+    exact_docs = encoder.encode_documents(texts)
+    diffs, overlaps = [], []
+    for a, b in zip(exact_docs, low.encode_documents(texts)):
+        diffs.append(np.abs(_dense(a, vocab) - _dense(b, vocab)).max())
+        overlaps.append(len(_top(a) & _top(b)) / 10)
+    assert 1e-4 < max(diffs) < 0.6  # not fp32, not another model either
+    assert np.mean(overlaps) >= 0.8
+    if precision == "int8":
+        assert list((tmp_path / "onnx").glob("*-int8-dynamic.onnx"))  # quantized once, cached beside the graph
+    stamp = IndexStamp(low.stamp)
+    stamp.check_encoder("i", low.stamp)
+    with pytest.raises(ModelMismatch, match=f"precision: index '{precision}' vs encoder 'fp32'"):
+        stamp.check_encoder("i", encoder.stamp)
+    assert stamp.content_key() != IndexStamp(encoder.stamp).content_key()  # re-ingest re-encodes
+    assert stamp.model.encoder_options()["precision"] == precision  # queries default to the index's
 
 
 def test_backend_choice_and_the_missing_extra(monkeypatch):
@@ -191,12 +244,27 @@ def test_backend_choice_and_the_missing_extra(monkeypatch):
     from bridge.errors import ConfigError, MissingExtra
 
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    assert runtime.choose("torch", cpu, "float32") == "torch"
-    assert runtime.choose("auto", gpu, "float32") == "torch"      # ONNX Runtime's CPU provider only
-    assert runtime.choose("auto", cpu, "bfloat16") == "torch"     # exact fp32 only
-    with pytest.raises(ConfigError, match="fp32 on the CPU"):
-        runtime.choose("onnx", cpu, "float16")
-    monkeypatch.setattr(runtime, "installed", lambda module: module != "onnxruntime")
-    assert runtime.choose("auto", cpu, "float32") == "torch"
+    monkeypatch.setattr(runtime, "installed", lambda module: True)
+    assert runtime.choose("torch", cpu) == "torch"
+    assert runtime.choose("auto", cpu) == "openvino"
+    assert runtime.choose("auto", cpu, side="queries") == "onnx"
+    assert runtime.choose("auto", gpu) == "torch" and runtime.choose("auto", gpu, "fp16") == "torch"
+    assert runtime.choose("auto", cpu, "int8", "queries") == "onnx"
+    with pytest.raises(ConfigError, match="runs on the CPU"):
+        runtime.choose("onnx", gpu)
+    with pytest.raises(ConfigError, match="fp16 runs on a GPU"):
+        runtime.choose("torch", cpu, "fp16")
+    with pytest.raises(ConfigError, match="the onnx backend runs fp32, int8, not bf16"):
+        monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
+        runtime.choose("onnx", cpu, "bf16")
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
+    with pytest.raises(ConfigError, match="AVX512-BF16 or AMX"):
+        runtime.choose("auto", cpu, "bf16")
+    monkeypatch.setattr(runtime, "installed", lambda module: module not in ("onnxruntime", "openvino"))
+    assert runtime.choose("auto", cpu) == "torch"
     with pytest.raises(MissingExtra, match=r"onnxruntime is missing: pip install 'splade-bridge\[onnx\]'"):
-        runtime.choose("onnx", cpu, "float32")
+        runtime.choose("onnx", cpu)
+    with pytest.raises(MissingExtra, match=r"openvino is missing: pip install 'splade-bridge\[openvino\]'"):
+        runtime.choose("openvino", cpu)
+    with pytest.raises(MissingExtra, match=r"splade-bridge\[onnx\]"):
+        runtime.choose("auto", cpu, "int8")  # only ONNX Runtime runs int8

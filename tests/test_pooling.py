@@ -17,7 +17,8 @@ def _reference(hidden, mask, weight, bias, pooling, activation):
 @pytest.mark.parametrize("pooling", ["max", "sum"])
 @pytest.mark.parametrize("activation", ["log1p_relu", "relu"])
 @pytest.mark.parametrize("chunk", [1, 3, 5, 512])
-def test_pool_hidden_matches_definition(pooling, activation, chunk):
+@pytest.mark.parametrize("layout_rows", [0, 64])  # [vocab, rows] buffers, [rows, vocab] buffers
+def test_pool_hidden_matches_definition(pooling, activation, chunk, layout_rows):
     g = torch.Generator().manual_seed(0)
     hidden = torch.randn(3, 7, 8, generator=g)  # a 4th, empty document is added below
     weight = torch.randn(50, 8, generator=g)
@@ -27,11 +28,26 @@ def test_pool_hidden_matches_definition(pooling, activation, chunk):
     # padding positions hold large values that must not leak into the result
     hidden[1, 4:] = 100.0
     hidden[2, 1:] = 100.0
-    got = pool_hidden(hidden, mask, weight, bias, pooling, activation, chunk_rows=chunk)
+    got = pool_hidden(hidden, mask, weight, bias, pooling, activation, chunk_rows=chunk, row_layout_rows=layout_rows)
+    # the encoder's layout: weight.T contiguous
+    stored = weight.T.contiguous().T
+    torch.testing.assert_close(pool_hidden(hidden, mask, stored, bias, pooling, activation, chunk, layout_rows), got)
     want = _reference(hidden, mask.float(), weight, bias, pooling, activation)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     full = pool_logits(hidden @ weight.T + bias, mask, pooling, activation)
     torch.testing.assert_close(got, full, rtol=1e-5, atol=1e-5)
+
+
+def test_pool_hidden_in_bf16_stays_close_and_returns_fp32():
+    g = torch.Generator().manual_seed(1)
+    hidden, weight, bias = torch.randn(2, 9, 16, generator=g), torch.randn(40, 16, generator=g), torch.randn(40, generator=g)
+    mask = torch.tensor([[1] * 9, [1] * 5 + [0] * 4])
+    exact = pool_hidden(hidden, mask, weight, bias)
+    for layout_rows in (0, 64):
+        low = pool_hidden(hidden, mask, weight.bfloat16(), bias, row_layout_rows=layout_rows)
+        assert low.dtype == torch.float32
+        torch.testing.assert_close(low, exact, rtol=0.05, atol=0.05)
+        assert not torch.equal(low, exact)  # it did multiply in bf16
 
 
 def test_unknown_options_raise():

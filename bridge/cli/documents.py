@@ -10,7 +10,7 @@ import click
 
 from .. import api
 from .logs import say
-from .options import BACKEND, FORMAT, MODEL, TRUNCATE, connection_options, emit
+from .options import BACKEND, FORMAT, MODEL, PRECISION, TRUNCATE, connection_options, emit, encoding
 
 
 @click.group("index")
@@ -53,14 +53,15 @@ def _index_options(f):
 @FORMAT
 @connection_options()
 @click.pass_obj
-def index_create(settings, name, model, backend, truncate, fmt, text_fields, vector_field, field_type, exclude_vector, shards,
+def index_create(settings, name, model, backend, precision, truncate, fmt, text_fields, vector_field, field_type, exclude_vector, shards,
                  replicas, top_k, max_ratio, alpha_mass, abs_value, quantize, scale) -> None:
     """Create index NAME with a rank_features field, stamped with the model."""
     cfg = api.IndexConfig(vector_field=vector_field, text_fields=tuple(text_fields),
                           exclude_vector_from_source=exclude_vector, shards=shards, replicas=replicas,
                           prune=api.PruneConfig(top_k or None, max_ratio, alpha_mass, abs_value),
                           quant=api.QuantConfig(kind=quantize, scale=scale), field_type=field_type)
-    encoder = api.load_encoder(model, backend=backend, **({"long_documents": "truncate"} if truncate else {}))
+    encoder = api.load_encoder(model, **encoding(backend, precision),
+                               **({"long_documents": "truncate"} if truncate else {}))
     stamp = api.create_index(settings.client(), name, encoder, cfg)
     emit(fmt, {"index": name, "meta": stamp.to_meta()}, f"created {name} (model {stamp.model.model})")
 
@@ -68,7 +69,7 @@ def index_create(settings, name, model, backend, truncate, fmt, text_fields, vec
 def ingest_file(client, name: str, source: str, model: str | None, *, create: bool = True,
                 text_fields=("title", "text"), dead_letter: str | None = None,
                 config: api.IngestConfig | None = None, truncate: bool = False,
-                backend: str = "auto") -> api.IngestSummary:
+                encoder_options: dict | None = None) -> api.IngestSummary:
     """``api.ingest`` of a JSONL file (or ``-``) with a progress bar and the default dead-letter path."""
     from tqdm import tqdm
 
@@ -82,7 +83,7 @@ def ingest_file(client, name: str, source: str, model: str | None, *, create: bo
     with tqdm(total=total, unit="doc", file=sys.stderr, desc=f"ingest {name}", dynamic_ncols=True) as bar:
         return api.ingest(client, name, api.read_records(source), model=model, create=create,
                           long_documents="truncate" if truncate else None, config=config,
-                          dead_letter=dead_letter, progress=bar.update, encoder_options={"backend": backend})
+                          dead_letter=dead_letter, progress=bar.update, encoder_options=encoder_options)
 
 
 @click.command("ingest")
@@ -90,6 +91,7 @@ def ingest_file(client, name: str, source: str, model: str | None, *, create: bo
 @click.argument("source", type=str)
 @MODEL
 @BACKEND
+@PRECISION
 @click.option("--id-field", default="_id", show_default=True, help="Record field holding the document id.")
 @click.option("--create/--no-create", default=True, show_default=True,
               help="Create the index (with --text-field defaults) when it does not exist.")
@@ -112,7 +114,7 @@ def ingest_file(client, name: str, source: str, model: str | None, *, create: bo
 @FORMAT
 @connection_options()
 @click.pass_obj
-def ingest_cmd(settings, name, source, model, backend, id_field, create, window, chunk_size, max_retries, concurrency,
+def ingest_cmd(settings, name, source, model, backend, precision, id_field, create, window, chunk_size, max_retries, concurrency,
                dead_letter, text_fields, skip_unchanged, bulk_load, truncate, fmt) -> None:
     """Encode SOURCE (a JSONL file, or - for stdin) and bulk-index it into NAME.
 
@@ -122,7 +124,7 @@ def ingest_cmd(settings, name, source, model, backend, id_field, create, window,
                               concurrency=concurrency, retry=settings.retry_policy(max_retries=max_retries),
                               skip_unchanged=skip_unchanged, bulk_load=bulk_load)
     summary = ingest_file(settings.client(), name, source, model, create=create, dead_letter=dead_letter,
-                          config=config, truncate=truncate, backend=backend)
+                          config=config, truncate=truncate, encoder_options=encoding(backend, precision))
     if not summary.failed:
         summary.dead_letter = None
     emit(fmt, summary.as_dict(),
@@ -139,6 +141,7 @@ def ingest_cmd(settings, name, source, model, backend, id_field, create, window,
 @click.argument("text")
 @MODEL
 @BACKEND
+@PRECISION
 @click.option("--size", default=10, show_default=True)
 @click.option("--form", type=click.Choice(["rank_feature", "neural_sparse", "sparse_vector"]), default=None,
               help="Query DSL: linear rank_feature clauses (default for rank_features fields), OpenSearch "
@@ -169,14 +172,14 @@ def ingest_cmd(settings, name, source, model, backend, id_field, create, window,
 @FORMAT
 @connection_options()
 @click.pass_obj
-def search_cmd(settings, name, text, model, backend, size, form, filters, mode, two_phase_ratio, two_phase_window,
+def search_cmd(settings, name, text, model, backend, precision, size, form, filters, mode, two_phase_ratio, two_phase_window,
                hybrid_method, native, query_top_k, explain, allow_model_mismatch, print_query, inference_free, fmt) -> None:
     """Search NAME with the SPLADE expansion of TEXT; scores are SPLADE dot products."""
     try:
         parsed = tuple(json.loads(f) for f in filters)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--filter")
-    searcher = api.open_searcher(settings.client(), name, model=model, encoder_options={"backend": backend},
+    searcher = api.open_searcher(settings.client(), name, model=model, encoder_options=encoding(backend, precision),
                                  allow_model_mismatch=allow_model_mismatch,
                             inference_free=inference_free)
     opts = api.SearchOptions(size=size, form=form, filters=parsed, explain=explain, mode=mode,
@@ -228,9 +231,10 @@ def idf_build(settings, name, fmt) -> None:
 @click.argument("text")
 @MODEL
 @BACKEND
+@PRECISION
 @click.option("--top-k", type=int, default=None, help="Keep only the k largest weights.")
 @FORMAT
-def expand_cmd(text, model, backend, top_k, fmt) -> None:
+def expand_cmd(text, model, backend, precision, top_k, fmt) -> None:
     """Print the SPLADE query expansion of TEXT as {token: weight}."""
-    tokens = api.expand(api.load_encoder(model, backend=backend), text, top_k)
+    tokens = api.expand(api.load_encoder(model, **encoding(backend, precision)), text, top_k)
     emit(fmt, tokens, "\n".join(f"{w:8.4f}  {t}" for t, w in tokens.items()) or "(no tokens)")

@@ -11,7 +11,7 @@ import click
 from .. import api
 from .logs import say
 from .documents import ingest_file
-from .options import BACKEND, FORMAT, connection_options
+from .options import BACKEND, FORMAT, PRECISION, connection_options, encoding
 
 
 @click.command("eval")
@@ -24,6 +24,7 @@ from .options import BACKEND, FORMAT, connection_options
 @click.option("--model", envvar="BRIDGE_MODEL", default=None, help="Model for --ingest / queries "
               "(default: the index's stamped model).")
 @BACKEND
+@PRECISION
 @click.option("--modes", default="bm25,splade,hybrid,exact", show_default=True,
               help="Comma-separated: bm25, splade, two_phase (see search --mode), hybrid, exact.")
 @click.option("--metrics", default="nDCG@10,RR@10,R@100", show_default=True,
@@ -36,18 +37,19 @@ from .options import BACKEND, FORMAT, connection_options
 @FORMAT
 @connection_options()
 @click.pass_obj
-def eval_cmd(settings, dataset, index, split, do_ingest, model, backend, modes, metrics, hybrid, depth, runs_dir, fmt):
+def eval_cmd(settings, dataset, index, split, do_ingest, model, backend, precision, modes, metrics, hybrid, depth, runs_dir, fmt):
     """Score BM25, SPLADE, hybrid and exact runs of a BEIR collection through the live cluster."""
     api.require_eval_extra()
     client = settings.client()
     if do_ingest:
-        summary = ingest_file(client, index, str(Path(dataset) / "corpus.jsonl"), model, backend=backend)
+        summary = ingest_file(client, index, str(Path(dataset) / "corpus.jsonl"), model,
+                              encoder_options=encoding(backend, precision))
         say(f"ingested {summary.indexed} documents ({summary.failed} failed) in {summary.seconds:.0f}s")
     started = time.monotonic()
     out = api.evaluate(client, index, dataset, modes=[m.strip() for m in modes.split(",")],
                        metrics=metrics.split(","), split=split, model=model, depth=depth, hybrid=hybrid,
                        runs_dir=runs_dir, progress=lambda m: say(f"running {m} ..."),
-                       encoder_options={"backend": backend})
+                       encoder_options=encoding(backend, precision))
     report = {"dataset": str(dataset), "split": split, "index": index, "queries": out["queries"],
               "model": out["model"], "results": out["results"], "seconds": round(time.monotonic() - started, 1)}
     if fmt == "json":
@@ -66,6 +68,7 @@ def eval_cmd(settings, dataset, index, split, do_ingest, model, backend, modes, 
 @click.option("--model", default="splade-tiny", show_default=True,
               help="Model to use (default: the offline SPLADE-tiny, no hub needed).")
 @BACKEND
+@PRECISION
 @click.option("--corpus", type=click.Path(dir_okay=False), default=None,
               help="JSONL corpus (default: ../shared/datasets/scifact/corpus.jsonl if present, else a "
                    "200-document SciFact sample shipped with the package).")
@@ -75,7 +78,7 @@ def eval_cmd(settings, dataset, index, split, do_ingest, model, backend, modes, 
               help="Start a local OpenSearch node first (splade-bridge cluster up).")
 @connection_options()
 @click.pass_obj
-def demo_cmd(settings, index, model, backend, corpus, queries, start_node):
+def demo_cmd(settings, index, model, backend, precision, corpus, queries, start_node):
     """The whole job: node up -> create index -> ingest -> search -> top hits."""
     from importlib import resources
 
@@ -88,9 +91,9 @@ def demo_cmd(settings, index, model, backend, corpus, queries, start_node):
         corpus = str(shared) if shared.exists() else str(resources.files("bridge.samples") / "scifact-200.jsonl")
     client = settings.client()
     client.indices.delete(index=index, ignore_unavailable=True)
-    summary = ingest_file(client, index, corpus, model, backend=backend)
+    summary = ingest_file(client, index, corpus, model, encoder_options=encoding(backend, precision))
     say(f"indexed {summary.indexed} documents from {corpus} at {summary.docs_per_s:.1f} docs/s")
-    searcher = api.open_searcher(client, index, model=model, encoder_options={"backend": backend})
+    searcher = api.open_searcher(client, index, model=model, encoder_options=encoding(backend, precision))
     for text in queries:
         click.echo(f"\nquery: {text}")
         for rank, hit in enumerate(searcher.search(text, api.SearchOptions(size=5, explain=True, explain_top=3)), 1):

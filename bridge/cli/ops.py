@@ -7,7 +7,7 @@ import sys
 import click
 
 from .. import api
-from .options import BACKEND, FORMAT, connection_options, emit
+from .options import BACKEND, FORMAT, PRECISION, connection_options, emit, encoding
 
 
 @click.command("reindex")
@@ -16,6 +16,7 @@ from .options import BACKEND, FORMAT, connection_options, emit
 @click.option("--model", envvar="BRIDGE_MODEL", default=None,
               help="Model for the new index (default: the source's stamped model).")
 @BACKEND
+@PRECISION
 @click.option("--text-field", "text_fields", multiple=True,
               help="Text field(s) to encode (default: the source's stamped fields, else title + text).")
 @click.option("--window", default=128, show_default=True, help="Documents encoded per batch (the resume unit).")
@@ -27,7 +28,7 @@ from .options import BACKEND, FORMAT, connection_options, emit
 @FORMAT
 @connection_options()
 @click.pass_obj
-def reindex_cmd(settings, source, alias, model, backend, text_fields, window, sample_queries, delete_old, yes,
+def reindex_cmd(settings, source, alias, model, backend, precision, text_fields, window, sample_queries, delete_old, yes,
                 dry_run, fmt):
     """Re-encode SOURCE into a new versioned index and swap ALIAS to it with zero downtime.
 
@@ -37,7 +38,7 @@ def reindex_cmd(settings, source, alias, model, backend, text_fields, window, sa
 
     client = settings.client()
     plan, encoder = api.plan_reindex(client, source, alias, model=model, text_fields=text_fields,
-                                     delete_old=delete_old, encoder_options={"backend": backend})
+                                     delete_old=delete_old, encoder_options=encoding(backend, precision))
     if dry_run:
         actions = [{"remove": {"index": i, "alias": alias}} for i in plan.previous] + \
                   [{"add": {"index": plan.target, "alias": alias}}]

@@ -8,7 +8,7 @@ import os
 import click
 from click.core import ParameterSource
 
-from ..api import BACKENDS, ENGINES, ConnectionConfig, RetryPolicy, connect
+from ..api import BACKENDS, ENGINES, PRECISIONS, ConnectionConfig, RetryPolicy, connect
 
 
 class Settings:
@@ -111,11 +111,24 @@ FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), de
 MODEL = click.option("--model", envvar="BRIDGE_MODEL", default=None,
                      help="Hub id, local directory, or 'splade-tiny' (offline). Default: the index's "
                           "stamped model, else rasyosef/splade-small.")
-BACKEND = click.option("--backend", envvar="BRIDGE_BACKEND", type=click.Choice(BACKENDS), default="auto",
-                       show_default=True,
-                       help="Where the model's transformer runs: onnx (ONNX Runtime, the [onnx] extra; exported from "
-                            "the same weights on first use and cached), torch, or auto (onnx when installed and the "
-                            "model runs fp32 on the CPU, else torch). Vectors agree within 1e-4.")
+BACKEND = click.option("--backend", envvar="BRIDGE_BACKEND", type=click.Choice(BACKENDS), default=None,
+                       help="Where the model's transformer runs: openvino or onnx (ONNX Runtime), each its own extra, "
+                            "on a graph exported from the same weights on first use and cached; torch; or auto "
+                            "[default]: the fastest installed one that runs the precision. At fp32 they agree "
+                            "within 1e-4.")
+PRECISION = click.option("--precision", envvar="BRIDGE_PRECISION", type=click.Choice(PRECISIONS), default=None,
+                         help="Arithmetic of the model's matrix multiplies [default: the index's stamp, else fp32]. "
+                              "Below fp32 is opt-in and changes results a little (BENCHMARKS.md): bf16 (CPUs with "
+                              "AVX512-BF16/AMX, or a GPU), fp16 (GPU), int8 (onnx). Recorded in the index stamp; "
+                              "queries must use the index's.")
+
+
+def encoding(backend: str | None, precision: str | None) -> dict:
+    """``EncoderConfig`` options from --backend/--precision: only the given ones, so an index's stamp fills in
+    the rest."""
+    return {k: v for k, v in (("backend", backend), ("precision", precision)) if v}
+
+
 TRUNCATE = click.option("--truncate", is_flag=True,
                         help="Cut documents at the model's limit (512 tokens) instead of encoding overlapping "
                              "windows max-pooled into one vector (the default). Recorded in the index stamp.")

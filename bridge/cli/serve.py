@@ -8,7 +8,7 @@ import click
 
 from .. import api
 from .logs import say
-from .options import BACKEND, connection_options
+from .options import BACKEND, PRECISION, connection_options, encoding
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 @click.option("--model", envvar="BRIDGE_MODEL", default=None,
               help="Query model (default: the first --index's stamped model, else rasyosef/splade-small).")
 @BACKEND
+@PRECISION
 @click.option("--index", "indices", multiple=True,
               help="Index or alias the service serves (repeatable); the first is used when a request names none.")
 @click.option("--allow-index", "patterns", multiple=True, metavar="PATTERN",
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
                    "with --log-format json, one JSON object each.")
 @connection_options()
 @click.pass_obj
-def serve_cmd(settings, host, port, model, backend, indices, patterns, auth_token_file, max_in_flight, max_batch, max_wait_ms,
+def serve_cmd(settings, host, port, model, backend, precision, indices, patterns, auth_token_file, max_in_flight, max_batch, max_wait_ms,
               cache_size, max_body_bytes, max_json_depth, access_log):
     """Serve /expand, /query, /search, /healthz and /metrics over HTTP (OpenAPI at /docs).
 
@@ -71,7 +72,7 @@ def serve_cmd(settings, host, port, model, backend, indices, patterns, auth_toke
         client = settings.client()
         if default_index:
             stamp = api.open_index(client, default_index)
-    encoder = api.load_encoder(model, stamp=stamp, backend=backend)
+    encoder = api.load_encoder(model, stamp=stamp, **encoding(backend, precision))
     cfg = ServeConfig(default_index=default_index, indices=IndexAllowList(tuple(indices) + tuple(patterns)),
                       guard=GuardConfig(max_body_bytes=max_body_bytes, max_json_depth=max_json_depth,
                                         max_in_flight=max_in_flight, tokens=tokens),

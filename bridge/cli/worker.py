@@ -9,7 +9,7 @@ import threading
 import click
 
 from .. import api
-from .options import BACKEND, MODEL, TRUNCATE, connection_options
+from .options import BACKEND, MODEL, PRECISION, TRUNCATE, connection_options, encoding
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 @click.option("--dead-letter-topic", default=None, help="Where rejected messages go [default: <TOPIC>.deadletter].")
 @MODEL
 @BACKEND
+@PRECISION
 @click.option("--id-field", default="_id", show_default=True, help="Record field holding the document id.")
 @click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True)
 @click.option("--batch-size", default=1024, show_default=True, type=click.IntRange(1),
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 @TRUNCATE
 @connection_options()
 @click.pass_obj
-def worker_cmd(settings, name, bootstrap, topic, group, dead_letter_topic, model, backend, id_field, text_fields, batch_size,
+def worker_cmd(settings, name, bootstrap, topic, group, dead_letter_topic, model, backend, precision, id_field, text_fields, batch_size,
                window, chunk_size, concurrency, max_retries, threads, metrics_port, consumer_options, fmt, truncate):
     """Consume TOPIC as a member of GROUP and keep index NAME up to date (created like `ingest` does).
 
@@ -67,7 +68,8 @@ def worker_cmd(settings, name, bootstrap, topic, group, dead_letter_topic, model
     client = settings.client()
     encoder, stamp = api.open_for_ingest(client, name, model=model, create=True, text_fields=text_fields,
                                          long_documents="truncate" if truncate else None,
-                                         encoder_options={"backend": backend, **({"threads": threads} if threads else {})})
+                                         encoder_options={**encoding(backend, precision),
+                                                          **({"threads": threads} if threads else {})})
     metrics = WorkerMetrics()
     server = metrics.serve(metrics_port) if metrics_port else None
     stop = threading.Event()
