@@ -29,7 +29,8 @@ def test_mapping_body_is_stamped_and_filled():
     assert body["settings"]["index"] == {"number_of_shards": 1, "number_of_replicas": 0}
     meta = body["mappings"]["_meta"]["splade_bridge"]
     assert meta["model"] == {"model": "m", "revision": "r", "query_model": "m", "query_revision": "r",
-                             "pooling": "max", "activation": "log1p_relu"} and meta["pruning"] == {"top_k": 100}
+                             "pooling": "max", "activation": "log1p_relu", "precision": "fp32"}
+    assert meta["pruning"] == {"top_k": 100}
     assert meta["quantization"] == {"kind": "int", "scale": 50, "floor": 0.0} and meta["key_codec"] == "pct-dot-v1"
     index, typed = IndexStamp.from_mapping({"idx": {"mappings": body["mappings"]}})
     assert index == "idx" and typed.to_meta() == meta and typed.model == stamp and typed.scale == 50

@@ -284,3 +284,21 @@ def test_bulk_load_pauses_refresh_and_restores_it(client, encoder, index_name):
     assert seen == ["-1"]
     settings = client.indices.get_settings(index=index_name)[index_name]["settings"]["index"]
     assert settings["refresh_interval"] == "7s" and client.count(index=index_name)["count"] == 10
+
+
+def test_precision_is_stamped_and_queries_follow_it(client, node_url, index_name, tmp_path):
+    """`ingest --precision int8` stamps the index; `search` without --precision encodes the query the same way
+    (from the stamp), and `search --precision fp32` is refused, naming the difference."""
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("".join(json.dumps(d) + "\n" for d in load_jsonl(SAMPLE, 20)))
+    env = {"BRIDGE_URL": node_url, "HF_HUB_OFFLINE": "1"}
+    done = cli("ingest", index_name, str(corpus), "--model", "splade-tiny", "--precision", "int8", env=env)
+    assert done.returncode == 0, done.stderr
+    _, stamp = IndexStamp.from_mapping(client.indices.get_mapping(index=index_name))
+    assert (stamp.model.precision, stamp.model.backend) == ("int8", "onnx")
+    found = cli("search", index_name, "stem cells", "--format", "json", env=env)
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)  # hits
+    refused = cli("search", index_name, "stem cells", "--precision", "fp32", env=env)
+    assert refused.returncode == 2
+    assert "precision: index 'int8' vs encoder 'fp32'" in refused.stderr
