@@ -72,15 +72,12 @@ class SpladeEncoder:
             torch.set_num_threads(self.config.threads)
         c = self.config
         self.backend = runtime.choose(c.backend, self.device, c.precision)
-        # at fp32 every backend is exact, so auto may run queries where they are fastest; below it, one arithmetic
-        self.query_backend = runtime.choose(c.backend, self.device, c.precision,
-                                            "queries" if c.precision == "fp32" else "documents")
-        self._doc, query_body = self._load(c.model, c.doc_max_length, c.doc_prompt, self.backend, self.query_backend)
+        self._doc = self._load(c.model, c.doc_max_length, c.doc_prompt)
         if c.query_model and c.query_model != c.model:
-            self._query, _ = self._load(c.query_model, c.query_max_length, c.query_prompt, self.query_backend)
+            self._query = self._load(c.query_model, c.query_max_length, c.query_prompt)
         else:
             self._query = _Side(**{**self._doc.__dict__, "max_length": min(c.query_max_length, self._doc.max_length),
-                                   "prompt": c.query_prompt, "body": query_body})
+                                   "prompt": c.query_prompt})
         self.vocab: list[str] = self._doc.tokenizer.convert_ids_to_tokens(list(range(self._doc.weight.shape[0])))
         self.pooling, self.activation = self._pooling(model_store.pooling_config(model_store.resolve(self.config.model)))
 
@@ -96,17 +93,14 @@ class SpladeEncoder:
         check_options(*chosen)
         return chosen[0], chosen[1]
 
-    def _load(self, ref: str, max_length: int, prompt: str, backend: str,
-              query_backend: str | None = None) -> tuple[_Side, object]:
-        """The checkpoint's side with its body on ``backend``, and its body on ``query_backend`` (the same object
-        when that is ``backend`` or None)."""
+    def _load(self, ref: str, max_length: int, prompt: str) -> _Side:
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
         resolved = model_store.resolve(ref)
         tokenizer = AutoTokenizer.from_pretrained(resolved)
         precision = self.config.precision
         # torch runs the body in the precision's dtype; the other backends get an fp32 graph to compile or quantize
-        body_dtype = runtime.TORCH_DTYPES[precision] if backend == "torch" else torch.float32
+        body_dtype = runtime.TORCH_DTYPES[precision] if self.backend == "torch" else torch.float32
         model = AutoModelForMaskedLM.from_pretrained(resolved, dtype=body_dtype)
         model.eval().to(self.device)
         weight, bias = _split_output_head(model)
@@ -115,15 +109,12 @@ class SpladeEncoder:
         weight = weight.to(runtime.TORCH_DTYPES[precision]).T.contiguous().T
         weights_path = model_store.weights_file(resolved)
         revision = model_store.sha256_file(weights_path)[:16] if weights_path else "unknown"
-        body = runtime.body(backend, model, revision, precision, self.config.threads)
-        query_body = body if query_backend in (None, backend) else \
-            runtime.body(query_backend, model, revision, precision, self.config.threads)
+        body = runtime.body(self.backend, model, revision, precision, self.config.threads)
         limit = min(max_length, getattr(model.config, "max_position_embeddings", max_length),
                     tokenizer.model_max_length or max_length)
         name = model_store.TINY_ALIAS if ref == model_store.TINY_ALIAS else ref
-        log.info("loaded %s (revision %s) on %s at %s: documents on %s, queries on %s", name, revision, self.device,
-                 precision, backend, query_backend or backend)
-        return _Side(tokenizer, body, weight, bias, limit, prompt, revision, name), query_body
+        log.info("loaded %s (revision %s) on %s with %s at %s", name, revision, self.device, self.backend, precision)
+        return _Side(tokenizer, body, weight, bias, limit, prompt, revision, name)
 
     # -- public API --------------------------------------------------------------------------------
 

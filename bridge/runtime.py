@@ -19,6 +19,7 @@ import importlib.util
 import logging
 import os
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -34,8 +35,9 @@ OPSET = 17
 # the packages each backend's extra brings: its runtime, and onnx for the exporter
 EXTRAS = {"onnx": ("onnxruntime", "onnx"), "openvino": ("openvino", "onnx")}
 SUPPORTED = {"openvino": ("fp32", "bf16"), "onnx": ("fp32", "int8"), "torch": ("fp32", "bf16", "fp16")}
-# fastest first on the CPU (BENCHMARKS.md): OpenVINO runs a long document's body faster, ONNX Runtime a short query's
-AUTO_ORDER = {"documents": ("openvino", "onnx", "torch"), "queries": ("onnx", "openvino", "torch")}
+# auto's order on the CPU (BENCHMARKS.md): ONNX Runtime starts a short query faster and keeps its memory flat;
+# OpenVINO runs a long batch's body faster, but caches a compiled kernel per input shape
+AUTO_ORDER = ("onnx", "openvino", "torch")
 TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}
 
 
@@ -52,11 +54,10 @@ def cpu_has_bf16() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
-def choose(backend: str, device: torch.device, precision: str = "fp32", side: str = "documents") -> str:
-    """The backend to run: ``auto`` is the fastest installed one that runs ``precision`` on ``device`` for
-    ``side`` (on the CPU, OpenVINO then ONNX Runtime for documents, the other way round for queries, then torch;
-    torch on a GPU); a named one must be installed and run it, or a ``ConfigError`` / ``MissingExtra`` says
-    why. Below fp32 the two sides must run the same arithmetic: ask for ``side="documents"`` for both."""
+def choose(backend: str, device: torch.device, precision: str = "fp32") -> str:
+    """The backend to run: ``auto`` is the first installed one of ``AUTO_ORDER`` that runs ``precision`` on
+    ``device`` (torch on a GPU); a named one must be installed and run it, or a ``ConfigError`` /
+    ``MissingExtra`` says why."""
     if device.type != "cpu":
         if backend not in ("auto", "torch"):
             raise ConfigError(f"the {backend} backend runs on the CPU; got device {device.type} (use --backend torch)")
@@ -67,7 +68,7 @@ def choose(backend: str, device: torch.device, precision: str = "fp32", side: st
         raise ConfigError("bf16 needs a CPU with AVX512-BF16 or AMX (this one has neither: it would be emulated, "
                           "and slower than fp32); use fp32")
     if backend == "auto":
-        able = [b for b in AUTO_ORDER[side] if precision in SUPPORTED[b]]
+        able = [b for b in AUTO_ORDER if precision in SUPPORTED[b]]
         for name in able:
             if _extra_present(name):
                 return name
@@ -134,13 +135,20 @@ class OpenVinoBody:
         import openvino
 
         config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
-                  "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY"}
+                  "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY",
+                  # unpinned, like torch's and ONNX Runtime's threads: the bulk senders and the projection share the
+                  # cores; no per-shape kernel cache: with length-sorted batches nearly every batch has a new shape,
+                  # and the cache grew a process by 0.5 GB per 1,500 SciFact documents
+                  "ENABLE_CPU_PINNING": False, "CPU_RUNTIME_CACHE_CAPACITY": 0}
         self.path = path
         self.request = openvino.Core().compile_model(str(path), "CPU", config).create_infer_request()
+        self._lock = threading.Lock()  # an infer request runs one inference at a time (torch and ORT need none)
 
     def __call__(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        out = self.request.infer({"input_ids": input_ids.cpu().numpy(), "attention_mask": mask.cpu().numpy()})
-        return torch.from_numpy(np.array(out[0], copy=True))  # the request reuses its output buffer
+        feeds = {"input_ids": input_ids.cpu().numpy(), "attention_mask": mask.cpu().numpy()}
+        with self._lock:
+            out = self.request.infer(feeds)
+            return torch.from_numpy(np.array(out[0], copy=True))  # the request reuses its output buffer
 
 
 def body(backend: str, model: torch.nn.Module, revision: str, precision: str = "fp32",

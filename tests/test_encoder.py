@@ -161,7 +161,7 @@ def test_pooling_is_read_from_a_sentence_transformers_checkpoint(tiny_model, tmp
 def test_each_installed_backend_equals_torch_on_the_scifact_sample(encoder, tmp_path, monkeypatch):
     """ONNX Runtime and OpenVINO (the [onnx] and [openvino] extras, installed in the test environment) against
     torch: every document and query weight within 1e-4; the exported graph is cached by the weights' hash and
-    reused by both; auto runs documents on OpenVINO and queries on ONNX Runtime."""
+    reused by both; auto takes ONNX Runtime."""
     from bridge.config import EncoderConfig
     from bridge.encoder import SpladeEncoder
     from bridge.stamp import IndexStamp
@@ -170,9 +170,8 @@ def test_each_installed_backend_equals_torch_on_the_scifact_sample(encoder, tmp_
     torch_side = SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2, backend="torch"))
     others = [SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2, backend=b)) for b in ("onnx", "openvino")]
     assert [e.backend for e in [torch_side, *others]] == ["torch", "onnx", "openvino"]
-    assert [e.query_backend for e in [torch_side, *others]] == ["torch", "onnx", "openvino"]
     auto = SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2))
-    assert (auto.backend, auto.query_backend) == ("openvino", "onnx")  # auto: the fastest installed per side
+    assert auto.backend == "onnx"  # auto: the first installed of runtime.AUTO_ORDER
     (graph,) = (tmp_path / "onnx").glob("*.onnx")
     assert torch_side.stamp.revision in graph.name  # keyed by the weights' sha256, one file for both runtimes
     exported_at = graph.stat().st_mtime_ns
@@ -180,7 +179,7 @@ def test_each_installed_backend_equals_torch_on_the_scifact_sample(encoder, tmp_
     vocab = len(encoder.vocab)
     want_docs = [_dense(v, vocab) for v in torch_side.encode_documents(texts)]
     want_queries = [_dense(v, vocab) for v in torch_side.encode_query(texts[:50])]
-    for other in [*others, auto]:
+    for other in others:
         for want, got in zip(want_docs, other.encode_documents(texts)):
             np.testing.assert_allclose(_dense(got, vocab), want, atol=1e-4)
         for want, got in zip(want_queries, other.encode_query(texts[:50])):
@@ -218,7 +217,6 @@ def test_precisions_below_fp32_stay_close_and_are_stamped(encoder, tmp_path, mon
             SpladeEncoder(config)
         return
     low = SpladeEncoder(config)
-    assert (low.backend, low.query_backend) == (backend, backend)  # one arithmetic for both sides
     assert (low.stamp.precision, low.stamp.backend) == (precision, backend)
     texts = [d["title"] + "\n" + d["text"] for d in load_jsonl(SAMPLE, 60)]
     vocab = len(encoder.vocab)
@@ -245,17 +243,17 @@ def test_backend_choice_and_the_missing_extra(monkeypatch):
 
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     monkeypatch.setattr(runtime, "installed", lambda module: True)
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
     assert runtime.choose("torch", cpu) == "torch"
-    assert runtime.choose("auto", cpu) == "openvino"
-    assert runtime.choose("auto", cpu, side="queries") == "onnx"
+    assert runtime.choose("auto", cpu) == "onnx"
+    assert runtime.choose("auto", cpu, "bf16") == "openvino"  # ONNX Runtime has no bf16 tier
     assert runtime.choose("auto", gpu) == "torch" and runtime.choose("auto", gpu, "fp16") == "torch"
-    assert runtime.choose("auto", cpu, "int8", "queries") == "onnx"
+    assert runtime.choose("auto", cpu, "int8") == "onnx"
     with pytest.raises(ConfigError, match="runs on the CPU"):
         runtime.choose("onnx", gpu)
     with pytest.raises(ConfigError, match="fp16 runs on a GPU"):
         runtime.choose("torch", cpu, "fp16")
     with pytest.raises(ConfigError, match="the onnx backend runs fp32, int8, not bf16"):
-        monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
         runtime.choose("onnx", cpu, "bf16")
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
     with pytest.raises(ConfigError, match="AVX512-BF16 or AMX"):
