@@ -22,6 +22,7 @@ from .types import SparseVector
 
 log = logging.getLogger(__name__)
 
+
 def pick_device(name: str) -> torch.device:
     if name != "auto":
         return torch.device(name)

@@ -1,9 +1,9 @@
 """The index stamp: how an index's vectors were made, kept in its mapping's ``_meta.splade_bridge``.
 
 ``ModelStamp`` is what an encoder contributes (model name and weights hash, pooling, long-document
-mode, precision and the backend that ran it); ``IndexStamp`` adds the vector field, text fields, pruning, quantization and key codec, and,
-while a reindex is under way, its checkpoint (``ReindexState``). ``IndexStamp.from_mapping`` is the one
-reader and ``IndexStamp.to_meta`` the one writer of ``_meta``.
+mode, precision and the backend that ran it); ``IndexStamp`` adds the vector field, text fields, pruning,
+quantization and key codec, and, while a reindex is under way, its checkpoint (``ReindexState``).
+``IndexStamp.from_mapping`` is the one reader and ``IndexStamp.to_meta`` the one writer of ``_meta``.
 """
 from __future__ import annotations
 

@@ -114,8 +114,8 @@ MODEL = click.option("--model", envvar="BRIDGE_MODEL", default=None,
 BACKEND = click.option("--backend", envvar="BRIDGE_BACKEND", type=click.Choice(BACKENDS), default=None,
                        help="Where the model's transformer runs: openvino or onnx (ONNX Runtime), each its own extra, "
                             "on a graph exported from the same weights on first use and cached; torch; or auto "
-                            "[default]: the fastest installed one that runs the precision. At fp32 they agree "
-                            "within 1e-4.")
+                            "[default]: the first installed of onnx, openvino, torch that runs the precision (torch "
+                            "on a GPU). At fp32 they agree within 1e-4.")
 PRECISION = click.option("--precision", envvar="BRIDGE_PRECISION", type=click.Choice(PRECISIONS), default=None,
                          help="Arithmetic of the model's matrix multiplies [default: the index's stamp, else fp32]. "
                               "Below fp32 is opt-in and changes results a little (BENCHMARKS.md): bf16 (CPUs with "
