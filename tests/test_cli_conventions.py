@@ -47,6 +47,23 @@ def test_no_option_name_means_two_things():
     assert not names & {"--engine", "--timeout", "--version"} and {"--distribution", "--server-version", "--wait"} <= names
 
 
+def test_every_command_function_takes_exactly_its_options():
+    """click calls a command's function with one keyword per exposed option: a function that lacks one (an
+    option added through a shared decorator list) fails only when the command runs."""
+    import inspect
+
+    for path, cmd in _commands(main_group):
+        exposed = {p.name for p in cmd.params if p.expose_value}
+        params = inspect.signature(inspect.unwrap(cmd.callback)).parameters.values()
+        taken = {p.name for p in params if p.kind is not p.VAR_KEYWORD} - {"settings", "ctx"}
+        if any(p.kind is p.VAR_KEYWORD for p in params):  # **kw takes the rest
+            assert taken <= exposed, (path, taken - exposed)
+        else:
+            assert exposed == taken, (path, exposed ^ taken)
+    create = dict(_commands(main_group))[("index", "create")]
+    assert {"backend", "precision"} <= {p.name for p in create.params}
+
+
 def test_cluster_commands_talking_to_a_cluster_accept_connection_options():
     for path, cmd in _commands(main_group):
         names = {o for p in cmd.params for o in getattr(p, "opts", ())}

@@ -22,6 +22,7 @@ def _index_options(f):
     opts = [
         MODEL,
         BACKEND,
+        PRECISION,
         click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True,
                      help="Text field(s) kept for BM25 and encoded (title + text are joined)."),
         click.option("--vector-field", default="splade", show_default=True, help="Vector field name."),
