@@ -40,6 +40,9 @@ class EncoderConfig:
     device: str = "auto"
     backend: str = "auto"  # auto: the fastest installed backend that runs the precision (runtime.choose)
     precision: str = "fp32"
+    # fp32 on a CPU that multiplies bf16 natively: find the non-zero terms with a bf16 multiply, compute them in
+    # fp32 (the same vectors, faster documents: pooling.pool_hidden's screen)
+    bf16_screen: bool = True
     batch_tokens: int = 8192  # padded tokens per forward pass
     max_batch: int = 64
     threads: int | None = None

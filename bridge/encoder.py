@@ -16,7 +16,7 @@ import torch
 
 from . import model_store, runtime
 from .config import DEFAULT_ACTIVATION, DEFAULT_POOLING, EncoderConfig, check_options
-from .pooling import pool_hidden
+from .pooling import Screen, pool_hidden
 from .stamp import ModelStamp
 from .types import SparseVector
 
@@ -57,6 +57,7 @@ class _Side:
     body: runtime.TorchBody | runtime.OnnxBody | runtime.OpenVinoBody  # the transformer, no vocabulary projection
     weight: torch.Tensor
     bias: torch.Tensor | None
+    screen: Screen | None  # a bf16 copy of the projection to find the non-zero terms with (fp32, CPU with bf16)
     max_length: int
     prompt: str
     revision: str
@@ -79,6 +80,7 @@ class SpladeEncoder:
         else:
             self._query = _Side(**{**self._doc.__dict__, "max_length": min(c.query_max_length, self._doc.max_length),
                                    "prompt": c.query_prompt})
+        self._query.body = runtime.for_queries(self._query.body)
         self.vocab: list[str] = self._doc.tokenizer.convert_ids_to_tokens(list(range(self._doc.weight.shape[0])))
         self.pooling, self.activation = self._pooling(model_store.pooling_config(model_store.resolve(self.config.model)))
 
@@ -108,6 +110,8 @@ class SpladeEncoder:
         # the projection multiplies in the precision's dtype (int8 quantizes the body only), stored with weight.T
         # contiguous: the layout pool_hidden's multiplies are fastest with
         weight = weight.to(runtime.TORCH_DTYPES[precision]).T.contiguous().T
+        screen = Screen.of(weight) if (self.config.bf16_screen and precision == "fp32" and self.device.type == "cpu"
+                                       and runtime.cpu_has_bf16()) else None
         weights_path = model_store.weights_file(resolved)
         revision = model_store.sha256_file(weights_path)[:16] if weights_path else "unknown"
         body = runtime.body(self.backend, model, revision, precision, self.config.threads)
@@ -115,7 +119,7 @@ class SpladeEncoder:
                     tokenizer.model_max_length or max_length)
         name = model_store.TINY_ALIAS if ref == model_store.TINY_ALIAS else ref
         log.info("loaded %s (revision %s) on %s with %s at %s", name, revision, self.device, self.backend, precision)
-        return _Side(tokenizer, body, weight, bias, limit, prompt, revision, name)
+        return _Side(tokenizer, body, weight, bias, screen, limit, prompt, revision, name)
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -204,11 +208,15 @@ class SpladeEncoder:
         ids, owners = self._tokenize(side, texts, windows)
         rows: list[SparseVector | None] = [None] * len(ids)
         for batch in self._batches([len(x) for x in ids]):
-            padded = side.tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt")
-            input_ids = padded["input_ids"].to(self.device)
-            mask = padded["attention_mask"].to(self.device)
+            if len(batch) == 1:  # nothing to pad (a query, most often)
+                input_ids = torch.tensor([ids[batch[0]]], device=self.device)
+                mask = torch.ones_like(input_ids)
+            else:
+                padded = side.tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt")
+                input_ids, mask = padded["input_ids"].to(self.device), padded["attention_mask"].to(self.device)
             hidden = side.body(input_ids, mask)
-            weights = pool_hidden(hidden, mask, side.weight, side.bias, self.pooling, self.activation)
+            weights = pool_hidden(hidden, mask, side.weight, side.bias, self.pooling, self.activation,
+                                  screen=side.screen).cpu().numpy()
             for row, i in enumerate(batch):
                 rows[i] = _to_sparse(weights[row])
         if len(rows) == len(texts):
@@ -229,9 +237,9 @@ def max_merge(vectors: Sequence[SparseVector], vocab_size: int) -> SparseVector:
     return SparseVector(idx.astype(np.int64), dense[idx], windows=len(vectors))
 
 
-def _to_sparse(row: torch.Tensor) -> SparseVector:
-    idx = torch.nonzero(row > 0, as_tuple=True)[0]
-    return SparseVector(idx.cpu().numpy().astype(np.int64), row[idx].float().cpu().numpy())
+def _to_sparse(row: np.ndarray) -> SparseVector:
+    idx = np.flatnonzero(row > 0)
+    return SparseVector(idx.astype(np.int64, copy=False), row[idx])
 
 
 def encode_stream(encoder: SpladeEncoder, texts: Iterable[str], window: int = 256) -> Iterator[SparseVector]:

@@ -6,6 +6,8 @@ Every activation is monotonic non-decreasing, so max pooling may be taken over t
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from .config import check_options
@@ -40,9 +42,27 @@ def _project(rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     return torch.addmm(bias if across == 0 else bias.unsqueeze(1), a, b, out=logits)
 
 
+# The screen's error bound, relative to |x| |w|: bf16 keeps 8 significant bits (unit roundoff u = 2^-8), so each
+# product of two rounded factors is off by at most (2u + u^2) |x_i w_i|, the sum of |x_i w_i| is at most |x| |w|
+# (Cauchy-Schwarz), the bf16 result adds u |x.w|, and fp32 accumulation adds ~1e-5 relative. 2^-6 > 3u + all that.
+SCREEN_ERROR = 2.0 ** -6
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A bf16 copy of the projection and each vocabulary row's norm, for ``pool_hidden``'s screened max pooling."""
+
+    weight: torch.Tensor  # [V, H] bf16
+    norms: torch.Tensor  # [V] fp32: |w_v|
+
+    @classmethod
+    def of(cls, weight: torch.Tensor) -> "Screen":
+        return cls(weight.to(torch.bfloat16).contiguous(), torch.linalg.vector_norm(weight.float(), dim=1))
+
+
 def pool_hidden(hidden: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 pooling: str = "max", activation: str = "log1p_relu", chunk_rows: int = 256,
-                row_layout_rows: int = 64) -> torch.Tensor:
+                row_layout_rows: int = 64, screen: Screen | None = None) -> torch.Tensor:
     """Pool ``hidden @ weight.T + bias`` (``[B, L, H]`` x ``[V, H]``) without materialising ``[B, L, V]``.
 
     Only non-padding positions are projected: they are packed into ``[N, H]`` and projected
@@ -54,17 +74,38 @@ def pool_hidden(hidden: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, 
     pooling the bias is added once after the max (``max_t(x_t W + b) = max_t(x_t W) + b``), which saves a pass
     over every chunk. The multiply runs in ``weight``'s dtype (bf16 where the encoder's precision is bf16);
     the output is fp32.
+
+    With a ``screen`` (max pooling, more than ``row_layout_rows`` positions), the whole multiply runs in bf16
+    only to find the terms that can be non-zero, and those are computed again from the fp32 rows and weights:
+    the same vectors as without it (within fp32 rounding), faster where the CPU multiplies bf16 natively
+    (``_pool_screened``). A query gains nothing from it: its fp32 multiply is short, and the second pass costs
+    what the bf16 one saves.
     """
     check_options(pooling, activation)
+    if screen is not None and pooling == "max" and hidden.shape[0] * hidden.shape[1] > row_layout_rows:
+        return _pool_screened(hidden, mask, weight, bias, activation, screen, chunk_rows, row_layout_rows)
+    out = _pool_rows(hidden, mask, weight, bias, pooling, activation, chunk_rows, row_layout_rows)
+    if pooling == "max":
+        if bias is not None:
+            out += bias.float()
+        out = activate(out, activation)  # commutes with max; documents without tokens end at 0
+    return out
+
+
+def _pool_rows(hidden: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+               pooling: str, activation: str, chunk_rows: int, row_layout_rows: int) -> torch.Tensor:
+    """Per text, ``max`` of ``rows @ weight.T`` (no bias, no activation; -inf for a text without tokens) or
+    ``sum`` of ``activate(rows @ weight.T + bias)``; ``[B, V]`` fp32."""
+    if pooling == "max" and hidden.shape[0] == 1 and hidden.shape[1] <= row_layout_rows and bool(mask.all()):
+        # one short text without padding (a query): one multiply reduced over its rows, no packing bookkeeping
+        return torch.mm(hidden[0].to(weight.dtype), weight.T).amax(dim=0, keepdim=True).float()
     keep = mask.to(torch.bool)
     flat = hidden[keep].to(weight.dtype)  # rows ordered by document, then position
     offsets = [0] + torch.cumsum(keep.sum(dim=1), 0).tolist()
     batch, vocab = hidden.shape[0], weight.shape[0]
-    out = torch.zeros(batch, vocab, dtype=torch.float32, device=hidden.device)
+    out = torch.full((batch, vocab), float("-inf") if pooling == "max" else 0.0, device=hidden.device)
     if flat.shape[0] == 0:
         return out
-    if pooling == "max":
-        out.fill_(float("-inf"))
     across = 0 if flat.shape[0] <= row_layout_rows else 1  # the buffer's dimension that runs over rows
     storage = torch.empty(vocab * min(chunk_rows, flat.shape[0]), dtype=weight.dtype, device=hidden.device)
     doc = 0
@@ -84,8 +125,31 @@ def pool_hidden(hidden: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, 
             if offsets[doc + 1] > end:
                 break
             doc += 1
-    if pooling == "max":
-        if bias is not None:
-            out += bias.float()
-        out = activate(out, activation)  # commutes with max; documents without tokens end at 0
+    return out
+
+
+def _pool_screened(hidden: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                   activation: str, screen: Screen, chunk_rows: int, row_layout_rows: int) -> torch.Tensor:
+    """Max pooling, exact in fp32, with the full multiply in bf16.
+
+    A term's pooled logit is ``max_t x_t.w + b``; the bf16 multiply's max is within
+    ``SCREEN_ERROR * max_t |x_t| * |w|`` of it, so a term whose bf16 max plus that bound is <= 0 has an exact
+    logit <= 0, which every activation maps to 0. The other terms (a few more than the non-zero ones) are
+    multiplied again in fp32, from each text's own rows. The bf16 copy is row-major: ``weight @ rows.T`` runs
+    fastest in bf16 that way (16 SciFact documents, 5,000 tokens: 110 ms against 190 in fp32, 2 cores with AMX).
+    """
+    approx = _pool_rows(hidden, mask, screen.weight, None, "max", activation, chunk_rows, row_layout_rows)
+    keep = mask.to(torch.bool)
+    largest = torch.linalg.vector_norm(hidden.float(), dim=-1).masked_fill(~keep, 0.0).amax(dim=1)  # per text
+    upper = approx.add_(torch.outer(largest * SCREEN_ERROR, screen.norms))
+    if bias is not None:
+        upper += bias.float()
+    out = torch.zeros_like(upper)
+    for text, bound in enumerate(upper):
+        terms = torch.nonzero(bound > 0).squeeze(1)
+        if terms.numel():
+            logits = torch.mm(hidden[text][keep[text]].float(), weight[terms].float().T).amax(dim=0)
+            if bias is not None:
+                logits += bias[terms].float()
+            out[text, terms] = activate(logits, activation)
     return out

@@ -38,6 +38,8 @@ SUPPORTED = {"openvino": ("fp32", "bf16"), "onnx": ("fp32", "int8"), "torch": ("
 # auto's order on the CPU (BENCHMARKS.md): ONNX Runtime starts a short query faster and keeps its memory flat;
 # OpenVINO runs a long batch's body faster, but caches a compiled kernel per input shape
 AUTO_ORDER = ("onnx", "openvino", "torch")
+# inputs up to this many tokens run on one thread on the query side of ONNX Runtime (OnnxBody.for_queries)
+FEW_TOKENS = 256
 TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}
 
 
@@ -105,25 +107,48 @@ class _Exportable(torch.nn.Module):
 
 
 class OnnxBody:
-    """The same body on ONNX Runtime's CPU provider; takes and returns torch tensors (CPU, fp32)."""
+    """The same body on ONNX Runtime's CPU provider; takes and returns torch tensors (CPU, fp32).
 
-    name = "onnx"
+    ``for_queries()`` adds a one-thread session of the same graph for inputs of up to ``FEW_TOKENS`` tokens (a
+    query, a small micro-batch), opened on first use: that small, waking a second thread costs more than it adds
+    (one 24-token query: 0.37 ms on one thread, 0.49 on two; 16 x 128 tokens: 19.8 vs 14.0 ms, BENCHMARKS.md).
+    """
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, session=None, few_tokens: int = 0):
+        self.path = path
+        self.threads = threads or torch.get_num_threads()
+        self.session = session or self._open(self.threads)
+        self.few_tokens = few_tokens if self.threads > 1 else 0
+        self._few = None
+        self._opening = threading.Lock()
+
+    def _open(self, threads: int):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # no spin-waiting after a run: torch's projection runs next on the same cores
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.path = path
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
+    def for_queries(self) -> "OnnxBody":
+        """This body (its session shared), running inputs of up to ``FEW_TOKENS`` tokens on one thread."""
+        return OnnxBody(self.path, self.threads, self.session, FEW_TOKENS)
+
+    def _session_for(self, tokens: int):
+        if tokens > self.few_tokens:
+            return self.session
+        if self._few is None:
+            with self._opening:
+                if self._few is None:
+                    self._few = self._open(1)
+        return self._few
 
     def __call__(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         feeds = {"input_ids": input_ids.cpu().numpy(), "attention_mask": mask.cpu().numpy()}
-        return torch.from_numpy(self.session.run(["hidden"], feeds)[0])
+        return torch.from_numpy(self._session_for(input_ids.numel()).run(["hidden"], feeds)[0])
 
 
 class OpenVinoBody:
@@ -160,6 +185,11 @@ def body(backend: str, model: torch.nn.Module, revision: str, precision: str = "
     if backend == "openvino":
         return OpenVinoBody(path, threads, precision)
     return OnnxBody(quantized(path) if precision == "int8" else path, threads)
+
+
+def for_queries(body: TorchBody | OnnxBody | OpenVinoBody) -> TorchBody | OnnxBody | OpenVinoBody:
+    """``body`` as the query side runs it: on ONNX Runtime, small inputs on one thread (``OnnxBody``)."""
+    return body.for_queries() if isinstance(body, OnnxBody) else body
 
 
 def graph(model: torch.nn.Module, revision: str) -> Path:

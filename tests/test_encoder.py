@@ -195,6 +195,43 @@ def test_each_installed_backend_equals_torch_on_the_scifact_sample(encoder, tmp_
     assert graph.stat().st_mtime_ns == exported_at  # reused, not exported again
 
 
+def test_the_bf16_screen_leaves_fp32_vectors_unchanged(encoder):
+    """On a CPU that multiplies bf16 natively the fp32 encoder screens its projection in bf16; documents encode to
+    the same terms and weights as without the screen (queries skip it). Elsewhere there is no screen."""
+    from bridge import runtime
+    from bridge.config import EncoderConfig
+    from bridge.encoder import SpladeEncoder
+
+    plain = SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2, bf16_screen=False))
+    assert plain._doc.screen is None
+    assert (encoder._doc.screen is not None) == runtime.cpu_has_bf16()
+    texts = [d["title"] + "\n" + d["text"] for d in load_jsonl(SAMPLE)]
+    for a, b in zip(encoder.encode_documents(texts), plain.encode_documents(texts)):
+        assert a.indices.tolist() == b.indices.tolist()
+        np.testing.assert_allclose(a.values, b.values, rtol=0, atol=1e-6)
+
+
+def test_small_inputs_run_on_a_one_thread_session_on_the_query_side(encoder, monkeypatch):
+    """ONNX Runtime: the query side shares the document side's session and opens a one-thread one for inputs up
+    to FEW_TOKENS tokens; larger inputs, and every document batch, use the shared session."""
+    from bridge import runtime
+
+    documents, queries = encoder._doc.body, encoder._query.body
+    assert isinstance(queries, runtime.OnnxBody) and queries.session is documents.session
+    assert documents.few_tokens == 0 and queries.few_tokens == runtime.FEW_TOKENS
+    ids = torch.tensor([encoder.query_tokenizer("vitamin d and bone density")["input_ids"]])
+    mask = torch.ones_like(ids)
+    alone = queries(ids, mask)
+    assert queries._few is not None and queries._few is not queries.session
+    assert queries._few.get_session_options().intra_op_num_threads == 1
+    torch.testing.assert_close(alone, documents(ids, mask), atol=1e-5, rtol=0)
+    runs = []
+    monkeypatch.setattr(queries, "_few", None)
+    monkeypatch.setattr(queries, "_open", lambda threads: runs.append(threads))
+    queries(ids.repeat(runtime.FEW_TOKENS // ids.shape[1] + 1, 1), mask.repeat(runtime.FEW_TOKENS // ids.shape[1] + 1, 1))
+    assert runs == [] and queries._few is None  # over FEW_TOKENS: the shared session, nothing opened
+
+
 def _top(vec, k: int = 10) -> set[int]:
     return set(vec.indices[np.argsort(-vec.values)[:k]].tolist())
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from bridge.pooling import pool_hidden, pool_logits
+from bridge.pooling import Screen, pool_hidden, pool_logits
 
 
 def _reference(hidden, mask, weight, bias, pooling, activation):
@@ -48,6 +48,56 @@ def test_pool_hidden_in_bf16_stays_close_and_returns_fp32():
         assert low.dtype == torch.float32
         torch.testing.assert_close(low, exact, rtol=0.05, atol=0.05)
         assert not torch.equal(low, exact)  # it did multiply in bf16
+
+
+@pytest.mark.parametrize("activation", ["log1p_relu", "relu"])
+def test_one_unpadded_text_takes_the_query_path_and_matches(activation):
+    g = torch.Generator().manual_seed(2)
+    hidden, weight, bias = torch.randn(1, 6, 8, generator=g), torch.randn(50, 8, generator=g), torch.randn(50, generator=g)
+    mask = torch.ones(1, 6, dtype=torch.long)
+    short = pool_hidden(hidden, mask, weight, bias, "max", activation)  # 6 rows <= row_layout_rows
+    packed = pool_hidden(hidden, mask, weight, bias, "max", activation, row_layout_rows=0)
+    torch.testing.assert_close(short, packed)
+    torch.testing.assert_close(short, _reference(hidden, mask.float(), weight, bias, "max", activation))
+
+
+def _near_zero_case(seed: int = 3):
+    """Texts (with padding and an empty one) and a bias that puts every term's pooled logit at +-0.001:
+    far inside bf16's error, so only a screen that respects its bound keeps the right terms."""
+    g = torch.Generator().manual_seed(seed)
+    hidden, weight = torch.randn(3, 40, 32, generator=g) * 3, torch.randn(300, 32, generator=g)
+    mask = torch.tensor([[1] * 40, [1] * 25 + [0] * 15, [0] * 40])
+    hidden[1, 25:] = 100.0
+    exact_max = ((hidden[:2] @ weight.T).masked_fill(~mask[:2, :, None].bool(), float("-inf"))).amax(1)  # [2, V]
+    sign = torch.where(torch.arange(300) % 2 == 0, 1e-3, -1e-3)
+    bias = -exact_max[0] + sign  # text 0: half its terms just above zero, half just below
+    return hidden, mask, weight, bias
+
+
+def test_screened_max_pooling_equals_plain_fp32_at_the_threshold():
+    hidden, mask, weight, bias = _near_zero_case()
+    plain = pool_hidden(hidden, mask, weight, bias, row_layout_rows=0)
+    screen = Screen.of(weight)
+    approx = (hidden[0].bfloat16() @ screen.weight.T).float().amax(0) + bias
+    assert ((approx > 0) != (plain[0] > 0)).sum() > 10  # bf16 alone would pick other terms
+    for layout_rows in (0, 64):
+        got = pool_hidden(hidden, mask, weight.T.contiguous().T, bias, row_layout_rows=layout_rows, screen=screen)
+        assert torch.equal(got > 0, plain > 0)
+        torch.testing.assert_close(got, plain, rtol=0, atol=1e-6)
+    assert int((plain[0] > 0).sum()) == 150 and not plain[2].any()  # the empty text stays empty
+
+
+def test_the_screen_decides_which_terms_are_computed():
+    hidden, mask, weight, bias = _near_zero_case()
+    # a screen that sees only the bias: terms it rules out stay 0 even where their exact logit is positive
+    blind = Screen(torch.zeros_like(weight, dtype=torch.bfloat16), torch.zeros(weight.shape[0]))
+    plain = pool_hidden(hidden, mask, weight, bias, row_layout_rows=0)
+    got = pool_hidden(hidden, mask, weight, bias, row_layout_rows=0, screen=blind)
+    assert torch.equal(got > 0, (plain > 0) & (bias > 0))
+    assert (bias < 0).all() and not got.any() and int((plain > 0).sum()) >= 150  # here: it rules out every term
+    # sum pooling does not screen
+    sum_pooled = pool_hidden(hidden, mask, weight, bias, "sum", row_layout_rows=0, screen=blind)
+    torch.testing.assert_close(sum_pooled, pool_hidden(hidden, mask, weight, bias, "sum", row_layout_rows=0))
 
 
 def test_unknown_options_raise():
