@@ -73,7 +73,10 @@ def encoding(texts: list[str], tiny: Path) -> float:
     return len(texts) / t_ours
 
 
-def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str) -> None:
+def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str, rounds: int = 3) -> None:
+    """End-to-end ingest against encode-only of the same documents, alternated ``rounds`` times: on a shared
+    2-core machine one pair's ratio moved between 0.81 and 0.97 for the same code within minutes, so the median
+    ratio of alternated pairs is the figure, each pair printed."""
     from bridge import indexing, mapping
     from bridge.config import EncoderConfig
     from bridge.encoder import SpladeEncoder
@@ -82,22 +85,28 @@ def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str) -> None:
     texts = [f"{d['title']}\n{d['text']}".strip() for d in docs]
     enc = SpladeEncoder(EncoderConfig(model=str(tiny), threads=2, backend=os.environ.get("BRIDGE_BACKEND", "auto")))
     enc.encode_documents(texts[:32])
-    _, t_enc = timed(enc.encode_documents, texts)
-    client.indices.delete(index=index, ignore_unavailable=True)
-    body = mapping.build(mapping.IndexConfig(), enc.stamp)
-    client.indices.create(index=index, body=body)
-    meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
-    cpu0 = cluster_cpu_s(client)
-    summary = indexing.run(client, enc, index, iter(docs), meta, indexing.IngestConfig(bulk_load=True))
-    cluster_cpu = cluster_cpu_s(client) - cpu0
-    ratio = summary.docs_per_s / (len(texts) / t_enc)
-    row(f"end-to-end ingest of {summary.indexed} docs (encode + bulk) docs/s", f"{summary.docs_per_s:.1f}")
-    row("encode-only docs/s, same docs", f"{len(texts) / t_enc:.1f}")
+    pairs, cluster_cpu, ingest_s = [], 0.0, 0.0
+    for n in range(rounds):
+        _, t_enc = timed(enc.encode_documents, texts)
+        client.indices.delete(index=index, ignore_unavailable=True)
+        body = mapping.build(mapping.IndexConfig(), enc.stamp)
+        client.indices.create(index=index, body=body)
+        meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
+        cpu0 = cluster_cpu_s(client)
+        summary = indexing.run(client, enc, index, iter(docs), meta, indexing.IngestConfig(bulk_load=True))
+        cluster_cpu, ingest_s = cluster_cpu_s(client) - cpu0, summary.seconds
+        pairs.append((summary.docs_per_s, len(texts) / t_enc))
+        print(f"  round {n + 1}: end-to-end {pairs[-1][0]:.1f} docs/s, encode-only {pairs[-1][1]:.1f} docs/s "
+              f"-> {pairs[-1][0] / pairs[-1][1]:.2f}", flush=True)
+    ratio = float(np.median([e2e / enc_only for e2e, enc_only in pairs]))
+    row(f"end-to-end ingest of {summary.indexed} docs (encode + bulk) docs/s, median of {rounds}",
+        f"{np.median([p[0] for p in pairs]):.1f}")
+    row("encode-only docs/s, same docs, median", f"{np.median([p[1] for p in pairs]):.1f}")
     row("encoder backend (auto), precision", f"{enc.backend}, {enc.config.precision}")
-    row("end-to-end / encode-only", f"{ratio:.2f}", ">= 0.9", ratio >= 0.9)
+    row(f"end-to-end / encode-only, median of {rounds} alternated pairs", f"{ratio:.2f}", ">= 0.9", ratio >= 0.9)
     cores = os.cpu_count() or 1
-    row("cluster CPU during the ingest (same machine)", f"{cluster_cpu:.1f} CPU-s = "
-        f"{100 * cluster_cpu / (summary.seconds * cores):.0f}% of {cores} cores over {summary.seconds:.0f} s")
+    row("cluster CPU during the last ingest (same machine)", f"{cluster_cpu:.1f} CPU-s = "
+        f"{100 * cluster_cpu / (ingest_s * cores):.0f}% of {cores} cores over {ingest_s:.0f} s")
 
 
 def cluster_cpu_s(client) -> float:
@@ -123,7 +132,7 @@ def query_path(client, tiny: Path, index: str, queries: dict[str, str], qrels) -
     free = Searcher(client, enc, index, inference_free=True)
     free_t = [timed(free.expand, t)[1] for t in texts]
     row("query expansion p50 / p95 ms (model forward)", f"{pct(expand_t, 50):.2f} / {pct(expand_t, 95):.2f}",
-        "p50 <= 3 ms", pct(expand_t, 50) <= 3)
+        "p50 <= 2 ms", pct(expand_t, 50) <= 2)
     speed = pct(expand_t, 50) / pct(free_t, 50)
     row("inference-free expansion p50 / p95 ms", f"{pct(free_t, 50):.3f} / {pct(free_t, 95):.3f}")
     row("inference-free query encoding speed-up (p50)", f"{speed:.0f}x", ">= 10x", speed >= 10)
