@@ -88,8 +88,6 @@ def choose(backend: str, device: torch.device, precision: str = "fp32") -> str:
 class TorchBody:
     """The transformer body in torch (any device, any dtype)."""
 
-    name = "torch"
-
     def __init__(self, model: torch.nn.Module):
         self.model = model
 
@@ -153,8 +151,6 @@ class OnnxBody:
 
 class OpenVinoBody:
     """The same body compiled by OpenVINO for the CPU, at fp32 or with its bf16 inference hint."""
-
-    name = "openvino"
 
     def __init__(self, path: Path, threads: int | None = None, precision: str = "fp32"):
         import openvino
