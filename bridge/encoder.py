@@ -104,7 +104,8 @@ class SpladeEncoder:
         precision = self.config.precision
         # torch runs the body in the precision's dtype; the other backends get an fp32 graph to compile or quantize
         body_dtype = runtime.TORCH_DTYPES[precision] if self.backend == "torch" else torch.float32
-        model = AutoModelForMaskedLM.from_pretrained(resolved, dtype=body_dtype)
+        attention = {} if self.backend == "torch" else {"attn_implementation": runtime.EXPORT_ATTENTION}
+        model = AutoModelForMaskedLM.from_pretrained(resolved, dtype=body_dtype, **attention)
         model.eval().to(self.device)
         weight, bias = _split_output_head(model)
         # the projection multiplies in the precision's dtype (int8 quantizes the body only), stored with weight.T

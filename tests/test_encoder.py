@@ -174,6 +174,7 @@ def test_each_installed_backend_equals_torch_on_the_scifact_sample(encoder, tmp_
     assert auto.backend == "onnx"  # auto: the first installed of runtime.AUTO_ORDER
     (graph,) = (tmp_path / "onnx").glob("*.onnx")
     assert torch_side.stamp.revision in graph.name  # keyed by the weights' sha256, one file for both runtimes
+    assert graph.stem.endswith("-eager")  # traced from eager attention (runtime.EXPORT_ATTENTION): faster graph
     exported_at = graph.stat().st_mtime_ns
     texts = [d["title"] + "\n" + d["text"] for d in load_jsonl(SAMPLE)]
     vocab = len(encoder.vocab)
