@@ -73,7 +73,7 @@ def encoding(texts: list[str], tiny: Path) -> float:
     return len(texts) / t_ours
 
 
-def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str, rounds: int = 3) -> None:
+def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str, rounds: int = 5) -> None:
     """End-to-end ingest against encode-only of the same documents, alternated ``rounds`` times: on a shared
     2-core machine one pair's ratio moved between 0.81 and 0.97 for the same code within minutes, so the median
     ratio of alternated pairs is the figure, each pair printed."""
