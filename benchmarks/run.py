@@ -85,16 +85,16 @@ def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str, rounds: int =
     texts = [f"{d['title']}\n{d['text']}".strip() for d in docs]
     enc = SpladeEncoder(EncoderConfig(model=str(tiny), threads=2, backend=os.environ.get("BRIDGE_BACKEND", "auto")))
     enc.encode_documents(texts[:32])
-    pairs, cluster_cpu, ingest_s = [], 0.0, 0.0
+    body = mapping.build(mapping.IndexConfig(), enc.stamp)
+    meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
+    pairs = []
     for n in range(rounds):
         _, t_enc = timed(enc.encode_documents, texts)
         client.indices.delete(index=index, ignore_unavailable=True)
-        body = mapping.build(mapping.IndexConfig(), enc.stamp)
         client.indices.create(index=index, body=body)
-        meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
         cpu0 = cluster_cpu_s(client)
         summary = indexing.run(client, enc, index, iter(docs), meta, indexing.IngestConfig(bulk_load=True))
-        cluster_cpu, ingest_s = cluster_cpu_s(client) - cpu0, summary.seconds
+        cluster_cpu = cluster_cpu_s(client) - cpu0
         pairs.append((summary.docs_per_s, len(texts) / t_enc))
         print(f"  round {n + 1}: end-to-end {pairs[-1][0]:.1f} docs/s, encode-only {pairs[-1][1]:.1f} docs/s "
               f"-> {pairs[-1][0] / pairs[-1][1]:.2f}", flush=True)
@@ -106,7 +106,7 @@ def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str, rounds: int =
     row(f"end-to-end / encode-only, median of {rounds} alternated pairs", f"{ratio:.2f}", ">= 0.9", ratio >= 0.9)
     cores = os.cpu_count() or 1
     row("cluster CPU during the last ingest (same machine)", f"{cluster_cpu:.1f} CPU-s = "
-        f"{100 * cluster_cpu / (ingest_s * cores):.0f}% of {cores} cores over {ingest_s:.0f} s")
+        f"{100 * cluster_cpu / (summary.seconds * cores):.0f}% of {cores} cores over {summary.seconds:.0f} s")
 
 
 def cluster_cpu_s(client) -> float:
