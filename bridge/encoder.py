@@ -22,6 +22,8 @@ from .types import SparseVector
 
 log = logging.getLogger(__name__)
 
+QUERY_ROWS = 32  # the rows a query is expected to have, a hint for packing the query side's screen
+
 
 def pick_device(name: str) -> torch.device:
     if name != "auto":
@@ -81,6 +83,8 @@ class SpladeEncoder:
             self._query = _Side(**{**self._doc.__dict__, "max_length": min(c.query_max_length, self._doc.max_length),
                                    "prompt": c.query_prompt})
         self._query.body = runtime.for_queries(self._query.body)
+        if self._query.screen is not None:  # a query's few rows multiply fastest with packed weights
+            self._query.screen = self._query.screen.for_few_rows(QUERY_ROWS)
         self.vocab: list[str] = self._doc.tokenizer.convert_ids_to_tokens(list(range(self._doc.weight.shape[0])))
         self.pooling, self.activation = self._pooling(model_store.pooling_config(model_store.resolve(self.config.model)))
 

@@ -197,8 +197,9 @@ def test_each_installed_backend_equals_torch_on_the_scifact_sample(encoder, tmp_
 
 
 def test_the_bf16_screen_leaves_fp32_vectors_unchanged(encoder):
-    """On a CPU that multiplies bf16 natively the fp32 encoder screens its projection in bf16; documents encode to
-    the same terms and weights as without the screen (queries skip it). Elsewhere there is no screen."""
+    """On a CPU that multiplies bf16 natively the fp32 encoder screens its projection in bf16 (queries through
+    packed weights); documents and queries encode to the same terms and weights as without the screen. Elsewhere
+    there is no screen."""
     from bridge import runtime
     from bridge.config import EncoderConfig
     from bridge.encoder import SpladeEncoder
@@ -208,6 +209,10 @@ def test_the_bf16_screen_leaves_fp32_vectors_unchanged(encoder):
     assert (encoder._doc.screen is not None) == runtime.cpu_has_bf16()
     texts = [d["title"] + "\n" + d["text"] for d in load_jsonl(SAMPLE)]
     for a, b in zip(encoder.encode_documents(texts), plain.encode_documents(texts)):
+        assert a.indices.tolist() == b.indices.tolist()
+        np.testing.assert_allclose(a.values, b.values, rtol=0, atol=1e-6)
+    for text in texts:
+        a, b = encoder.encode_query(text[:200]), plain.encode_query(text[:200])
         assert a.indices.tolist() == b.indices.tolist()
         np.testing.assert_allclose(a.values, b.values, rtol=0, atol=1e-6)
 

@@ -100,6 +100,34 @@ def test_the_screen_decides_which_terms_are_computed():
     torch.testing.assert_close(sum_pooled, pool_hidden(hidden, mask, weight, bias, "sum", row_layout_rows=0))
 
 
+def test_one_text_is_screened_through_the_packed_weights(monkeypatch):
+    """A query (one text, no padding) goes through the screen's oneDNN-packed weights, with the bound folded into
+    the fused multiply's bias: the same terms as plain fp32 at +-0.001 from zero, and a blind screen rules out
+    every term, so the packed multiply is what decides."""
+    from bridge import pooling, runtime
+
+    hidden, mask, weight, bias = _near_zero_case()
+    one, ones = hidden[:1], mask[:1]
+    # the bias also as one more input dimension, so that without one only the error bound keeps the terms
+    one_more, weight_more = torch.cat([one, torch.ones(1, 40, 1)], dim=2), torch.cat([weight, bias[:, None]], dim=1)
+    plain = pool_hidden(one, ones, weight, bias)
+    screen = Screen.of(weight).for_few_rows(40)
+    if screen.packed is None:  # this torch or CPU has no packed bf16 linear: the screen still works, unpacked
+        assert not runtime.cpu_has_bf16()
+    calls, packed_pool = [], pooling._pool_one_packed
+    monkeypatch.setattr(pooling, "_pool_one_packed", lambda *args: calls.append(args) or packed_pool(*args))
+    got = pool_hidden(one, ones, weight.T.contiguous().T, bias, screen=screen)
+    assert len(calls) == (screen.packed is not None)
+    assert torch.equal(got > 0, plain > 0) and int((plain > 0).sum()) == 150
+    torch.testing.assert_close(got, plain, rtol=0, atol=1e-6)
+    got = pool_hidden(one_more, ones, weight_more, None, screen=Screen.of(weight_more).for_few_rows(40))
+    assert torch.equal(got > 0, plain > 0)
+    torch.testing.assert_close(got, plain, rtol=0, atol=1e-5)
+    if screen.packed is not None:
+        blind = Screen(torch.zeros_like(screen.weight), torch.zeros(weight.shape[0])).for_few_rows(40)
+        assert (bias < 0).all() and not pool_hidden(one, ones, weight, bias, screen=blind).any()
+
+
 def test_unknown_options_raise():
     with pytest.raises(ValueError, match="pooling"):
         pool_logits(torch.zeros(1, 1, 2), torch.ones(1, 1), pooling="mean")
