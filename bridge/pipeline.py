@@ -31,7 +31,7 @@ _DONE = object()
 class IngestConfig:
     id_field: str = "_id"
     text_fields: tuple[str, ...] = ("title", "text")
-    window: int = 256           # documents encoded together (sorted by length inside)
+    window: int = 1024          # documents encoded together (sorted by length inside: less padding than 256)
     chunk_size: int = 500       # documents per bulk request
     max_chunk_bytes: int = 10 * 1024 * 1024
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -121,40 +121,20 @@ def run(records: Iterable[dict | BadRecord], encoder, index: str, stamp: IndexSt
         cfg: IngestConfig = IngestConfig(), summary: IngestSummary | None = None) -> IngestSummary:
     """Encode ``records`` and hand them to ``edges.sink``; returns the counts (``summary`` filled in place).
 
-    An encoder thread fills a queue of ``cfg.queue_windows`` windows; up to ``cfg.concurrency`` windows are
-    in the sink at once, so at most ``(queue_windows + concurrency + 1) * window`` records are held. A
-    failure of the sink or the source stops the pipeline and is re-raised with ``summary`` counting what
-    was acknowledged before (``summary.max_in_flight`` and ``summary.seconds`` are set either way)."""
+    The calling thread reads and encodes, filling a queue of ``cfg.queue_windows`` windows; a sending thread
+    keeps up to ``cfg.concurrency`` windows in the sink at once and calls ``acknowledge``, ``progress`` and
+    ``dead_letter``, so at most ``(queue_windows + concurrency + 1) * window`` records are held. The encoder runs
+    on the caller's thread because torch's OpenMP threads belong to the thread that starts them: run from a
+    second thread, the encoder got a second team, libgomp (threads now over the cores) stopped spinning between
+    parallel regions, and encoding alone ran 6-9% slower (1.72 instead of 1.93 busy cores; BENCHMARKS.md). A
+    failure of the sink or the source stops the pipeline and is re-raised with ``summary`` counting what was
+    acknowledged before (``summary.max_in_flight`` and ``summary.seconds`` are set either way); a failing
+    source's earlier windows are still sent, an interrupt waits only for the requests already in the sink."""
     summary = summary if summary is not None else IngestSummary()
     windows: queue.Queue = queue.Queue(maxsize=cfg.queue_windows)
-    failure: list[BaseException] = []
+    failure: list[BaseException] = []  # the sending side's
     stop = threading.Event()
     held = _Held()
-
-    def produce() -> None:
-        try:
-            docs = to_documents(records, cfg.id_field, cfg.text_fields, cfg.unique_ids)
-            windows_out = encoded_actions(docs, encoder, index, stamp, cfg.window, edges.unchanged)
-            while True:
-                began = time.perf_counter()
-                batch = next(windows_out, None)
-                if batch is None:
-                    break
-                if edges.observe:
-                    edges.observe("encode", time.perf_counter() - began)
-                held.add(len(batch))
-                while not stop.is_set():
-                    try:
-                        windows.put(batch, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-        except BaseException as exc:  # handed to the consumer, re-raised there
-            failure.append(exc)
-        finally:
-            windows.put(_DONE)
 
     def fold(batch: list, answers: list[tuple[bool, dict]]) -> None:
         outcomes = _outcomes(batch, answers)
@@ -178,40 +158,72 @@ def run(records: Iterable[dict | BadRecord], encoder, index: str, stamp: IndexSt
         if edges.progress:
             edges.progress(len(batch))
 
+    def send() -> None:
+        pool = ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="splade-bulk")
+        in_flight: dict = {}
+        try:
+            while not stop.is_set():
+                try:
+                    batch = windows.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if batch is _DONE:
+                    break
+                actions = [item.action for item in batch if isinstance(item, Encoded)]
+                in_flight[pool.submit(_timed, edges, actions) if actions else _answered([])] = batch
+                while len(in_flight) >= cfg.concurrency:
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        fold(in_flight.pop(fut), fut.result())
+            for fut in list(in_flight):  # the remaining windows, in order
+                fold(in_flight.pop(fut), fut.result())
+        except BaseException as exc:  # re-raised in the calling thread
+            failure.append(exc)
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            for fut, batch in list(in_flight.items()):  # count what the sink did acknowledge
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    fold(batch, fut.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     started = time.monotonic()
-    worker = threading.Thread(target=produce, name="splade-encode", daemon=True)
-    pool = ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="splade-bulk")
-    in_flight: dict = {}
-    worker.start()
+    sender = threading.Thread(target=send, name="splade-send", daemon=True)
+    sender.start()
     try:
-        while True:
-            batch = windows.get()
-            if batch is _DONE:
+        docs = to_documents(records, cfg.id_field, cfg.text_fields, cfg.unique_ids)
+        windows_out = encoded_actions(docs, encoder, index, stamp, cfg.window, edges.unchanged)
+        while not stop.is_set():
+            began = time.perf_counter()
+            batch = next(windows_out, None)
+            if batch is None:
                 break
-            actions = [item.action for item in batch if isinstance(item, Encoded)]
-            in_flight[pool.submit(_timed, edges, actions) if actions else _answered([])] = batch
-            while len(in_flight) >= cfg.concurrency:
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    fold(in_flight.pop(fut), fut.result())
-        for fut in list(in_flight):  # the remaining windows, in order
-            fold(in_flight.pop(fut), fut.result())
-    except Exception:
-        stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        for fut, batch in list(in_flight.items()):  # count what the sink did acknowledge
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                fold(batch, fut.result())
+            if edges.observe:
+                edges.observe("encode", time.perf_counter() - began)
+            held.add(len(batch))
+            _put(windows, batch, stop)
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # an interrupt: stop after the requests already in the sink
+            stop.set()
         raise
     finally:
-        stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        worker.join(timeout=5)
+        _put(windows, _DONE, stop, sender)
+        sender.join()
         summary.max_in_flight = held.peak
         summary.seconds = time.monotonic() - started
-    if failure:
-        raise failure[0]
+        if failure:
+            raise failure[0]
     return summary
+
+
+def _put(windows: queue.Queue, item, stop: threading.Event, sender: threading.Thread | None = None) -> None:
+    """Queue ``item`` unless the sending side stopped (or, with ``sender``, ended) first."""
+    while not stop.is_set() and (sender is None or sender.is_alive()):
+        try:
+            windows.put(item, timeout=0.2)
+            return
+        except queue.Full:
+            continue
 
 
 def _outcomes(batch: list, answers: list[tuple[bool, dict]]) -> list[Outcome]:
