@@ -96,7 +96,8 @@ def ingest_file(client, name: str, source: str, model: str | None, *, create: bo
 @click.option("--id-field", default="_id", show_default=True, help="Record field holding the document id.")
 @click.option("--create/--no-create", default=True, show_default=True,
               help="Create the index (with --text-field defaults) when it does not exist.")
-@click.option("--window", default=256, show_default=True, help="Documents encoded together.")
+@click.option("--window", default=1024, show_default=True,
+              help="Documents encoded together, sorted by length inside (larger: less padding, coarser progress).")
 @click.option("--chunk-size", default=500, show_default=True, help="Documents per bulk request.")
 @click.option("--max-retries", default=8, show_default=True,
               help="Resends of a document the cluster rejected with 429 (write queue full).")
