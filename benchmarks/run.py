@@ -76,7 +76,8 @@ def encoding(texts: list[str], tiny: Path) -> float:
 def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str, rounds: int = 5) -> None:
     """End-to-end ingest against encode-only of the same documents, alternated ``rounds`` times: on a shared
     2-core machine one pair's ratio moved between 0.81 and 0.97 for the same code within minutes, so the median
-    ratio of alternated pairs is the figure, each pair printed."""
+    ratio of alternated pairs is the figure, each pair printed. The order flips every round (encode-only first,
+    then end-to-end first), so a machine that slows down or speeds up during the run favours neither side."""
     from bridge import indexing, mapping
     from bridge.config import EncoderConfig
     from bridge.encoder import SpladeEncoder
@@ -88,15 +89,24 @@ def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str, rounds: int =
     body = mapping.build(mapping.IndexConfig(), enc.stamp)
     meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
     pairs = []
+    def encode_only() -> tuple[float, float]:  # seconds, and this process's busy cores meanwhile
+        cpu = time.process_time()
+        _, seconds = timed(enc.encode_documents, texts)
+        return seconds, (time.process_time() - cpu) / seconds
+
     for n in range(rounds):
-        _, t_enc = timed(enc.encode_documents, texts)
+        if n % 2 == 0:
+            t_enc, enc_cores = encode_only()
         client.indices.delete(index=index, ignore_unavailable=True)
         client.indices.create(index=index, body=body)
-        cpu0 = cluster_cpu_s(client)
+        cpu0, own0 = cluster_cpu_s(client), time.process_time()
         summary = indexing.run(client, enc, index, iter(docs), meta, indexing.IngestConfig(bulk_load=True))
-        cluster_cpu = cluster_cpu_s(client) - cpu0
+        cluster_cpu, own_cores = cluster_cpu_s(client) - cpu0, (time.process_time() - own0) / summary.seconds
+        if n % 2 == 1:
+            t_enc, enc_cores = encode_only()
         pairs.append((summary.docs_per_s, len(texts) / t_enc))
-        print(f"  round {n + 1}: end-to-end {pairs[-1][0]:.1f} docs/s, encode-only {pairs[-1][1]:.1f} docs/s "
+        print(f"  round {n + 1}: end-to-end {pairs[-1][0]:.1f} docs/s ({own_cores:.2f} cores here, node "
+              f"{cluster_cpu:.1f} CPU-s), encode-only {pairs[-1][1]:.1f} docs/s ({enc_cores:.2f} cores) "
               f"-> {pairs[-1][0] / pairs[-1][1]:.2f}", flush=True)
     ratio = float(np.median([e2e / enc_only for e2e, enc_only in pairs]))
     row(f"end-to-end ingest of {summary.indexed} docs (encode + bulk) docs/s, median of {rounds}",
