@@ -217,6 +217,19 @@ def test_the_bf16_screen_leaves_fp32_vectors_unchanged(encoder):
         np.testing.assert_allclose(a.values, b.values, rtol=0, atol=1e-6)
 
 
+def test_one_query_is_tokenized_as_the_tokenizer_does(encoder):
+    """A single query takes the fast tokenizer's Rust backend directly (a copy truncating at the query limit):
+    the same ids as the tokenizer's own call, for short texts and for texts cut at the limit."""
+    side = encoder._query
+    assert side.one_text is not None and encoder._doc.one_text is None
+    texts = [d["title"] + "\n" + d["text"] for d in load_jsonl(SAMPLE)] + ["vitamin d", ""]
+    assert any(len(side.tokenizer(t)["input_ids"]) > side.max_length for t in texts)
+    for text in texts:
+        ids, owners = encoder._tokenize(side, [text], windows=False)
+        assert owners == [0] and ids[0] == side.tokenizer([text], truncation=True, max_length=side.max_length)[
+            "input_ids"][0]
+
+
 def test_small_inputs_run_on_a_one_thread_session_on_the_query_side(encoder, monkeypatch):
     """ONNX Runtime: the query side shares the document side's session and opens a one-thread one for inputs up
     to FEW_TOKENS tokens; larger inputs, and every document batch, use the shared session."""

@@ -111,7 +111,7 @@ def test_one_text_is_screened_through_the_packed_weights(monkeypatch):
     # the bias also as one more input dimension, so that without one only the error bound keeps the terms
     one_more, weight_more = torch.cat([one, torch.ones(1, 40, 1)], dim=2), torch.cat([weight, bias[:, None]], dim=1)
     plain = pool_hidden(one, ones, weight, bias)
-    screen = Screen.of(weight).for_few_rows(40)
+    screen = Screen.of(weight).for_few_rows(40, weight, bias)
     if screen.packed is None:  # this torch or CPU has no packed bf16 linear: the screen still works, unpacked
         assert not runtime.cpu_has_bf16()
     calls, packed_pool = [], pooling._pool_one_packed
@@ -120,11 +120,12 @@ def test_one_text_is_screened_through_the_packed_weights(monkeypatch):
     assert len(calls) == (screen.packed is not None)
     assert torch.equal(got > 0, plain > 0) and int((plain > 0).sum()) == 150
     torch.testing.assert_close(got, plain, rtol=0, atol=1e-6)
-    got = pool_hidden(one_more, ones, weight_more, None, screen=Screen.of(weight_more).for_few_rows(40))
+    lifted = Screen.of(weight_more).for_few_rows(40, weight_more, None)
+    got = pool_hidden(one_more, ones, weight_more, None, screen=lifted)
     assert torch.equal(got > 0, plain > 0)
     torch.testing.assert_close(got, plain, rtol=0, atol=1e-5)
     if screen.packed is not None:
-        blind = Screen(torch.zeros_like(screen.weight), torch.zeros(weight.shape[0])).for_few_rows(40)
+        blind = Screen(torch.zeros_like(screen.weight), torch.zeros(weight.shape[0])).for_few_rows(40, weight, bias)
         assert (bias < 0).all() and not pool_hidden(one, ones, weight, bias, screen=blind).any()
 
 
