@@ -1,5 +1,5 @@
 """The ingest pipeline with pluggable edges: records -> documents -> encoded windows -> bulk actions ->
-a sink, with an encoder thread overlapping encoding and I/O and memory bounded by a queue.
+a sink: encoding on the calling thread, a sending thread overlapping the I/O, memory bounded by a queue.
 
 The edges are passed in (``Edges``) so one pipeline serves every composition: ``ingest`` (a JSONL file
 or iterable into a cluster), ``reindex`` (an index read back and re-encoded) and stream workers (a

@@ -57,7 +57,7 @@ BF16_ROUNDING = 2.0 ** -6
 @dataclass(frozen=True)
 class Screen:
     """A bf16 copy of the projection and each vocabulary row's norm, for ``pool_hidden``'s screened max pooling;
-    for few rows (queries) also the copy in oneDNN's blocked layout (``packed``, see ``Screen.of``)."""
+    for few rows (queries) also what ``for_few_rows`` adds."""
 
     weight: torch.Tensor  # [V, H] bf16
     norms: torch.Tensor  # [V] fp32: |w_v|
@@ -74,7 +74,7 @@ class Screen:
     def for_few_rows(self, rows: int, weight: torch.Tensor, bias: torch.Tensor | None) -> "Screen":
         """This screen ready for multiplies of about ``rows`` rows (a query), where this torch build has oneDNN's
         packed linear: a plain bf16 multiply repacks all 30k x H weights on every call, which costs a short query
-        more than the multiply saves (21 tokens x SPLADE-tiny: 0.28 ms packed, 0.46 plain, 0.97 in fp32; 2 cores
+        more than the multiply saves (12-30 rows x SPLADE-tiny: 0.28 ms packed, 0.46 plain, 0.97 in fp32; 2 cores
         with AMX, BENCHMARKS.md). Also keeps ``weight`` (fp32) row-major: gathering a query's ~100 candidate rows
         from the column-major copy took 0.13 ms between two queries, one cache line per element."""
         packed = _pack(self.weight, rows)
