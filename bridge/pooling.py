@@ -206,7 +206,6 @@ def _pool_screened(hidden: torch.Tensor, mask: torch.Tensor, weight: torch.Tenso
     return out
 
 
-
 def _pool_one_packed(rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, activation: str,
                      screen: Screen) -> torch.Tensor:
     """``_pool_screened`` for one text without padding (a query), with the screen's packed weights.
