@@ -88,12 +88,12 @@ def ingest_vs_encode(client, corpus: Path, tiny: Path, index: str, rounds: int =
     enc.encode_documents(texts[:32])
     body = mapping.build(mapping.IndexConfig(), enc.stamp)
     meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
-    pairs = []
     def encode_only() -> tuple[float, float]:  # seconds, and this process's busy cores meanwhile
         cpu = time.process_time()
         _, seconds = timed(enc.encode_documents, texts)
         return seconds, (time.process_time() - cpu) / seconds
 
+    pairs = []
     for n in range(rounds):
         if n % 2 == 0:
             t_enc, enc_cores = encode_only()

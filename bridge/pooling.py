@@ -199,11 +199,18 @@ def _pool_screened(hidden: torch.Tensor, mask: torch.Tensor, weight: torch.Tenso
     for text, bound in enumerate(upper):
         terms = torch.nonzero(bound > 0).squeeze(1)
         if terms.numel():
-            logits = torch.mm(hidden[text][keep[text]].float(), weight[terms].float().T).amax(dim=0)
-            if bias is not None:
-                logits += bias[terms].float()
-            out[text, terms] = activate(logits, activation)
+            out[text, terms] = _exact(hidden[text][keep[text]], weight[terms].float(), bias, terms, activation)
     return out
+
+
+def _exact(rows: torch.Tensor, candidates: torch.Tensor, bias: torch.Tensor | None, terms: torch.Tensor,
+           activation: str) -> torch.Tensor:
+    """The screened terms' pooled weights in fp32: ``activation(max_t x_t.w + b)`` over one text's ``rows``, with
+    ``candidates`` the fp32 weight rows of ``terms``."""
+    logits = torch.mm(rows.float(), candidates.T).amax(dim=0)
+    if bias is not None:
+        logits += bias[terms].float()
+    return activate(logits, activation)
 
 
 def _pool_one_packed(rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, activation: str,
@@ -222,8 +229,5 @@ def _pool_one_packed(rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     terms = torch.from_numpy(np.flatnonzero(possible.numpy() > 0))
     out = torch.zeros(1, weight.shape[0])
     if terms.numel():
-        logits = torch.mm(rows.float(), screen.exact[terms].T).amax(dim=0)
-        if bias is not None:
-            logits += bias[terms].float()
-        out[0, terms] = activate(logits, activation)
+        out[0, terms] = _exact(rows, screen.exact[terms], bias, terms, activation)
     return out
