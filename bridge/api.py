@@ -17,7 +17,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from . import indexing, reindexing
+from . import backfilling
+from . import enabling, indexing, reindexing
+from .backfilling import BackfillSummary
+from .enabling import EnablePlan
+from .scan import Slice
+from .status import cluster_status
 from .cluster.kafka import BrokerInfo, BrokerSpec
 from .cluster.kafka import down as stop_broker
 from .cluster.kafka import status as broker_status
@@ -30,7 +35,7 @@ from .cluster.local import up as start_node
 from .config import (BACKENDS, DEFAULT_DOC_TOP_K, DEFAULT_MODEL, DEFAULT_QUERY_TOP_K, ConnectionConfig, EncoderConfig,
                      PRECISIONS, PruneConfig, QuantConfig, RetryPolicy)
 from .connection.client import DEFAULT_CLAUSE_BUDGET, clause_budget, connect as _connect
-from .connection.engines import ENGINES, capabilities, engine_of, parse_version, server_capabilities
+from .connection.engines import ENGINES, capabilities, engine_of, parse_version
 from .connection.failures import as_bridge_error, describe
 from .errors import (AuthenticationFailed, BridgeError, ClusterError, ClusterRefused, ClusterUnreachable,
                      ConfigError, IndexExists, IndexNotBridged, IndexNotFound, IngestAborted, MissingExtra,
@@ -50,7 +55,7 @@ from .version import __version__
 
 __all__ = [
     "__version__", "connect", "load_encoder", "create_index", "open_index", "open_for_ingest", "ingest",
-    "read_records", "expand", "open_searcher", "search", "evaluate", "require_eval_extra", "build_idf",
+    "read_records", "enable_index", "backfill", "check_backfill", "Slice", "EnablePlan", "BackfillSummary", "expand", "open_searcher", "search", "evaluate", "require_eval_extra", "build_idf",
     "cluster_status", "plan_reindex", "reindex", "rollback_alias", "ConnectionConfig", "EncoderConfig",
     "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig", "IngestConfig", "IngestSummary", "Outcome", "Edges",
     "SearchOptions", "TwoPhase", "Hybrid", "Hit", "Hits", "Searcher", "IndexStamp", "ModelStamp", "ReindexState", "SparseVector",
@@ -161,6 +166,40 @@ def ingest(client, index: str, records: Iterable[dict | BadRecord], *, encoder=N
                         acknowledge=acknowledge, observe=observe)
 
 
+def enable_index(client, name: str, *, encoder=None, model: str | None = None, config: IndexConfig | None = None,
+                 text_fields: Sequence[str] = ("title", "text"), long_documents: str | None = None,
+                 dry_run: bool = False, encoder_options: dict | None = None) -> EnablePlan:
+    """Bring SPLADE to an existing index or alias ``name`` that splade-bridge did not create: add the vector
+    field (``config``: its name, type, pruning, quantization; default ``text_fields``), the content-hash field
+    and the stamp, merged into the index's own ``_meta``, changing nothing else. ``ConfigError`` (nothing
+    changed) when a text field is missing or not text, a field of that name has another type, the index is
+    closed, or it holds another model's vectors. Already enabled for this model: nothing changes. Then
+    ``backfill`` fills the vectors."""
+    config = config or IndexConfig(text_fields=tuple(text_fields))
+    requested = {**(encoder_options or {}), **({"long_documents": long_documents} if long_documents else {})}
+    encoder = encoder or load_encoder(model, **requested)
+    return enabling.enable(client, name, encoder.stamp, config, dry_run=dry_run)
+
+
+def backfill(client, name: str, *, encoder=None, model: str | None = None, part: Slice = Slice(),
+             query: dict | None = None, config: IngestConfig = IngestConfig(),
+             dead_letter: str | Callable[[dict], None] | None = None, progress: Callable[[int], None] | None = None,
+             encoder_options: dict | None = None) -> BackfillSummary:
+    """Encode every document of enabled index ``name`` (slice ``part``; ``query``: only those it matches) whose
+    vector is missing or stale, and write the vector by a partial update conditional on the ``_seq_no`` the text
+    was read with: a change made meanwhile is read and encoded again, a deletion is never undone. Rerunning
+    skips documents whose vector is current."""
+    encoder, stamp = open_for_ingest(client, name, encoder=encoder, model=model, create=False,
+                                     encoder_options=encoder_options)
+    return backfilling.run(client, name, encoder, stamp, part, query, config, dead_letter=dead_letter,
+                         progress=progress)
+
+
+def check_backfill(client, name: str, *, part: Slice = Slice(), query: dict | None = None) -> dict:
+    """What ``backfill`` would do, read-only: documents with a current, stale or no vector."""
+    return backfilling.check(client, name, open_index(client, name), part, query)
+
+
 def expand(encoder, text: str, top_k: int | None = None) -> dict[str, float]:
     """The SPLADE query expansion of ``text``: ``{token: weight}``, largest first."""
     tokens = encoder.tokens(prune(encoder.encode_query(text), PruneConfig(top_k=top_k)))
@@ -225,25 +264,6 @@ def build_idf(client, index: str) -> dict:
 
     concrete, stamp, _ = read_stamp(client, index)
     return idf.build(client, concrete, stamp.vector_field)
-
-
-def cluster_status(client) -> dict:
-    """Engine, version, capabilities, clause budget, splade-bridge indices (model, revision, reindex state,
-    counts) and aliases."""
-    info = client.info()
-    indices = []
-    for row in client.cat.indices(format="json", h="index,docs.count,store.size,health"):
-        if row["index"].startswith("."):
-            continue
-        stamp = stamp_of(client, row["index"])
-        indices.append({**row, "model": stamp.model.model if stamp else None,
-                        "revision": stamp.model.revision if stamp else None,
-                        "reindex_state": stamp.reindex.state if stamp and stamp.reindex else None})
-    aliases = [r for r in client.cat.aliases(format="json", h="alias,index") if not r["alias"].startswith(".")]
-    engine = engine_of(client)
-    return {"engine": engine, "version": info["version"]["number"], "capabilities": server_capabilities(client, info),
-            "clause_budget": clause_budget(client),
-            "indices": sorted(indices, key=lambda r: r["index"]), "aliases": aliases}
 
 
 def plan_reindex(client, source: str, alias: str, *, encoder=None, model: str | None = None,

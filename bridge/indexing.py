@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Callable, Iterable
 
 from . import pipeline
+from .actions import HASH_FIELD
 from .bulk import BulkSender, SendStats
 from .config import RetryPolicy
 from .connection.failures import describe, is_transient
@@ -16,7 +18,7 @@ from .errors import IngestAborted
 from .pipeline import IngestConfig, IngestSummary, Outcome
 from .records import DeadLetter
 from .stamp import IndexStamp
-from .types import BadRecord
+from .types import BadRecord, Stored
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +40,29 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], stamp:
     stats = SendStats()
     sender = BulkSender(client, cfg.retry, stats, cfg.chunk_size, cfg.max_chunk_bytes)
     letters = DeadLetter(dead_letter if to_file else None)
+    conflicts: list[Outcome] = []
+
+    def acknowledged(outcomes: list[Outcome]) -> None:
+        conflicts.extend(o for o in outcomes if o.status == "conflict")
+        if acknowledge:
+            acknowledge(outcomes)
+
     edges = pipeline.Edges(sink=sender.send, dead_letter=letters.write if to_file else dead_letter,
-                           acknowledge=acknowledge, progress=progress, observe=observe,
-                           unchanged=stored_unchanged(client, index, cfg.retry) if cfg.skip_unchanged else None)
+                           acknowledge=acknowledged, progress=progress, observe=observe,
+                           unchanged=stored_unchanged(client, index, cfg.retry) if cfg.skip_unchanged else None,
+                           current=stored_documents(client, index, stamp.text_fields, cfg.retry))
     started = time.monotonic()
     restore = _pause_refresh(client, index) if cfg.bulk_load else None
     try:
         pipeline.run(records, encoder, index, stamp, edges, cfg, summary)
+        for _ in range(cfg.conflict_retries):  # changed meanwhile: read again, encode again
+            if not conflicts:
+                break
+            again = [o.retry for o in conflicts]
+            summary.conflicts_retried += len(again)
+            conflicts.clear()
+            pipeline.run(again, encoder, index, stamp, edges, cfg, summary)
+        _give_up(conflicts, summary, edges, cfg.conflict_retries)
     except Exception as exc:
         raise IngestAborted(summary, exc, f"{describe(exc)}; ingest stopped after {summary.indexed} documents "
                                           f"were indexed ({summary.failed} rejected); rerun with --skip-unchanged "
@@ -60,15 +78,42 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], stamp:
     return summary
 
 
+def _give_up(conflicts: list[Outcome], summary: IngestSummary, edges: pipeline.Edges, retries: int) -> None:
+    """Documents still changing after every retry are refused: counted, dead-lettered, acknowledged."""
+    refused = [replace(o, status="refused", retry=None, reason=f"the document changed during each of {retries + 1} "
+                                                              "reads and writes; run again when its writers pause")
+               for o in conflicts]
+    for o in refused:
+        summary.read += 1
+        summary.failed += 1
+        summary.errors.append(o.dead_letter_entry)
+        if edges.dead_letter:
+            edges.dead_letter(o.dead_letter_entry)
+    if refused and edges.acknowledge:
+        edges.acknowledge(refused)
+
+
+def stored_documents(client, index: str, text_fields: tuple[str, ...], policy: RetryPolicy
+                     ) -> Callable[[list[str]], dict[str, Stored]]:
+    """The ``current`` edge: the stored text fields, hash, ``_seq_no`` and ``_primary_term`` of the ids the
+    cluster holds (one ``mget`` per window, retried under ``policy``)."""
+    def lookup(ids: list[str]) -> dict[str, Stored]:
+        resp = call(lambda: client.mget(index=index, body={"ids": ids}, _source=[*text_fields, HASH_FIELD]), policy,
+                    f"reading {len(ids)} stored documents", is_transient)
+        return {d["_id"]: Stored(d["_index"], d["_id"], d.get("_source") or {}, d.get("_seq_no"),
+                                 d.get("_primary_term")) for d in resp["docs"] if d.get("found")}
+    return lookup
+
+
 def stored_unchanged(client, index: str, policy: RetryPolicy) -> Callable[[dict[str, str]], set[str]]:
     """The ``unchanged`` edge: ids whose stored ``content_hash`` equals the new one (one ``mget`` per
     window, retried under ``policy``)."""
     def lookup(digests: dict[str, str]) -> set[str]:
         ids = list(digests)
-        resp = call(lambda: client.mget(index=index, body={"ids": ids}, _source=["content_hash"]), policy,
+        resp = call(lambda: client.mget(index=index, body={"ids": ids}, _source=[HASH_FIELD]), policy,
                     f"looking up {len(ids)} stored hashes", is_transient)
         return {d["_id"] for d in resp["docs"]
-                if d.get("found") and (d.get("_source") or {}).get("content_hash") == digests[d["_id"]]}
+                if d.get("found") and (d.get("_source") or {}).get(HASH_FIELD) == digests[d["_id"]]}
     return lookup
 
 

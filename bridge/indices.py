@@ -57,6 +57,9 @@ def stamp_of(client, name: str) -> IndexStamp | None:
 
 
 def write_stamp(client, name: str, stamp: IndexStamp) -> None:
-    """Replace the stamp of an existing index (the reindex checkpoint moves this way)."""
-    client.indices.put_mapping(index=name, body={"_meta": {META_KEY: stamp.to_meta()}})
+    """Replace the stamp of an existing index (the reindex checkpoint moves this way). An update of ``_meta``
+    replaces the whole object, so the index's other ``_meta`` keys are sent back with it."""
+    (_, body), = client.indices.get_mapping(index=name).items()
+    meta = dict((body.get("mappings") or {}).get("_meta") or {})
+    client.indices.put_mapping(index=name, body={"_meta": {**meta, META_KEY: stamp.to_meta()}})
 

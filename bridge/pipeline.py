@@ -15,12 +15,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable
 
-from .actions import Encoded, Unchanged, encoded_actions
+from .actions import WRITES, Encoded, encoded_actions
 from .config import RetryPolicy
 from .errors import ConfigError
+from .outcomes import Outcome, outcomes_of
 from .records import to_documents
 from .stamp import IndexStamp
-from .types import BadRecord
+from .types import BadRecord, Stored
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,18 @@ class IngestConfig:
     bulk_load: bool = False     # refresh_interval -1 while loading, then restored (initial loads)
     skip_unchanged: bool = False  # don't re-encode documents stored with the same content hash
     unique_ids: bool = True     # a repeated id is an error (files); False for streams of changes (updates)
+    # "index": whole documents; "update": the vector of the stored text; "upsert": the record merged into the
+    # stored document, with the vector of the merged text (enabled indices; see actions.py)
+    write: str = "index"
+    conflict_retries: int = 5   # a partial write whose document changed meanwhile is read and encoded again
 
     def __post_init__(self) -> None:
         if not self.text_fields:
             raise ConfigError("at least one text field is needed")
+        if self.write not in WRITES:
+            raise ConfigError(f"write must be one of {WRITES}, got {self.write!r}")
+        if self.conflict_retries < 0:
+            raise ConfigError("conflict_retries must be >= 0")
         for name in ("window", "chunk_size", "max_chunk_bytes", "queue_windows", "concurrency"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
@@ -59,6 +68,8 @@ class IngestSummary:
     skipped_unchanged: int = 0
     deleted: int = 0             # deletions applied (or of documents already absent)
     already_applied: int = 0     # records older than the stored version (external versions): a replay
+    conflicts_retried: int = 0   # partial writes whose document changed meanwhile: read and encoded again
+    deleted_meanwhile: int = 0   # partial writes of documents the cluster no longer holds (never recreated)
     request_retries: int = 0     # bulk requests resent after a connection error, timeout or 5xx
     document_resends: int = 0    # documents resent after a per-document 429 or 503
     max_in_flight: int = 0       # most documents held between input and acknowledgement
@@ -78,32 +89,13 @@ class IngestSummary:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What became of one input record: ``indexed``, ``deleted``, ``unchanged``, ``already_applied`` (its
-    external version is not newer than the stored one: a replay), ``invalid`` (bad input, never encoded)
-    or ``refused`` (by the cluster); ``line`` is its position in the source."""
-
-    status: str
-    id: str | None
-    line: int | None
-    reason: str | None = None
-    raw: str | None = None
-    encoded: bool = False  # went through the model (index actions; not deletions or bad input)
-
-    @property
-    def dead_letter_entry(self) -> dict:
-        if self.status == "refused":
-            return {"id": self.id, "reason": self.reason}
-        entry = {"reason": self.reason, "line": self.line, "id": self.id, "raw": self.raw}
-        return {k: v for k, v in entry.items() if v is not None}
-
-
-@dataclass(frozen=True)
 class Edges:
     """The replaceable I/O around the pipeline.
 
     ``sink(actions)`` sends bulk actions and returns one ``(ok, item)`` per action, in order (``BulkSender.send``);
     ``unchanged({id: content_hash})`` returns the ids already stored with that hash (None: encode all);
+    ``current(ids)`` returns the stored state (text fields, hash, ``_seq_no``) of those the cluster holds, for
+    partial writes (``IngestConfig.write``);
     ``dead_letter(entry)`` receives every rejected record; ``acknowledge(outcomes)`` is called once per window,
     after the sink answered every document in it, with the outcomes in input order (windows may be
     acknowledged out of order when ``concurrency`` > 1); ``progress(n)`` counts acknowledged records;
@@ -111,6 +103,7 @@ class Edges:
 
     sink: Callable[[list[dict]], list[tuple[bool, dict]]]
     unchanged: Callable[[dict[str, str]], set[str]] | None = None
+    current: Callable[[list[str]], dict[str, Stored]] | None = None
     dead_letter: Callable[[dict], None] | None = None
     acknowledge: Callable[[list[Outcome]], None] | None = None
     progress: Callable[[int], None] | None = None
@@ -137,14 +130,15 @@ def run(records: Iterable[dict | BadRecord], encoder, index: str, stamp: IndexSt
     held = _Held()
 
     def fold(batch: list, answers: list[tuple[bool, dict]]) -> None:
-        outcomes = _outcomes(batch, answers)
+        outcomes = outcomes_of(batch, answers)
         for o in outcomes:
-            summary.read += 1
+            summary.read += o.status != "conflict"  # read again, and counted, in the next pass
             summary.encoded += o.encoded
             summary.indexed += o.status == "indexed"
             summary.skipped_unchanged += o.status == "unchanged"
             summary.deleted += o.status == "deleted"
             summary.already_applied += o.status == "already_applied"
+            summary.deleted_meanwhile += o.status == "missing"
             if o.status in ("invalid", "refused"):
                 summary.failed += 1
                 entry = o.dead_letter_entry
@@ -155,8 +149,8 @@ def run(records: Iterable[dict | BadRecord], encoder, index: str, stamp: IndexSt
         held.add(-len(batch))
         if edges.acknowledge:
             edges.acknowledge(outcomes)
-        if edges.progress:
-            edges.progress(len(batch))
+        if edges.progress:  # a conflict is counted when it is finally written
+            edges.progress(sum(o.status != "conflict" for o in outcomes))
 
     def send() -> None:
         pool = ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="splade-bulk")
@@ -191,8 +185,9 @@ def run(records: Iterable[dict | BadRecord], encoder, index: str, stamp: IndexSt
     sender = threading.Thread(target=send, name="splade-send", daemon=True)
     sender.start()
     try:
-        docs = to_documents(records, cfg.id_field, cfg.text_fields, cfg.unique_ids)
-        windows_out = encoded_actions(docs, encoder, index, stamp, cfg.window, edges.unchanged)
+        docs = to_documents(records, cfg.id_field, cfg.text_fields, cfg.unique_ids, text_required=cfg.write == "index")
+        windows_out = encoded_actions(docs, encoder, index, stamp, cfg.window, edges.unchanged, cfg.write,
+                                      edges.current)
         while not stop.is_set():
             began = time.perf_counter()
             batch = next(windows_out, None)
@@ -226,31 +221,6 @@ def _put(windows: queue.Queue, item, stop: threading.Event, sender: threading.Th
             continue
 
 
-def _outcomes(batch: list, answers: list[tuple[bool, dict]]) -> list[Outcome]:
-    """One ``Outcome`` per item of a window, in order; ``answers`` has one entry per bulk action."""
-    out, answer = [], iter(answers)
-    for item in batch:
-        if isinstance(item, BadRecord):
-            out.append(Outcome("invalid", item.id, item.line, item.reason, item.raw))
-        elif isinstance(item, Unchanged):
-            out.append(Outcome("unchanged", item.id, item.line))
-        else:
-            ok, result = next(answer)
-            (op, info), = result.items()
-            out.append(Outcome(_status(op, ok, info), info.get("_id", item.id), item.line,
-                               None if ok else _reason(info), encoded=op == "index"))
-    return out
-
-
-def _status(op: str, ok: bool, info: dict) -> str:
-    status = info.get("status")
-    if status == 409 and "version" in str(info.get("error", "")).lower():
-        return "already_applied"  # external versioning: the cluster holds this record or a newer one
-    if op == "delete":
-        return "deleted" if ok or status == 404 else "refused"
-    return "indexed" if ok else "refused"
-
-
 class _Held:
     """Records read from the source and not yet acknowledged by the sink, and the most at once."""
 
@@ -277,10 +247,3 @@ def _answered(value) -> Future:
     fut: Future = Future()
     fut.set_result(value)
     return fut
-
-
-def _reason(info: dict) -> str:
-    err = info.get("error")
-    if isinstance(err, dict):
-        return f"{err.get('type')}: {err.get('reason')}"
-    return str(err or f"status {info.get('status')}")

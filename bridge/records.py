@@ -48,15 +48,17 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON (no NaN/Infinity in documents)")
 
 
-def to_documents(records: Iterable[dict | BadRecord], id_field: str = "_id",
-                 text_fields: tuple[str, ...] = ("title", "text"),
-                 unique_ids: bool = True) -> Iterator[Document | Deletion | BadRecord]:
+def to_documents(records: Iterable[dict | BadRecord | Document | Deletion], id_field: str = "_id",
+                 text_fields: tuple[str, ...] = ("title", "text"), unique_ids: bool = True,
+                 text_required: bool = True) -> Iterator[Document | Deletion | BadRecord]:
     """Validate records into ``Document``s (title + text joined) and ``Deletion``s; never mutates the input
     dicts. With ``unique_ids`` (files), a repeated id is rejected (the first record with it is kept); a
-    stream of changes passes ``False``: a later record of an id is its update."""
+    stream of changes passes ``False``: a later record of an id is its update. Without ``text_required``
+    (partial writes, whose text may come from the stored document) a record may carry no text: its
+    ``Document`` has an empty one. Documents and deletions already made pass through."""
     seen: dict[str, int] = {}
     for n, rec in enumerate(records, 1):
-        if isinstance(rec, BadRecord):
+        if isinstance(rec, (BadRecord, Document, Deletion)):
             yield rec
             continue
         line, version = rec.get(LINE, n), rec.get(VERSION)
@@ -74,28 +76,45 @@ def to_documents(records: Iterable[dict | BadRecord], id_field: str = "_id",
             yield BadRecord(f"duplicate id: line {seen[doc_id]} has the same id (that record is kept)",
                             line=line, id=doc_id)
             continue
-        parts = []
-        for name in text_fields:
-            value = rec.get(name)
-            if value is None:
-                continue
-            if not isinstance(value, str):
-                parts = None
-                yield BadRecord(f"text field {name!r} has type {type(value).__name__}, expected a string", line=line,
-                                id=doc_id)
-                break
-            if value.strip():
-                parts.append(value.strip())
-        if parts is None:
+        text = text_of(rec, text_fields)
+        if isinstance(text, BadRecord):
+            yield BadRecord(text.reason, line=line, id=doc_id)
             continue
-        if not parts:
+        if not text and text_required:
             yield BadRecord(f"no text: fields {list(text_fields)} are missing, empty or whitespace", line=line,
                             id=doc_id)
             continue
         if unique_ids:
             seen[doc_id] = line
         fields = {k: v for k, v in rec.items() if k not in (id_field, LINE, VERSION, DELETED)}
-        yield Document(id=doc_id, text="\n".join(parts), fields=fields, line=line, version=version)
+        yield Document(id=doc_id, text=text, fields=fields, line=line, version=version)
+
+
+def field_value(source: dict, path: str):
+    """The value of field ``path`` in a document: the key itself, else dots walk into objects."""
+    if path in source:
+        return source[path]
+    node = source
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def text_of(source: dict, text_fields: tuple[str, ...]) -> str | BadRecord:
+    """The text to encode: the non-empty text fields, stripped and joined by newlines ("" when none);
+    a ``BadRecord`` (without line or id) naming a field that holds something other than a string."""
+    parts = []
+    for name in text_fields:
+        value = field_value(source, name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            return BadRecord(f"text field {name!r} has type {type(value).__name__}, expected a string")
+        if value.strip():
+            parts.append(value.strip())
+    return "\n".join(parts)
 
 
 def _id_problem(doc_id, id_field: str) -> str | None:

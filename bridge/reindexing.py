@@ -15,8 +15,7 @@ from datetime import datetime, timezone
 from typing import Callable, Iterator
 
 
-from . import indexing, mapping
-from .connection.engines import engine_of, helpers
+from . import indexing, mapping, scan
 from .connection.failures import describe
 from .errors import ConfigError, IngestAborted, ReindexError
 from .indices import stamp_of, write_stamp
@@ -39,6 +38,7 @@ class ReindexPlan:
     model: ModelStamp
     delete_old: bool = False
     layout: mapping.IndexConfig = field(default_factory=mapping.IndexConfig)  # the source's, for the target
+    enabled: bool = False  # an enabled source: the target gets its whole mapping and settings, its fields included
 
     def as_dict(self) -> dict:
         out = {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
@@ -104,7 +104,8 @@ def plan(client, source: str, alias: str, encoder, text_fields: tuple[str, ...] 
                        resume=resume is not None, previous=tuple(alias_indices(client, alias)),
                        text_fields=fields, replicas=int(settings.get("number_of_replicas", 1)),
                        model=encoder.stamp, delete_old=delete_old,
-                       layout=source_layout(client, source_indices[0], source_stamp, settings, fields))
+                       layout=source_layout(client, source_indices[0], source_stamp, settings, fields),
+                       enabled=bool(source_stamp and source_stamp.enabled))
 
 
 def source_layout(client, index: str, stamp: IndexStamp | None, settings: dict,
@@ -121,32 +122,11 @@ def source_layout(client, index: str, stamp: IndexStamp | None, settings: dict,
                                prune=stamp.pruning, quant=stamp.quantization, field_type=field_type)
 
 
-def read_source(client, indices: tuple[str, ...], page: int = 500, keep_alive: str = "5m") -> Iterator[dict]:
-    """Every document of the source as ``{"_id": ..., **_source}``: point-in-time + search_after,
-    or scroll where the engine has no point-in-time API."""
-    try:
-        if engine_of(client) != "opensearch":
-            raise NotImplementedError("OpenSearch point-in-time API only")
-        pit = client.create_pit(index=",".join(indices), params={"keep_alive": keep_alive})["pit_id"]
-    except Exception as exc:  # no PIT API (older engines, Elasticsearch): scroll instead
-        log.info("point-in-time unavailable (%s); using scroll", type(exc).__name__)
-        for hit in helpers(client).scan(client, index=",".join(indices), query={"query": {"match_all": {}}}, size=page):
-            yield {**hit["_source"], "_id": hit["_id"]}
-        return
-    try:
-        after = None
-        while True:
-            body = {"size": page, "pit": {"id": pit, "keep_alive": keep_alive}, "sort": [{"_doc": "asc"}]}
-            if after is not None:
-                body["search_after"] = after
-            hits = client.search(body=body)["hits"]["hits"]
-            if not hits:
-                return
-            for hit in hits:
-                yield {**hit["_source"], "_id": hit["_id"]}
-            after = hits[-1]["sort"]
-    finally:
-        client.delete_pit(body={"pit_id": [pit]})
+def read_source(client, indices: tuple[str, ...], page: int = 500) -> Iterator[dict]:
+    """Every document of the source as ``{"_id": ..., **_source}`` (``scan.read_documents``)."""
+    for index in indices:
+        for doc in scan.read_documents(client, index, page=page):
+            yield {**doc.source, "_id": doc.id}
 
 
 def _strip_vectors(docs: Iterator[dict], drop: tuple[str, ...]) -> Iterator[dict]:
@@ -154,12 +134,27 @@ def _strip_vectors(docs: Iterator[dict], drop: tuple[str, ...]) -> Iterator[dict
         yield {k: v for k, v in d.items() if k not in drop}
 
 
+# index settings the engine sets itself (or that belong to one index only): never copied to a target
+_OWN_SETTINGS = ("uuid", "creation_date", "provided_name", "version", "routing", "resize", "blocks",
+                 "verified_before_close", "history_uuid", "creation_date_string", "replication")
+
+
+def copied_body(client, index: str) -> dict:
+    """An enabled source's whole mapping and settings (its own fields, analyzers and ``_meta`` keys), for the
+    target; replicas 0 while building (restored from the plan)."""
+    mappings = client.indices.get_mapping(index=index)[index]["mappings"]
+    settings = client.indices.get_settings(index=index)[index]["settings"]["index"]
+    kept = {k: v for k, v in settings.items() if k not in _OWN_SETTINGS}
+    return {"settings": {"index": {**kept, "number_of_replicas": 0}},
+            "mappings": {**mappings, "_meta": dict(mappings.get("_meta") or {})}}
+
+
 def create_target(client, p: ReindexPlan, encoder) -> IndexStamp:
     cfg = p.layout
-    body = mapping.build(cfg, encoder.stamp)
+    body = copied_body(client, p.source_indices[0]) if p.enabled else mapping.build(cfg, encoder.stamp)
     body["settings"]["index"]["refresh_interval"] = "-1"
     stamp = replace(cfg.stamp(encoder.stamp), reindex=ReindexState("copying", p.source, p.source_indices, p.alias,
-                                                                   p.previous))
+                                                                   p.previous), enabled=p.enabled)
     body["mappings"]["_meta"][META_KEY] = stamp.to_meta()
     client.indices.create(index=p.target, body=body)
     return stamp

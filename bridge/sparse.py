@@ -95,8 +95,16 @@ def to_features(vec: SparseVector, vocab: list[str]) -> dict[str, float]:
     return out
 
 
-def from_features(features: dict[str, float]) -> dict[str, float]:
-    return {KeyCodec.decode(k): float(v) for k, v in features.items()}
+def from_features(features: dict[str, float] | list[dict[str, float]]) -> dict[str, float]:
+    """Token weights of a stored feature object. A partial update stores it as a one-element list
+    (``actions.update_action``: the engine replaces a list where it would merge two objects); several
+    objects of one document keep each token's largest weight, as the engine scores them."""
+    out: dict[str, float] = {}
+    for part in features if isinstance(features, list) else (features,):
+        for k, v in (part or {}).items():
+            token = KeyCodec.decode(k)
+            out[token] = max(float(v), out.get(token, float("-inf")))
+    return out
 
 
 def fit_query_weights(tokens: dict[str, float], max_weight: float = LINEAR_MAX_WEIGHT,

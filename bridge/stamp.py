@@ -107,6 +107,9 @@ class IndexStamp:
     key_codec: str = KeyCodec.name
     source_excludes_vector: bool = False
     reindex: ReindexState | None = None
+    # added to an index splade-bridge did not create (``enable``): its other fields belong to its own writers,
+    # so the bridge writes only the vector and the hash, by conditional partial updates
+    enabled: bool = False
 
     @property
     def scale(self) -> float:
@@ -120,6 +123,8 @@ class IndexStamp:
                "key_codec": self.key_codec, "source_excludes_vector": self.source_excludes_vector}
         if self.reindex is not None:
             out["reindex"] = self.reindex.as_dict()
+        if self.enabled:
+            out["enabled"] = True
         return out
 
     @classmethod
@@ -140,7 +145,8 @@ class IndexStamp:
                    quantization=QuantConfig.from_meta(meta.get("quantization", {})),
                    key_codec=meta.get("key_codec", KeyCodec.name),
                    source_excludes_vector=bool(meta.get("source_excludes_vector", False)),
-                   reindex=ReindexState.from_dict(reindex) if reindex else None)
+                   reindex=ReindexState.from_dict(reindex) if reindex else None,
+                   enabled=bool(meta.get("enabled", False)))
 
     @classmethod
     def from_mapping(cls, mapping_response: dict) -> tuple[str, "IndexStamp"]:

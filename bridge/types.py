@@ -35,14 +35,29 @@ class SparseVector:
 
 
 @dataclass(frozen=True)
+class Stored:
+    """A document as the cluster holds it: the concrete index it lives in, its ``_source`` (or the fields read)
+    and the sequence number and primary term that a write conditional on this state must name."""
+
+    index: str
+    id: str
+    source: dict
+    seq_no: int | None = None
+    primary_term: int | None = None
+
+
+@dataclass(frozen=True)
 class Document:
-    """One record to index: its id, the text to encode, and the fields to store beside the vector."""
+    """One record to index: its id, the text to encode, and the fields to store beside the vector (with a
+    partial write: the fields to merge into the stored document). ``stored`` is the state it was read in, for
+    a write conditional on it (an enabled index's documents belong to other writers too)."""
 
     id: str
     text: str
     fields: dict = field(default_factory=dict)
     line: int | None = None
     version: int | None = None  # external version (e.g. the stream offset): an older one never overwrites
+    stored: Stored | None = None
 
 
 @dataclass(frozen=True)

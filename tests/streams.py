@@ -64,10 +64,19 @@ def group_lag(topic: str, group: str) -> int:
     """Messages of ``topic`` past ``group``'s committed offsets."""
     from confluent_kafka import Consumer, TopicPartition
 
+    from confluent_kafka import KafkaException
+
     consumer = Consumer({"bootstrap.servers": bootstrap(), "group.id": group, "enable.auto.commit": False})
     meta = consumer.list_topics(topic, timeout=10).topics[topic]
     parts = [TopicPartition(topic, p) for p in meta.partitions]
-    committed = consumer.committed(parts, timeout=10)
+    for attempt in range(20):  # the group's coordinator may still be loading or moving (NOT_COORDINATOR)
+        try:
+            committed = consumer.committed(parts, timeout=10)
+            break
+        except KafkaException:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
     lag = 0
     for tp in committed:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)

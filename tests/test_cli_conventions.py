@@ -39,8 +39,9 @@ def test_no_option_name_means_two_things():
     # options defined in several places with different help texts, each read to mean one thing:
     # --port (what a server listens on), --server-version (the server's version), --window (documents
     # encoded together), --top-k (k largest weights kept), --index (the index), --text-field, --heap,
-    # --data-dir, --java-home, --wait (seconds to wait for a local server)
-    assert set(twice) <= {"--text-field", "--top-k", "--index", "--port", "--window", "--server-version",
+    # --data-dir, --java-home, --wait (seconds to wait for a local server), --query (a query: demo's texts,
+    # backfill's DSL selecting documents)
+    assert set(twice) <= {"--query", "--text-field", "--top-k", "--index", "--port", "--window", "--server-version",
                           "--heap", "--data-dir", "--java-home", "--wait"}, twice
     cluster_up = dict(_commands(main_group))[("cluster", "up")]
     names = {o for p in cluster_up.params for o in getattr(p, "opts", ())}

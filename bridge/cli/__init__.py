@@ -15,7 +15,7 @@ import os
 import click
 
 from ..api import __version__, fetch_tiny
-from . import documents, jobs, ops
+from . import documents, existing, jobs, ops
 from .cluster import cluster
 from .kafka import kafka
 from .worker import worker_cmd
@@ -58,7 +58,8 @@ def fetch_tiny_cmd() -> None:
     click.echo(str(fetch_tiny()))
 
 
-for command in (cluster, kafka, worker_cmd, documents.index_group, documents.ingest_cmd, documents.search_cmd, documents.idf_group,
+documents.index_group.add_command(existing.enable_cmd)
+for command in (cluster, kafka, worker_cmd, documents.index_group, documents.ingest_cmd, existing.backfill_cmd, documents.search_cmd, documents.idf_group,
                 documents.expand_cmd, jobs.eval_cmd, jobs.demo_cmd, serve_cmd, ops.reindex_cmd, ops.alias_group,
                 ops.status_cmd):
     main_group.add_command(command)

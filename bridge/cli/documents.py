@@ -10,12 +10,12 @@ import click
 
 from .. import api
 from .logs import say
-from .options import BACKEND, FORMAT, MODEL, PRECISION, TRUNCATE, connection_options, emit, encoding
+from .options import BACKEND, DEAD_LETTER, FORMAT, MODEL, PRECISION, STORAGE, TRUNCATE, WRITE, connection_options, emit, encoding, storage
 
 
 @click.group("index")
 def index_group() -> None:
-    """Create indices."""
+    """Create indices, or enable SPLADE on existing ones."""
 
 
 def _index_options(f):
@@ -32,15 +32,7 @@ def _index_options(f):
                                                             "explain then needs re-encoding)."),
         click.option("--shards", default=1, show_default=True, type=int),
         click.option("--replicas", default=None, type=int, help="Replica count (default: cluster default)."),
-        click.option("--top-k", type=click.IntRange(0), default=api.DEFAULT_DOC_TOP_K, show_default=True,
-                     help="Document pruning: keep the k largest weights per model window (a long document of n "
-                          "windows keeps k x n; 0 keeps all; the default won the pruning sweep on three "
-                          "collections, BENCHMARKS.md)."),
-        click.option("--max-ratio", type=float, default=None, help="Pruning: keep w >= ratio * max(w)."),
-        click.option("--alpha-mass", type=float, default=None, help="Pruning: keep this fraction of mass."),
-        click.option("--abs-value", type=float, default=None, help="Pruning: keep w >= value."),
-        click.option("--quantize", type=click.Choice(["float", "int"]), default="float", show_default=True),
-        click.option("--scale", type=float, default=100.0, show_default=True, help="Scale for --quantize int."),
+        *STORAGE,
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -59,8 +51,7 @@ def index_create(settings, name, model, backend, precision, truncate, fmt, text_
     """Create index NAME with a rank_features field, stamped with the model."""
     cfg = api.IndexConfig(vector_field=vector_field, text_fields=tuple(text_fields),
                           exclude_vector_from_source=exclude_vector, shards=shards, replicas=replicas,
-                          prune=api.PruneConfig(top_k or None, max_ratio, alpha_mass, abs_value),
-                          quant=api.QuantConfig(kind=quantize, scale=scale), field_type=field_type)
+                          **storage(top_k, max_ratio, alpha_mass, abs_value, quantize, scale), field_type=field_type)
     encoder = api.load_encoder(model, **encoding(backend, precision),
                                **({"long_documents": "truncate"} if truncate else {}))
     stamp = api.create_index(settings.client(), name, encoder, cfg)
@@ -103,29 +94,30 @@ def ingest_file(client, name: str, source: str, model: str | None, *, create: bo
               help="Resends of a document the cluster rejected with 429 (write queue full).")
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 16),
               help="Bulk requests in flight at once.")
-@click.option("--dead-letter", type=click.Path(dir_okay=False), default=None,
-              help="JSONL of rejected records (default: ./<index>-deadletter-<UTC time>.jsonl, "
-                   "written only when something is rejected).")
+@DEAD_LETTER
 @click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True)
 @click.option("--skip-unchanged", is_flag=True,
               help="Don't re-encode documents already stored with the same text and model (content hash).")
 @click.option("--bulk-load", is_flag=True,
               help="Initial load: refresh_interval -1 while ingesting, restored afterwards (new documents "
                    "become searchable at the end).")
+@WRITE
 @TRUNCATE
 @FORMAT
 @connection_options()
 @click.pass_obj
 def ingest_cmd(settings, name, source, model, backend, precision, id_field, create, window, chunk_size, max_retries, concurrency,
-               dead_letter, text_fields, skip_unchanged, bulk_load, truncate, fmt) -> None:
+               dead_letter, text_fields, skip_unchanged, bulk_load, write, truncate, fmt) -> None:
     """Encode SOURCE (a JSONL file, or - for stdin) and bulk-index it into NAME.
 
     Exit code 0: every record indexed (or unchanged); 1: some records rejected (named in the dead-letter
     file); 2: nothing indexed, or the cluster stayed unreachable past --retry-for."""
     config = api.IngestConfig(id_field=id_field, text_fields=tuple(text_fields), window=window, chunk_size=chunk_size,
                               concurrency=concurrency, retry=settings.retry_policy(max_retries=max_retries),
-                              skip_unchanged=skip_unchanged, bulk_load=bulk_load)
-    summary = ingest_file(settings.client(), name, source, model, create=create, dead_letter=dead_letter,
+                              skip_unchanged=skip_unchanged, bulk_load=bulk_load, write=write,
+                              unique_ids=write == "index")
+    summary = ingest_file(settings.client(), name, source, model, create=create and write == "index",
+                          dead_letter=dead_letter,
                           config=config, truncate=truncate, encoder_options=encoding(backend, precision))
     if not summary.failed:
         summary.dead_letter = None

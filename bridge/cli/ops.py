@@ -7,7 +7,7 @@ import sys
 import click
 
 from .. import api
-from .options import BACKEND, FORMAT, PRECISION, connection_options, emit, encoding
+from .options import DRY_RUN, BACKEND, FORMAT, PRECISION, connection_options, emit, encoding
 
 
 @click.command("reindex")
@@ -24,7 +24,7 @@ from .options import BACKEND, FORMAT, PRECISION, connection_options, emit, encod
               help="Queries (source titles) whose top-10 must equal exact scoring before the swap.")
 @click.option("--delete-old", is_flag=True, help="Delete the indices the alias pointed at (asks first).")
 @click.option("--yes", is_flag=True, help="Don't ask before deleting.")
-@click.option("--dry-run", is_flag=True, help="Print the plan (indices, settings, alias actions); change nothing.")
+@DRY_RUN
 @FORMAT
 @connection_options()
 @click.pass_obj
@@ -93,7 +93,8 @@ def status_cmd(settings, fmt):
                f"query forms: {', '.join(out['capabilities']['query_forms'])}")
     for r in out["indices"]:
         click.echo(f"  {r['index']:<40} {r['docs.count']:>9} docs  {r['store.size']:>8}  "
-                   f"{r['model'] or '-'}@{(r['revision'] or '-')[:8]}" + (f"  [{r['reindex_state']}]"
-                                                                       if r["reindex_state"] else ""))
+                   f"{r['model'] or '-'}@{(r['revision'] or '-')[:8]}"
+                   + (f"  [{r['reindex_state']}]" if r["reindex_state"] else "")
+                   + (f"  [enabled: {r['with_vector']:.1%} with a vector]" if r.get("enabled") else ""))
     for a in out["aliases"]:
         click.echo(f"  alias {a['alias']} -> {a['index']}")

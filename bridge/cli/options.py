@@ -8,7 +8,8 @@ import os
 import click
 from click.core import ParameterSource
 
-from ..api import BACKENDS, ENGINES, PRECISIONS, ConnectionConfig, RetryPolicy, connect
+from ..api import (BACKENDS, DEFAULT_DOC_TOP_K, ENGINES, PRECISIONS, ConnectionConfig, PruneConfig, QuantConfig,
+                   RetryPolicy, connect)
 
 
 class Settings:
@@ -155,3 +156,34 @@ def _name(param: click.Parameter, path: str) -> None:
         flag = max(param.opts, key=len).lstrip("-").upper().replace("-", "_")
         param.envvar = f"{path}_{flag}"
     param.show_envvar = True
+
+DRY_RUN = click.option("--dry-run", is_flag=True, help="Show what would be done (the plan, or what would be "
+                                                       "written); change nothing.")
+DEAD_LETTER = click.option("--dead-letter", type=click.Path(dir_okay=False), default=None,
+                           help="JSONL of rejected records (default: ./<index>-deadletter-<UTC time>.jsonl, "
+                                "written only when something is rejected).")
+WRITE = click.option("--write", type=click.Choice(["index", "update", "upsert"]), default="index", show_default=True,
+                     help="index: whole documents. On an enabled index (whose documents other writers own): update "
+                          "= encode the document's stored text (records need only the id), upsert = merge the "
+                          "record into the stored document (Kafka Connect's upsert) and encode the merged text; "
+                          "both write only if the document did not change since it was read.")
+
+
+# how an index stores vectors: pruning and quantization (index create, index enable)
+STORAGE = [
+    click.option("--top-k", type=click.IntRange(0), default=DEFAULT_DOC_TOP_K, show_default=True,
+                 help="Document pruning: keep the k largest weights per model window (a long document of n "
+                      "windows keeps k x n; 0 keeps all; the default won the pruning sweep on three "
+                      "collections, BENCHMARKS.md)."),
+    click.option("--max-ratio", type=float, default=None, help="Pruning: keep w >= ratio * max(w)."),
+    click.option("--alpha-mass", type=float, default=None, help="Pruning: keep this fraction of mass."),
+    click.option("--abs-value", type=float, default=None, help="Pruning: keep w >= value."),
+    click.option("--quantize", type=click.Choice(["float", "int"]), default="float", show_default=True),
+    click.option("--scale", type=float, default=100.0, show_default=True, help="Scale for --quantize int."),
+]
+
+
+def storage(top_k, max_ratio, alpha_mass, abs_value, quantize, scale) -> dict:
+    """``IndexConfig`` pruning and quantization from the ``STORAGE`` options."""
+    return {"prune": PruneConfig(top_k or None, max_ratio, alpha_mass, abs_value),
+            "quant": QuantConfig(kind=quantize, scale=scale)}

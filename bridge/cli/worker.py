@@ -9,7 +9,7 @@ import threading
 import click
 
 from .. import api
-from .options import BACKEND, MODEL, PRECISION, TRUNCATE, connection_options, encoding
+from .options import BACKEND, MODEL, PRECISION, TRUNCATE, WRITE, connection_options, encoding
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 @BACKEND
 @PRECISION
 @click.option("--id-field", default="_id", show_default=True, help="Record field holding the document id.")
+@click.option("--id-from-key", is_flag=True, help="Take the document id from the message key (Kafka Connect's "
+                                                  "key.ignore=false); a record's own id field is then ignored.")
+@WRITE
 @click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True)
 @click.option("--batch-size", default=1024, show_default=True, type=click.IntRange(1),
               help="Messages per poll; each batch is indexed, then its offsets are committed.")
@@ -42,7 +45,8 @@ log = logging.getLogger(__name__)
 @TRUNCATE
 @connection_options()
 @click.pass_obj
-def worker_cmd(settings, name, bootstrap, topic, group, dead_letter_topic, model, backend, precision, id_field, text_fields, batch_size,
+def worker_cmd(settings, name, bootstrap, topic, group, dead_letter_topic, model, backend, precision, id_field, id_from_key,
+               write, text_fields, batch_size,
                window, chunk_size, concurrency, max_retries, threads, metrics_port, consumer_options, fmt, truncate):
     """Consume TOPIC as a member of GROUP and keep index NAME up to date (created like `ingest` does).
 
@@ -61,12 +65,12 @@ def worker_cmd(settings, name, bootstrap, topic, group, dead_letter_topic, model
             raise click.BadParameter(f"{option!r} is not KEY=VALUE", param_hint="--consumer-option")
         pairs.append(tuple(part.strip() for part in option.split("=", 1)))
     cfg = WorkerConfig(bootstrap=bootstrap, topic=topic, group=group, dead_letter_topic=dead_letter_topic,
-                       batch_size=batch_size, consumer_options=tuple(pairs))
+                       batch_size=batch_size, consumer_options=tuple(pairs), id_from_key=id_from_key)
     ingest = api.IngestConfig(id_field=id_field, text_fields=tuple(text_fields), window=window, chunk_size=chunk_size,
                               concurrency=concurrency, retry=settings.retry_policy(max_retries=max_retries),
-                              refresh=False, unique_ids=False)
+                              refresh=False, unique_ids=False, write=write)
     client = settings.client()
-    encoder, stamp = api.open_for_ingest(client, name, model=model, create=True, text_fields=text_fields,
+    encoder, stamp = api.open_for_ingest(client, name, model=model, create=write == "index", text_fields=text_fields,
                                          long_documents="truncate" if truncate else None,
                                          encoder_options={**encoding(backend, precision),
                                                           **({"threads": threads} if threads else {})})

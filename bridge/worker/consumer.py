@@ -31,6 +31,7 @@ class WorkerConfig:
     batch_size: int = 1024                   # messages per poll, then one pipeline run and one commit
     poll_seconds: float = 1.0
     consumer_options: tuple[tuple[str, str], ...] = ()
+    id_from_key: bool = False                # the document id is the message key (Connect's key.ignore=false)
 
     def __post_init__(self) -> None:
         if not (self.bootstrap and self.topic and self.group):
@@ -95,7 +96,7 @@ def run(client, index: str, encoder, stamp, cfg: WorkerConfig, ingest: IngestCon
     metrics.set_state(status="running")
     while not stop.is_set():
         messages = consumer.consume(cfg.batch_size, timeout=cfg.poll_seconds)
-        batch = _batch(consumer, messages, ingest.id_field)
+        batch = _batch(consumer, messages, ingest.id_field, cfg.id_from_key)
         if batch is None:
             _update_lag(consumer, metrics)
             continue
@@ -143,7 +144,7 @@ def _still_assigned(consumer, records: list, positions: dict):
     return ([r for _, r in kept], {seq: positions[seq] for seq, _ in kept}) if kept else None
 
 
-def _batch(consumer, messages, id_field: str):
+def _batch(consumer, messages, id_field: str, id_from_key: bool = False):
     """(records, {seq: Position}) of the messages of partitions still assigned; None when empty."""
     from confluent_kafka import KafkaError
 
@@ -158,7 +159,7 @@ def _batch(consumer, messages, id_field: str):
             continue  # revoked during this poll: its new owner reads it from the committed offset
         seq = len(records) + 1
         positions[seq] = Position(m.topic(), m.partition(), m.offset(), m.key())
-        records.append(to_record(m.value(), m.key(), m.offset(), seq, id_field))
+        records.append(to_record(m.value(), m.key(), m.offset(), seq, id_field, id_from_key))
     return (records, positions) if records else None
 
 

@@ -18,8 +18,10 @@ class Position:
     key: bytes | None
 
 
-def to_record(value: bytes | None, key: bytes | None, offset: int, seq: int, id_field: str) -> dict | BadRecord:
-    """The record of one message; ``seq`` is its place in the batch (the pipeline's ``line``)."""
+def to_record(value: bytes | None, key: bytes | None, offset: int, seq: int, id_field: str,
+              id_from_key: bool = False) -> dict | BadRecord:
+    """The record of one message; ``seq`` is its place in the batch (the pipeline's ``line``). With
+    ``id_from_key`` the document id is the message key, whatever the value says."""
     version = offset + 1
     if value is None:
         if key is None:
@@ -34,6 +36,14 @@ def to_record(value: bytes | None, key: bytes | None, offset: int, seq: int, id_
         return BadRecord("empty message", line=seq)
     if isinstance(parsed, BadRecord):
         return BadRecord(parsed.reason, line=seq, raw=parsed.raw)
+    if id_from_key:
+        if key is None:
+            return BadRecord("the message has no key to take the id from", line=seq,
+                             raw=value[:1000].decode("utf-8", "replace"))
+        try:
+            parsed = {**parsed, id_field: key.decode("utf-8")}
+        except UnicodeDecodeError as exc:
+            return BadRecord(f"message key is not UTF-8 (byte {exc.start})", line=seq)
     return {**parsed, "__line__": seq, "__version__": version}
 
 
