@@ -21,26 +21,23 @@ from . import backfilling
 from . import enabling, indexing, reindexing
 from .backfilling import BackfillSummary
 from .enabling import EnablePlan
+from .expansion import Expander, checked as checked_query
 from .scan import Slice
 from .status import cluster_status
-from .cluster.kafka import BrokerInfo, BrokerSpec
-from .cluster.kafka import down as stop_broker
-from .cluster.kafka import status as broker_status
-from .cluster.kafka import up as start_broker
+from .cluster.kafka import BrokerInfo, BrokerSpec, down as stop_broker, status as broker_status, up as start_broker
 from .cluster.local import NodeInfo, NodeSpec
 from .cluster.plugins import PLUGINS as NODE_PLUGINS
-from .cluster.local import down as stop_node
-from .cluster.local import status as node_status
-from .cluster.local import up as start_node
+from .cluster.local import down as stop_node, status as node_status, up as start_node
 from .config import (BACKENDS, DEFAULT_DOC_TOP_K, DEFAULT_MODEL, DEFAULT_QUERY_TOP_K, ConnectionConfig, EncoderConfig,
                      PRECISIONS, PruneConfig, QuantConfig, RetryPolicy)
 from .connection.client import DEFAULT_CLAUSE_BUDGET, clause_budget, connect as _connect
 from .connection.engines import ENGINES, capabilities, engine_of, parse_version
 from .connection.failures import as_bridge_error, describe
+from .errors import hinted
 from .errors import (AuthenticationFailed, BridgeError, ClusterError, ClusterRefused, ClusterUnreachable,
                      ConfigError, IndexExists, IndexNotBridged, IndexNotFound, IngestAborted, MissingExtra,
                      ModelLoadError, ModelMismatch, NodeError, QueryError, ReindexError)
-from .indices import create_index as _create_index, read_stamp, stamp_of
+from .indices import StampCache, create_index as _create_index, read_stamp, stamp_of
 from .mapping import IndexConfig
 from .model_store import fetch_tiny
 from .pipeline import Edges, IngestConfig, IngestSummary, Outcome
@@ -55,17 +52,19 @@ from .version import __version__
 
 __all__ = [
     "__version__", "connect", "load_encoder", "create_index", "open_index", "open_for_ingest", "ingest",
-    "read_records", "enable_index", "backfill", "check_backfill", "Slice", "EnablePlan", "BackfillSummary", "expand", "open_searcher", "search", "evaluate", "require_eval_extra", "build_idf",
-    "cluster_status", "plan_reindex", "reindex", "rollback_alias", "ConnectionConfig", "EncoderConfig",
+    "read_records", "StampCache", "Expander", "checked_query", "enable_index", "backfill", "check_backfill", "Slice",
+    "EnablePlan", "BackfillSummary", "expand", "open_searcher", "search", "evaluate", "require_eval_extra",
+    "build_idf", "cluster_status", "plan_reindex", "reindex", "rollback_alias", "ConnectionConfig", "EncoderConfig",
     "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig", "IngestConfig", "IngestSummary", "Outcome", "Edges",
-    "SearchOptions", "TwoPhase", "Hybrid", "Hit", "Hits", "Searcher", "IndexStamp", "ModelStamp", "ReindexState", "SparseVector",
-    "Document", "Deletion", "BadRecord", "BACKENDS", "PRECISIONS", "DEFAULT_MODEL", "DEFAULT_DOC_TOP_K", "DEFAULT_QUERY_TOP_K", "DEFAULT_FUSION", "ENGINES", "BridgeError", "ConfigError", "MissingExtra",
-    "ClusterError", "ClusterUnreachable", "ClusterRefused", "AuthenticationFailed", "IndexExists", "IndexNotFound",
-    "IndexNotBridged", "ModelMismatch", "QueryError", "ModelLoadError", "IngestAborted", "ReindexError",
-    "NodeError", "as_bridge_error", "describe", "plan_query", "prune", "clause_budget", "DEFAULT_CLAUSE_BUDGET",
-    "capabilities", "engine_of", "parse_version", "NodeSpec", "NodeInfo", "NODE_PLUGINS", "start_node", "stop_node", "node_status",
-    "fetch_tiny", "BrokerSpec", "BrokerInfo", "start_broker", "stop_broker", "broker_status", "read_jsonl",
-    "SpladeEncoder",
+    "SearchOptions", "TwoPhase", "Hybrid", "Hit", "Hits", "Searcher", "IndexStamp", "ModelStamp", "ReindexState",
+    "SparseVector", "Document", "Deletion", "BadRecord", "BACKENDS", "PRECISIONS", "DEFAULT_MODEL",
+    "DEFAULT_DOC_TOP_K", "DEFAULT_QUERY_TOP_K", "DEFAULT_FUSION", "ENGINES", "BridgeError", "ConfigError",
+    "MissingExtra", "ClusterError", "ClusterUnreachable", "ClusterRefused", "AuthenticationFailed", "IndexExists",
+    "IndexNotFound", "IndexNotBridged", "ModelMismatch", "QueryError", "ModelLoadError", "IngestAborted",
+    "ReindexError", "NodeError", "as_bridge_error", "describe", "plan_query", "prune", "clause_budget",
+    "DEFAULT_CLAUSE_BUDGET", "capabilities", "engine_of", "parse_version", "NodeSpec", "NodeInfo", "NODE_PLUGINS",
+    "start_node", "stop_node", "node_status", "fetch_tiny", "BrokerSpec", "BrokerInfo", "start_broker", "stop_broker",
+    "broker_status", "read_jsonl", "SpladeEncoder"
 ]
 
 
@@ -128,7 +127,7 @@ def open_for_ingest(client, index: str, *, encoder=None, model: str | None = Non
     requested = {**(encoder_options or {}), **({"long_documents": long_documents} if long_documents else {})}
     if not client.indices.exists(index=index):
         if not create:
-            raise IndexNotFound(f"index {index!r} does not exist (use --create)")
+            raise hinted(IndexNotFound(f"index {index!r} does not exist"), "create")
         encoder = encoder or load_encoder(model, **requested)
         try:
             return encoder, create_index(client, index, encoder,
@@ -138,8 +137,8 @@ def open_for_ingest(client, index: str, *, encoder=None, model: str | None = Non
     _, stamp, _ = read_stamp(client, index)
     stamped = stamp.model.encoder_options().get("long_documents", "window")
     if long_documents and stamped != long_documents:
-        raise ConfigError(f"index {index!r} encodes long documents as {stamp.model.long_documents!r}; "
-                          "--truncate applies when the index is created")
+        raise hinted(ConfigError(f"index {index!r} encodes long documents as {stamp.model.long_documents!r}; "
+                                 "the long-document mode is chosen when the index is created"), "long_documents")
     encoder = encoder or load_encoder(model, stamp=stamp, **(encoder_options or {}))
     stamp.check_encoder(index, encoder.stamp)
     return encoder, stamp
@@ -201,8 +200,9 @@ def check_backfill(client, name: str, *, part: Slice = Slice(), query: dict | No
 
 
 def expand(encoder, text: str, top_k: int | None = None) -> dict[str, float]:
-    """The SPLADE query expansion of ``text``: ``{token: weight}``, largest first."""
-    tokens = encoder.tokens(prune(encoder.encode_query(text), PruneConfig(top_k=top_k)))
+    """The SPLADE query expansion of ``text``: ``{token: weight}``, largest first (``QueryError`` when the text is
+    empty or expands to nothing)."""
+    tokens = Expander(encoder).tokens(text, PruneConfig(top_k=top_k))
     return dict(sorted(tokens.items(), key=lambda kv: -kv[1]))
 
 

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 class BridgeError(Exception):
     """Base of every error splade-bridge raises on purpose; ``str(error)`` is a one-line message
-    that never contains credentials."""
+    that never contains credentials, and names no command-line flag: ``hint`` names the API option that
+    changes the outcome (``allow_model_mismatch``, ``create``...), which the CLI turns into its flag."""
+
+    hint: str | None = None
+
+
+def hinted(error: BridgeError, hint: str) -> BridgeError:
+    """``error`` with ``hint``, the option (an API keyword) that would change the outcome."""
+    error.hint = hint
+    return error
 
 
 class ConfigError(BridgeError, ValueError):

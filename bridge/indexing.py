@@ -14,7 +14,7 @@ from .bulk import BulkSender, SendStats
 from .config import RetryPolicy
 from .connection.failures import describe, is_transient
 from .connection.retry import call
-from .errors import IngestAborted
+from .errors import IngestAborted, hinted
 from .pipeline import IngestConfig, IngestSummary, Outcome
 from .records import DeadLetter
 from .stamp import IndexStamp
@@ -64,9 +64,9 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], stamp:
             pipeline.run(again, encoder, index, stamp, edges, cfg, summary)
         _give_up(conflicts, summary, edges, cfg.conflict_retries)
     except Exception as exc:
-        raise IngestAborted(summary, exc, f"{describe(exc)}; ingest stopped after {summary.indexed} documents "
-                                          f"were indexed ({summary.failed} rejected); rerun with --skip-unchanged "
-                                          "to continue") from exc
+        raise hinted(IngestAborted(summary, exc, f"{describe(exc)}; ingest stopped after {summary.indexed} "
+                                                 f"documents were indexed ({summary.failed} rejected); ingest again, "
+                                                 "skipping unchanged documents, to continue"), "skip_unchanged") from exc
     finally:
         letters.close()
         if restore is not None:

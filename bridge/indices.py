@@ -2,7 +2,9 @@
 creation, and read back (typed) by everything that ingests into or searches an index."""
 from __future__ import annotations
 
+import time
 from dataclasses import replace
+from typing import Callable
 
 from . import mapping
 from .connection.engines import server_capabilities
@@ -45,6 +47,32 @@ def read_stamp(client, name: str) -> tuple[str, IndexStamp, str]:
         raise IndexNotFound(f"index {name!r} not found (no such index or alias on the cluster)") from None
     concrete, stamp = IndexStamp.from_mapping(response)
     return concrete, stamp, mapping.vector_field_type(response, stamp.vector_field)
+
+
+class StampCache:
+    """``read_stamp`` of names that may be aliases, each kept ``seconds`` before it is read again (``forget``
+    drops one at once: its concrete index was gone). ``moves`` counts the names seen pointing elsewhere."""
+
+    def __init__(self, client, seconds: float = 2.0, clock: Callable[[], float] = time.monotonic):
+        self.client, self.seconds, self._clock = client, seconds, clock
+        self._cache: dict[str, tuple[float, tuple[str, IndexStamp, str]]] = {}
+        self.moves = 0
+
+    def resolve(self, name: str) -> tuple[str, IndexStamp, str]:
+        now = self._clock()
+        cached = self._cache.get(name)
+        if cached is not None and now - cached[0] < self.seconds:
+            return cached[1]
+        fresh = read_stamp(self.client, name)
+        if cached is not None and cached[1][0] != fresh[0]:
+            self.moves += 1
+        self._cache[name] = (now, fresh)
+        return fresh
+
+    def forget(self, name: str) -> None:
+        if name in self._cache:  # read again at the next resolve, still counted as a move if it moved
+            at, value = self._cache[name]
+            self._cache[name] = (at - self.seconds, value)
 
 
 def stamp_of(client, name: str) -> IndexStamp | None:

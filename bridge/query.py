@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from .errors import QueryError
+
 FORMS = ("rank_feature", "neural_sparse", "sparse_vector")
 
 
@@ -34,9 +36,9 @@ _BUILDERS = {"rank_feature": rank_feature_query, "neural_sparse": neural_sparse_
 
 def scoring_query(form: str, field: str, weights: dict[str, float]) -> dict:
     if form not in _BUILDERS:
-        raise ValueError(f"query form must be one of {FORMS}, got {form!r}")
+        raise QueryError(f"query form must be one of {FORMS}, got {form!r}")
     if not weights:
-        raise ValueError("the query expands to no tokens; nothing to search for")
+        raise QueryError("the query expands to no tokens; nothing to search for")
     return _BUILDERS[form](field, weights)
 
 
@@ -48,7 +50,7 @@ def search_body(scoring: dict, size: int = 10, filters: Sequence[dict] = (),
     without adding to the score.
     """
     if size < 0:
-        raise ValueError("size must be >= 0")
+        raise QueryError("size must be >= 0")
     query: dict[str, Any] = scoring
     if filters:
         query = {"bool": {"must": [scoring], "filter": [dict(f) for f in filters]}}

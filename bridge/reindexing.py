@@ -160,6 +160,15 @@ def create_target(client, p: ReindexPlan, encoder) -> IndexStamp:
     return stamp
 
 
+def announce_model(client, indices: tuple[str, ...], model: ModelStamp) -> None:
+    """Record the target's model in each stamped source index (``next_model``): query services that serve the
+    alias load it while the copy runs, so they have it when the alias moves."""
+    for index in indices:
+        stamp = stamp_of(client, index)
+        if stamp is not None and stamp.next_model != model:
+            write_stamp(client, index, replace(stamp, next_model=model))
+
+
 def verify(client, encoder, p: ReindexPlan, queries: list[str]) -> tuple[int, int]:
     """Counts equal, and each sample query's top-10 from the new index equals exact scoring.
     Returns (documents, queries verified)."""
@@ -206,6 +215,7 @@ def run(client, encoder, p: ReindexPlan, cfg: indexing.IngestConfig = indexing.I
             raise ConfigError(f"{p.target} has no reindex checkpoint to resume from")
     else:
         stamp = create_target(client, p, encoder)
+    announce_model(client, p.source_indices, encoder.stamp)
     vector_fields = {getattr(stamp_of(client, i), "vector_field", "splade") for i in p.source_indices}
     drop = tuple(vector_fields | {"content_hash"})
     docs = _strip_vectors(read_source(client, p.source_indices), drop)

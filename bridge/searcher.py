@@ -2,19 +2,23 @@
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 from . import idf, native, query
 from .fusion import Hybrid, fuse_scores
+from .hits import Hit, Hits, explain_hit
 from .config import DEFAULT_QUERY_TOP_K, PruneConfig
 from .connection.client import clause_budget
 from .connection.engines import server_capabilities
+from .connection.failures import client_exceptions
+from .expansion import Expander
 from .errors import ConfigError, ModelMismatch, QueryError
 from .filters import check_filters
 from .indices import read_stamp
-from .sparse import LINEAR_MAX_WEIGHT, KeyCodec, fit_query_weights, from_features, prune
+from .sparse import LINEAR_MAX_WEIGHT, KeyCodec, fit_query_weights, from_features
 
 log = logging.getLogger(__name__)
 
@@ -68,50 +72,6 @@ class SearchOptions:
         object.__setattr__(self, "filters", check_filters(self.filters))  # only the filter language, as DSL
 
 
-class Hits(list):
-    """The hits of one search, best first, with how complete they are: ``partial`` when some shards failed
-    (a node lost, say) or the search timed out — such results are reported, never passed off as whole.
-    ``fusion`` names how a hybrid search was fused (``client-side rrf``, ``native rrf``...), ``two_phase`` how a
-    two-phase search ran (``rescore`` in standard DSL, or ``native``: the plugin's processor); else None."""
-
-    def __init__(self, hits=(), shards: dict | None = None, timed_out: bool = False, fusion: str | None = None,
-                 two_phase: str | None = None):
-        super().__init__(hits)
-        self.shards, self.timed_out, self.fusion = dict(shards or {}), timed_out, fusion
-        self.two_phase = two_phase
-
-    @property
-    def partial(self) -> bool:
-        return self.timed_out or bool(self.shards.get("failed")) or \
-            self.shards.get("successful", 0) + self.shards.get("skipped", 0) < self.shards.get("total", 0)
-
-    def describe_partial(self) -> str:
-        total, ok = self.shards.get("total", 0), self.shards.get("successful", 0) + self.shards.get("skipped", 0)
-        return f"{total - ok} of {total} shards did not answer" + ("; the search timed out" if self.timed_out else "")
-
-
-@dataclass(frozen=True)
-class Hit:
-    id: str
-    score: float  # SPLADE dot product (cluster score with query scaling undone)
-    source: dict
-    explain: tuple[tuple[str, float], ...] | None = None
-
-    def as_dict(self) -> dict:
-        out = {"_id": self.id, "_score": self.score, **({"_source": self.source} if self.source else {})}
-        if self.explain is not None:
-            out["explain"] = [{"token": t, "contribution": c} for t, c in self.explain]
-        return out
-
-
-def explain_hit(query_tokens: dict[str, float], doc_tokens: dict[str, float],
-                top: int = 5) -> tuple[tuple[str, float], ...]:
-    """Top contributions ``q[t] * d[t]`` of one hit, computed client-side."""
-    contrib = [(t, w * doc_tokens[t]) for t, w in query_tokens.items() if t in doc_tokens]
-    contrib.sort(key=lambda tc: (-tc[1], tc[0]))
-    return tuple(contrib[:top])
-
-
 def plan_query(tokens: dict[str, float], field: str, opts: SearchOptions = SearchOptions(), scale: float = 1.0,
                budget: int | None = None) -> tuple[dict, dict[str, float], float]:
     """Pure: plain query tokens -> (request body, tokens kept, score factor).
@@ -136,39 +96,69 @@ def plan_query(tokens: dict[str, float], field: str, opts: SearchOptions = Searc
 
 
 class Searcher:
-    """Searches one index (or alias) created by splade-bridge with a matching encoder."""
+    """Searches one index or alias made (or enabled) by splade-bridge, with a matching encoder.
+
+    It follows an alias: the name is resolved to its concrete index and stamp when the searcher opens, again once
+    ``follow_seconds`` have passed, and at once when the concrete index is gone; every request goes to the concrete
+    index so resolved, never to the name. A query expanded by this encoder therefore only reaches an index made by
+    its model: after ``reindex`` moves the alias to an index of another model, the searcher keeps answering from
+    the index it knew for at most ``follow_seconds``, then raises ``ModelMismatch``. Each ``Hits`` names the
+    concrete index and model that answered."""
 
     def __init__(self, client, encoder, index: str, allow_model_mismatch: bool = False,
-                 budget: int | None = None, inference_free: bool = False):
+                 budget: int | None = None, inference_free: bool = False, follow_seconds: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.client, self.encoder, self.index = client, encoder, index
-        self.concrete_index, self.stamp, self.field_type = read_stamp(client, index)
-        try:
-            self.stamp.check_encoder(index, encoder.stamp)
-        except ModelMismatch as exc:
-            if not allow_model_mismatch:
-                raise
-            log.warning("%s", exc)
+        self.allow_model_mismatch, self.inference_free = allow_model_mismatch, inference_free
+        self.follow_seconds, self._clock = follow_seconds, clock
+        self.concrete_index = None
         self.capabilities = server_capabilities(client)
         self.budget = budget if budget is not None else clause_budget(client)
-        self.scale = self.stamp.scale
-        self.idf = idf.load(client, self.concrete_index) if inference_free else None
+        self._resolve()
+
+    def _resolve(self) -> None:
+        concrete, stamp, field_type = read_stamp(self.client, self.index)
+        try:
+            stamp.check_encoder(concrete, self.encoder.stamp)
+        except ModelMismatch as exc:
+            if not self.allow_model_mismatch:
+                raise
+            log.warning("%s", exc)
+        if concrete != self.concrete_index:
+            if self.concrete_index is not None:
+                log.warning("%s now points at %s (was %s)", self.index, concrete, self.concrete_index)
+            table = idf.load(self.client, concrete) if self.inference_free else None
+            self.expander = Expander(self.encoder, table)
+        self.concrete_index, self.stamp, self.field_type = concrete, stamp, field_type
+        self.scale = stamp.scale
+        self._resolved_at = self._clock()
+
+    def follow(self, now: bool = False) -> None:
+        """Resolve the name again if ``follow_seconds`` have passed (or ``now``)."""
+        if now or self._clock() - self._resolved_at >= self.follow_seconds:
+            self._resolve()
+
+    def _search(self, body: dict) -> dict:
+        """One search of the concrete index; if it is gone (deleted after the alias moved), once more after
+        resolving the name again."""
+        _, not_found, _ = client_exceptions()
+        try:
+            return self.client.search(index=self.concrete_index, body=body)
+        except not_found:
+            before = self.concrete_index
+            self.follow(now=True)
+            if self.concrete_index == before:
+                raise
+            return self.client.search(index=self.concrete_index, body=body)
 
     @property
     def field(self) -> str:
         return self.stamp.vector_field
 
     def expand(self, text: str, prune_cfg: PruneConfig = PruneConfig()) -> dict[str, float]:
-        """Query tokens (plain, not key-encoded) and weights: SPLADE's, or IDF's in inference-free mode.
-        The text is only ever model input: no query syntax is parsed from it."""
-        if not isinstance(text, str) or not text.strip():
-            raise QueryError("the query is empty")
-        if self.idf is not None:
-            tokens = idf.query_weights(self.encoder.query_tokenizer, text, self.idf, self.encoder.special_tokens)
-        else:
-            tokens = self.encoder.tokens(prune(self.encoder.encode_query(text), prune_cfg))
-        if not tokens:
-            raise QueryError(f"the query {text[:80]!r} expands to no terms of the index: nothing to match")
-        return tokens
+        """Query tokens (plain, not key-encoded) and weights: SPLADE's, or IDF's in inference-free mode
+        (``expansion.Expander``, the one way in)."""
+        return self.expander.tokens(text, prune_cfg)
 
     def build(self, text: str, opts: SearchOptions = SearchOptions()) -> tuple[dict, dict[str, float], float]:
         """(request body, plain query tokens used, factor with cluster score = factor x SPLADE score)."""
@@ -195,19 +185,22 @@ class Searcher:
         return body, used, factor
 
     def search(self, text: str, opts: SearchOptions = SearchOptions()) -> "Hits":
+        self.follow()
         return self.search_tokens(self.expand(text, opts.query_prune), opts, text=text)
 
     def search_tokens(self, tokens: dict[str, float], opts: SearchOptions = SearchOptions(),
                       text: str | None = None) -> "Hits":
         """Hits for expanded ``tokens``; hybrid mode also needs the ``text`` for its BM25 side."""
+        self.follow()
         if opts.mode == "hybrid":
             if text is None:
                 raise QueryError("hybrid search needs the query text for its BM25 side")
             return self._hybrid(text, tokens, opts)
         body, used, factor = self.build_tokens(tokens, opts)
-        resp = self.client.search(index=self.index, body=body)
+        resp = self._search(body)
         two_phase = ("native" if "search_pipeline" in body else "rescore") if opts.mode == "two-phase" else None
-        hits = Hits(shards=resp.get("_shards", {}), timed_out=bool(resp.get("timed_out")), two_phase=two_phase)
+        hits = Hits(shards=resp.get("_shards", {}), timed_out=bool(resp.get("timed_out")), two_phase=two_phase,
+                    index=self.concrete_index, model=self.stamp.model)
         if hits.partial:
             log.warning("partial results from %s: %s", self.index, hits.describe_partial())
         for h in resp["hits"]["hits"]:
@@ -260,7 +253,7 @@ class Searcher:
             return self._native_hybrid(body, opts)
         side = replace(opts, mode="splade", size=max(opts.size, opts.hybrid.depth))
         with ThreadPoolExecutor(max_workers=1) as pool:
-            lexical = pool.submit(self.client.search, index=self.index, body=self.bm25_body(text, opts))
+            lexical = pool.submit(self.client.search, index=self.concrete_index, body=self.bm25_body(text, opts))
             learned = self.search_tokens(tokens, side)
             resp = lexical.result()
         bm25 = {h["_id"]: float(h["_score"]) for h in resp["hits"]["hits"]}
@@ -270,7 +263,8 @@ class Searcher:
         h = opts.hybrid
         lexical_hits = Hits(shards=resp.get("_shards", {}), timed_out=bool(resp.get("timed_out")))
         worse = lexical_hits if lexical_hits.partial else learned
-        hits = Hits(shards=worse.shards, timed_out=worse.timed_out, fusion=f"client-side {h.method}")
+        hits = Hits(shards=worse.shards, timed_out=worse.timed_out, fusion=f"client-side {h.method}",
+                    index=learned.index, model=learned.model)
         for did, fused in fuse_scores(bm25, splade, h.method, opts.size, h.rrf_k).items():
             parts = (("bm25", bm25.get(did, 0.0)), ("splade", splade.get(did, 0.0)))
             tokens_part = by_id[did].explain or () if did in by_id else ()
@@ -279,9 +273,9 @@ class Searcher:
         return hits
 
     def _native_hybrid(self, body: dict, opts: SearchOptions) -> "Hits":
-        resp = self.client.search(index=self.index, body=body)
+        resp = self._search(body)
         hits = Hits(shards=resp.get("_shards", {}), timed_out=bool(resp.get("timed_out")),
-                    fusion=f"native {opts.hybrid.method}")
+                    fusion=f"native {opts.hybrid.method}", index=self.concrete_index, model=self.stamp.model)
         if hits.partial:
             log.warning("partial results from %s: %s", self.index, hits.describe_partial())
         hits.extend(Hit(x["_id"], float(x["_score"]), dict(x.get("_source") or {})) for x in resp["hits"]["hits"])

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field, fields
 
 from .config import PruneConfig, QuantConfig
-from .errors import ConfigError, IndexNotBridged, ModelMismatch
+from .errors import ConfigError, IndexNotBridged, ModelMismatch, hinted
 from .sparse import KeyCodec
 
 META_KEY = "splade_bridge"
@@ -53,6 +53,11 @@ class ModelStamp:
     def from_dict(cls, data: dict) -> "ModelStamp":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def query_key(self) -> tuple:
+        """What two stamps share when one encoder expands queries for both: the model reference and the keys
+        that must match."""
+        return (self.model, *(getattr(self, k) for k in MATCHING_KEYS))
 
     def mismatches(self, other: "ModelStamp") -> list[str]:
         """What differs between this (an index's) stamp and ``other`` (an encoder's)."""
@@ -110,6 +115,8 @@ class IndexStamp:
     # added to an index splade-bridge did not create (``enable``): its other fields belong to its own writers,
     # so the bridge writes only the vector and the hash, by conditional partial updates
     enabled: bool = False
+    # set on a reindex's source just before the alias moves: the target's model, which query services load ahead
+    next_model: ModelStamp | None = None
 
     @property
     def scale(self) -> float:
@@ -125,6 +132,8 @@ class IndexStamp:
             out["reindex"] = self.reindex.as_dict()
         if self.enabled:
             out["enabled"] = True
+        if self.next_model is not None:
+            out["next_model"] = self.next_model.as_dict()
         return out
 
     @classmethod
@@ -146,7 +155,8 @@ class IndexStamp:
                    key_codec=meta.get("key_codec", KeyCodec.name),
                    source_excludes_vector=bool(meta.get("source_excludes_vector", False)),
                    reindex=ReindexState.from_dict(reindex) if reindex else None,
-                   enabled=bool(meta.get("enabled", False)))
+                   enabled=bool(meta.get("enabled", False)),
+                   next_model=ModelStamp.from_dict(meta["next_model"]) if meta.get("next_model") else None)
 
     @classmethod
     def from_mapping(cls, mapping_response: dict) -> tuple[str, "IndexStamp"]:
@@ -169,7 +179,7 @@ class IndexStamp:
         """``ModelMismatch`` unless ``encoder_stamp`` produces vectors comparable with this index's."""
         diffs = self.model.mismatches(encoder_stamp)
         if diffs:
-            raise ModelMismatch(
+            raise hinted(ModelMismatch(
                 f"index {index!r} was built with model {self.model.model!r}, the query encoder is "
                 f"{encoder_stamp.model!r} ({'; '.join(diffs)}); scores would be meaningless. "
-                "Use the index's model, or pass --allow-model-mismatch to query anyway")
+                "Use the index's model"), "allow_model_mismatch")

@@ -13,12 +13,14 @@ from tests.proxy import free_port
 
 
 @contextlib.contextmanager
-def running_service(*args: str, headers: dict | None = None):
-    """Yields (base URL, process); on exit SIGTERM, and the service must end cleanly (no traceback)."""
+def running_service(*args: str, headers: dict | None = None, model: str | None = "splade-tiny"):
+    """Yields (base URL, process); on exit SIGTERM, and the service must end cleanly (no traceback).
+    ``model=None``: no --model, the served index's stamp names it."""
     port = free_port()
     # stderr to a file: the access log writes a line per request, which would fill a pipe nobody reads
     log_file = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen([sys.executable, "-m", "bridge", *args, "--port", str(port), "--model", "splade-tiny"],
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", *args, "--port", str(port),
+                             *(("--model", model) if model else ())],
                             env=dict(os.environ, HF_HUB_OFFLINE="1"), stdout=subprocess.PIPE, stderr=log_file,
                             text=True)
     proc.log_file = log_file

@@ -42,6 +42,15 @@ def run(group: click.Group, prog_name: str = "splade-bridge") -> None:
         sys.exit(code)
 
 
+# a core error's hint (the API option that changes the outcome) -> what to say on the command line
+HINTS = {
+    "allow_model_mismatch": "pass --allow-model-mismatch to query anyway",
+    "create": "pass --create to create it",
+    "long_documents": "--truncate applies when the index is created",
+    "skip_unchanged": "rerun with --skip-unchanged to continue",
+}
+
+
 def exit_for(exc: BaseException) -> tuple[int, str]:
     """(exit code, the line printed on stderr) for a failure."""
     typed = as_bridge_error(exc)
@@ -50,5 +59,6 @@ def exit_for(exc: BaseException) -> tuple[int, str]:
             if fixed:
                 return code, fixed
             text = typed.format_message() if isinstance(typed, click.ClickException) else str(typed)
-            return code, f"error: {text or type(typed).__name__}"
+            hint = HINTS.get(getattr(typed, "hint", None) or "")
+            return code, f"error: {text or type(typed).__name__}" + (f" ({hint})" if hint else "")
     return 2, f"error: {typed}"

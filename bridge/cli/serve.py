@@ -17,7 +17,11 @@ log = logging.getLogger(__name__)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--model", envvar="BRIDGE_MODEL", default=None,
-              help="Query model (default: the first --index's stamped model, else rasyosef/splade-small).")
+              help="Model loaded at start, for /expand and indices stamped with it (default: the first --index's "
+                   "stamped model; without a cluster, rasyosef/splade-small). Each served index's queries are "
+                   "expanded by the model its stamp names, loaded when first needed.")
+@click.option("--allow-model", "allowed_models", multiple=True, metavar="PATTERN",
+              help="Only load models matching this pattern (repeatable; default: any an index's stamp names).")
 @BACKEND
 @PRECISION
 @click.option("--index", "indices", multiple=True,
@@ -36,24 +40,29 @@ log = logging.getLogger(__name__)
               help="Larger request bodies get 413 (counted as read, chunked or not).")
 @click.option("--max-json-depth", default=32, show_default=True, type=click.IntRange(1),
               help="Request JSON nested deeper gets 400.")
+@click.option("--body-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds a request body may take to arrive (then 408); an arriving body holds no in-flight slot.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="One log record per request (method, path, status, duration, client, request id) on stderr; "
                    "with --log-format json, one JSON object each.")
 @connection_options()
 @click.pass_obj
-def serve_cmd(settings, host, port, model, backend, precision, indices, patterns, auth_token_file, max_in_flight, max_batch, max_wait_ms,
-              cache_size, max_body_bytes, max_json_depth, access_log):
-    """Serve /expand, /query, /search, /healthz and /metrics over HTTP (OpenAPI at /docs).
+def serve_cmd(settings, host, port, model, allowed_models, backend, precision, indices, patterns, auth_token_file,
+              max_in_flight, max_batch, max_wait_ms, cache_size, max_body_bytes, max_json_depth, body_timeout,
+              access_log):
+    """Serve /expand, /query, /search, /healthz, /readyz and /metrics over HTTP (OpenAPI at /docs).
 
     A cluster is used only when --url (or BRIDGE_URL) is given; /search needs one. Only the indices named
     by --index/--allow-index are served, and filters are limited to the filter language (term, terms,
-    range, exists, ids, bool)."""
+    range, exists, ids, bool). An alias is followed when it moves (re-read every 2 s): queries are expanded
+    by the model of the index it names, never another (503 with Retry-After while that model loads)."""
     try:
         import uvicorn
 
         from ..serve.app import ServeConfig, create_app
         from ..serve.batcher import BatchConfig
         from ..serve.guard import GuardConfig, IndexAllowList
+        from ..serve.models import PoolConfig
     except ImportError as exc:
         raise api.MissingExtra(exc.name, "serve") from None
 
@@ -72,12 +81,16 @@ def serve_cmd(settings, host, port, model, backend, precision, indices, patterns
         client = settings.client()
         if default_index:
             stamp = api.open_index(client, default_index)
-    encoder = api.load_encoder(model, stamp=stamp, **encoding(backend, precision))
+    def load(model_stamp):  # the model an index's stamp names, with its pooling, precision and long documents
+        return api.load_encoder(stamp=model_stamp, **encoding(backend, precision))
+
+    encoder = api.load_encoder(model, **encoding(backend, precision)) if model or not stamp else load(stamp.model)
+    batch = BatchConfig(max_batch=max_batch, max_wait_ms=max_wait_ms, cache_size=cache_size)
     cfg = ServeConfig(default_index=default_index, indices=IndexAllowList(tuple(indices) + tuple(patterns)),
                       guard=GuardConfig(max_body_bytes=max_body_bytes, max_json_depth=max_json_depth,
-                                        max_in_flight=max_in_flight, tokens=tokens),
-                      batch=BatchConfig(max_batch=max_batch, max_wait_ms=max_wait_ms, cache_size=cache_size))
-    app = create_app(encoder, client, cfg)
+                                        max_in_flight=max_in_flight, tokens=tokens, body_seconds=body_timeout),
+                      batch=batch, models=PoolConfig(allowed=tuple(allowed_models)))
+    app = create_app(encoder, client, cfg, load=load)
     if access_log:
         logging.getLogger("bridge.serve.access").setLevel(logging.INFO)
     say(f"serving {encoder.stamp.model} on http://{host}:{port}")

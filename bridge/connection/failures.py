@@ -67,7 +67,9 @@ def as_bridge_error(exc: BaseException) -> BaseException:
         info = getattr(exc, "info", None) or getattr(exc, "body", None)
         info = info if isinstance(info, dict) else {}
         err = info.get("error") if isinstance(info.get("error"), dict) else {}
-        reason = err.get("reason") or (err.get("root_cause") or [{}])[0].get("reason") or getattr(exc, "error", exc)
+        # the root cause is the specific one ("all shards failed" says nothing of why)
+        root = (err.get("root_cause") or [{}])[0].get("reason")
+        reason = root or err.get("reason") or getattr(exc, "error", exc)
         message = f"cluster refused the request (HTTP {status}): {reason}"
         if isinstance(exc, not_found):
             return IndexNotFound(message)

@@ -1,45 +1,35 @@
 """``splade-bridge serve``: query expansion, query DSL and search over HTTP for backends in any language.
 
-Endpoints: ``POST /expand``, ``POST /query``, ``POST /search``, ``GET /healthz``, ``GET /metrics``
-(Prometheus text). Errors are JSON ``{"error": ...}`` with a 4xx/5xx status, never a stack trace.
+Endpoints: ``POST /expand``, ``POST /query``, ``POST /search``, ``GET /healthz`` (liveness), ``GET /readyz``
+(the cluster answers and the served indices' models are loaded), ``GET /metrics`` (Prometheus text). Errors are
+JSON ``{"error": ...}`` with a 4xx/5xx status, never a stack trace (``errors.py``).
+
+An index name may be an alias: it is resolved to its concrete index and stamp (again every ``follow_seconds``,
+and at once when the concrete index is gone), the query is expanded by the model that stamp names
+(``models.ModelPool``: loaded in the background, 503 with ``Retry-After`` until ready) and sent to that concrete
+index. A query is never expanded by one model and scored against another's vectors; each answer names the
+concrete ``index`` and the ``model`` used.
 """
 from __future__ import annotations
 
-import logging
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from .. import api
-from ..api import (DEFAULT_CLAUSE_BUDGET, BridgeError, ClusterRefused, ClusterUnreachable, ConfigError,
-                   IndexNotBridged, IndexNotFound, ModelMismatch, PruneConfig, QueryError, Searcher, SearchOptions,
-                   __version__, as_bridge_error, plan_query, prune)
-from .batcher import BatchConfig, MicroBatcher
+from ..api import (DEFAULT_CLAUSE_BUDGET, BridgeError, Expander, checked_query, IndexNotFound, PruneConfig, Searcher, SearchOptions,
+                   StampCache, __version__, plan_query)
 from .access import AccessLog
+from .batcher import BatchConfig
+from .errors import ApiError, install
 from .guard import Guard, GuardConfig, IndexAllowList
-
-log = logging.getLogger(__name__)
-
-MAX_TEXT = 8192
-
-# typed errors -> HTTP status, first match wins (the one table of the service)
-ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
-    (IndexNotFound, 404),
-    (ModelMismatch, 409),
-    (QueryError, 400),
-    (IndexNotBridged, 400),
-    (ConfigError, 400),
-    (ClusterUnreachable, 503),
-    (ClusterRefused, 502),
-)
+from .models import ModelPool, PoolConfig
+from .schema import ExpandRequest, QueryRequest, SearchRequest
 
 
 @dataclass(frozen=True)
@@ -49,49 +39,8 @@ class ServeConfig:
     guard: GuardConfig = GuardConfig()
     max_size: int = 1000
     batch: BatchConfig = BatchConfig()
-
-
-class ExpandRequest(BaseModel):
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
-    top_k: int | None = Field(default=None, ge=1, le=4096)
-
-
-class QueryRequest(ExpandRequest):
-    index: str | None = Field(default=None, min_length=1, max_length=255)
-    filters: list[dict[str, Any]] = Field(default_factory=list, max_length=32,
-                                          description="Filters in the filter language of bridge.filters: term, "
-                                                      "terms (literal values), range, exists, ids, bool of those")
-    size: int = Field(default=10, ge=0, le=10_000)
-    form: Literal["rank_feature", "neural_sparse", "sparse_vector"] | None = None
-    mode: Literal["splade", "two-phase", "hybrid"] = Field(
-        default="splade", description="two-phase: the high-weight tokens find the hits, the rest rescore the top "
-                                      "window (exact SPLADE scores there, fewer postings read); hybrid: BM25 + "
-                                      "SPLADE fused by normalised score sum (/query returns both requests and the fusion)")
-    native: Literal["auto", "always", "never"] = Field(
-        default="auto", description="two-phase and hybrid by OpenSearch's neural-search plugin where installed "
-                                    "(auto), required (always), or in standard DSL fused by the bridge (never)")
-
-
-class SearchRequest(QueryRequest):
-    explain: bool = False
-
-
-def http_status(exc: BaseException) -> int:
-    return next((status for kind, status in ERROR_STATUS if isinstance(exc, kind)), 500)
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
-
-    @classmethod
-    def of(cls, exc: BaseException) -> "ApiError":
-        """The response for a failure: its typed error's status and one-line message."""
-        typed = as_bridge_error(exc)
-        if not isinstance(typed, BridgeError):
-            raise exc
-        return cls(http_status(typed), str(typed))
+    models: PoolConfig = field(default_factory=PoolConfig)
+    follow_seconds: float = 2.0                  # how long a resolved alias is trusted before it is read again
 
 
 def _metrics(registry: CollectorRegistry) -> dict:
@@ -102,11 +51,15 @@ def _metrics(registry: CollectorRegistry) -> dict:
         "batch": Histogram("splade_batch_size", "Texts per model forward", registry=registry,
                            buckets=(1, 2, 4, 8, 16, 32, 64, 128)),
         "cache": Counter("splade_expand_cache", "Expansion cache lookups", ["result"], registry=registry),
+        "moves": Counter("splade_alias_changes", "Served names seen pointing at another concrete index",
+                         registry=registry),
+        "loads": Counter("splade_model_loads", "Query models loaded", ["result"], registry=registry),
     }
 
 
-def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAPI:
-    """Build the service around a loaded encoder and an optional cluster client."""
+def create_app(encoder=None, client=None, cfg: ServeConfig = ServeConfig(), load=None) -> FastAPI:
+    """Build the service around an optional loaded encoder (``/expand``'s default), an optional cluster client
+    and ``load(model_stamp) -> encoder`` for the models the served indices name."""
     registry = CollectorRegistry()
     metrics = _metrics(registry)
 
@@ -116,14 +69,16 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
         else:
             metrics["cache"].labels("hit" if name == "cache_hit" else "miss").inc(value)
 
-    batcher = MicroBatcher(encoder.encode_query, cfg.batch, observe)
-    searchers: dict[str, Searcher] = {}
+    pool = ModelPool(load, cfg.models, cfg.batch, observe, on_load=lambda result: metrics["loads"].labels(result).inc())
+    stamps = StampCache(client, cfg.follow_seconds) if client is not None else None
+    searchers: dict[tuple, Searcher] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await batcher.start()
+        if encoder is not None:
+            await pool.add(encoder, default=True)
         yield
-        await batcher.stop()  # in-flight expansions finish before shutdown completes
+        await pool.stop()  # in-flight expansions finish before shutdown completes
 
     app = FastAPI(title="splade-bridge", version=__version__, lifespan=lifespan,
                   description="SPLADE query expansion and query DSL for OpenSearch/Elasticsearch")
@@ -137,59 +92,104 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
         metrics["latency"].labels(endpoint).observe(time.perf_counter() - started)
         return response
 
-    # refusals (401, 413, 400 depth, 429) happen before parsing and are counted here
+    # refusals (401, 408, 413, 400 depth, 429) happen before parsing and are counted here
     app.add_middleware(Guard, cfg=cfg.guard,
                        on_reject=lambda path, status: metrics["requests"].labels(path, str(status)).inc())
     app.add_middleware(AccessLog)  # outside the guard: refusals are logged too
+    install(app)
     allowed = IndexAllowList(cfg.indices.patterns + ((cfg.default_index,) if cfg.default_index else ()))
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return JSONResponse({"error": f"{where or 'body'}: {first.get('msg', 'invalid request')}"}, status_code=422)
-
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError):
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception):
-        log.exception("unhandled error")
-        return JSONResponse({"error": "internal error"}, status_code=500)
-
-    async def tokens_for(req: ExpandRequest, default: PruneConfig = PruneConfig()) -> dict[str, float]:
-        """The expansion, cut to ``top_k`` when asked, else by ``default`` (searches: the query default)."""
-        vec = await batcher.expand(req.text)
-        return encoder.tokens(prune(vec, PruneConfig(top_k=req.top_k) if req.top_k else default))
-
-    def allowed_index(index: str | None) -> str | None:
+    def check_allowed(index: str | None) -> str | None:
         name = index or cfg.default_index
         if name is not None and not allowed.allows(name):
             raise ApiError(403, f"index {name[:80]!r} is not served here")
         return name
 
-    async def searcher_for(index: str | None) -> Searcher:
-        name = allowed_index(index)
+    def allowed_index(index: str | None) -> str:
+        name = check_allowed(index)
         if client is None:
             raise ApiError(503, "no cluster configured (start the service with --url)")
         if not name:
             raise ApiError(400, "index: required (no default --index configured)")
-        if name not in searchers:
-            searchers[name] = await run_in_threadpool(_open_searcher, client, encoder, name)
-        return searchers[name]
+        return name
+
+    async def held_for(model) -> object:
+        try:
+            held = await pool.get(model)
+        except BridgeError as exc:
+            raise ApiError(503, str(exc)) from None
+        if held is None:
+            raise ApiError(503, f"loading query model {model.model!r}; retry shortly", retry_after=1)
+        return held
+
+    async def resolved(name: str, inference_free: bool):
+        """(searcher of the concrete index behind ``name``, its held model) — the name followed as it moves."""
+        def resolve():
+            before = stamps.moves
+            out = stamps.resolve(name)
+            metrics["moves"].inc(stamps.moves - before)
+            return out
+        try:
+            concrete, stamp, _ = await run_in_threadpool(resolve)
+        except Exception as exc:
+            raise ApiError.of(exc) from None
+        if stamp.next_model is not None:
+            pool.preload(stamp.next_model)  # a reindex to another model is under way: have it ready at the swap
+        held = await held_for(stamp.model)
+        key = (concrete, stamp.model.query_key(), inference_free)
+        if key not in searchers:
+            if len(searchers) > 64:
+                searchers.clear()
+            searchers[key] = await run_in_threadpool(_open_searcher, client, held.encoder, concrete, inference_free)
+        return searchers[key], held
+
+    async def tokens_of(expander: Expander, held, req: ExpandRequest, default: PruneConfig) -> dict[str, float]:
+        """The one expansion step; the model forward (when there is one) is batched with concurrent requests."""
+        try:
+            vector = await held.batcher.expand(checked_query(req.text)) if expander.needs_model else None
+            return expander.tokens(req.text, PruneConfig(top_k=req.top_k) if req.top_k else default, vector)
+        except BridgeError as exc:
+            raise ApiError.of(exc) from None
+
+    async def answer(req: QueryRequest, handle):
+        """``handle(searcher, held, opts)`` for the index of ``req``; once more if its concrete index vanished."""
+        name, opts = allowed_index(req.index), _options(req, explain=getattr(req, "explain", False))
+        for attempt in (1, 2):
+            searcher, held = await resolved(name, req.inference_free)
+            try:
+                out = await handle(searcher, held, opts)
+            except ApiError as exc:
+                if exc.status != 404 or attempt == 2:
+                    raise
+                stamps.forget(name)  # the alias moved and the index it named is gone: follow it now
+                continue
+            return {**out, "index": searcher.concrete_index,
+                    "model": {"model": searcher.stamp.model.model, "revision": searcher.stamp.model.revision}}
 
     @app.post("/expand")
     async def expand(req: ExpandRequest) -> dict:
-        return {"tokens": await tokens_for(req)}
+        if client is not None and cfg.default_index and (pool.default is None):
+            searcher, held = await resolved(allowed_index(None), False)
+            return {"tokens": await tokens_of(searcher.expander, held, req, PruneConfig())}
+        if pool.default is None:
+            raise ApiError(400, "no model to expand with: start the service with --model or --index")
+        return {"tokens": await tokens_of(Expander(pool.default.encoder), pool.default, req, PruneConfig())}
 
     @app.post("/query")
     async def query_dsl(req: QueryRequest) -> dict:
-        allowed_index(req.index)
-        opts = _options(req)
-        tokens = await tokens_for(req, opts.query_prune)
-        if client is not None and (req.index or cfg.default_index):
-            searcher = await searcher_for(req.index)
+        if client is None or not (req.index or cfg.default_index):
+            check_allowed(req.index)
+            opts = _options(req)
+            if opts.mode == "hybrid":
+                raise ApiError(400, "hybrid needs an index (its BM25 side searches the index's text fields)")
+            if pool.default is None:
+                raise ApiError(400, "no model to expand with: start the service with --model or --index")
+            tokens = await tokens_of(Expander(pool.default.encoder), pool.default, req, opts.query_prune)
+            body, used, factor = _plan(tokens, opts)
+            return {"query": body, "tokens": len(used), "score_factor": factor}
+
+        async def handle(searcher: Searcher, held, opts: SearchOptions) -> dict:
+            tokens = await tokens_of(searcher.expander, held, req, opts.query_prune)
             try:
                 body, used, factor = searcher.build_tokens(tokens, opts)
                 fused = searcher.native_hybrid_body(req.text, tokens, opts) if opts.mode == "hybrid" else None
@@ -200,28 +200,58 @@ def create_app(encoder, client=None, cfg: ServeConfig = ServeConfig()) -> FastAP
             if opts.mode == "hybrid":
                 return {"query": body, "bm25_query": searcher.bm25_body(req.text, opts),
                         "fusion": opts.hybrid.__dict__, "tokens": len(used), "score_factor": factor}
-        elif opts.mode == "hybrid":
-            raise ApiError(400, "hybrid needs an index (its BM25 side searches the index's text fields)")
-        else:
-            body, used, factor = _plan(tokens, opts)
-        return {"query": body, "tokens": len(used), "score_factor": factor}
+            return {"query": body, "tokens": len(used), "score_factor": factor}
+
+        return await answer(req, handle)
 
     @app.post("/search")
     async def search(req: SearchRequest) -> dict:
-        allowed_index(req.index)
-        opts = _options(req, explain=req.explain)  # filters refused here, before the cluster is contacted
-        searcher = await searcher_for(req.index)
-        tokens = await tokens_for(req, opts.query_prune)
-        started = time.perf_counter()
-        hits = await run_in_threadpool(_search, searcher, tokens, opts, req.text)
-        return {"hits": [h.as_dict() for h in hits], "took_ms": round(1000 * (time.perf_counter() - started), 2),
-                "partial": hits.partial, "shards": hits.shards, **({"fusion": hits.fusion} if hits.fusion else {}),
-                **({"two_phase": hits.two_phase} if hits.two_phase else {})}
+        async def handle(searcher: Searcher, held, opts: SearchOptions) -> dict:
+            tokens = await tokens_of(searcher.expander, held, req, opts.query_prune)
+            started = time.perf_counter()
+            hits = await run_in_threadpool(_search, searcher, tokens, opts, req.text)
+            return {"hits": [h.as_dict() for h in hits], "took_ms": round(1000 * (time.perf_counter() - started), 2),
+                    "partial": hits.partial, "shards": hits.shards, **({"fusion": hits.fusion} if hits.fusion else {}),
+                    **({"two_phase": hits.two_phase} if hits.two_phase else {})}
+
+        return await answer(req, handle)
 
     @app.get("/healthz")
     async def healthz() -> dict:
-        return {"status": "ok", "model": encoder.stamp.model, "revision": encoder.stamp.revision,
-                "cluster": client is not None}
+        """Liveness: the process answers (``/readyz`` says whether it can serve)."""
+        default = pool.default.encoder.stamp if pool.default else None
+        return {"status": "ok", "model": default.model if default else None,
+                "revision": default.revision if default else None, "cluster": client is not None}
+
+    @app.get("/readyz")
+    async def readyz():
+        """Ready when the cluster answers and the model of every named served index is loaded."""
+        checks: dict = {}
+        if client is not None:
+            try:
+                await run_in_threadpool(lambda: client.info(request_timeout=2))
+                checks["cluster"] = "ok"
+            except Exception as exc:
+                checks["cluster"] = f"unreachable: {api.describe(exc)}"
+            names = [n for n in allowed.patterns if not any(c in n for c in "*?[")]
+            for name in names if checks["cluster"] == "ok" else ():
+                try:
+                    _, stamp, _ = await run_in_threadpool(stamps.resolve, name)
+                except Exception as exc:
+                    checks[name] = api.describe(exc)
+                    continue
+                if pool.loaded(stamp.model):
+                    checks[name] = "ok"
+                else:
+                    pool.preload(stamp.model)
+                    checks[name] = f"loading model {stamp.model.model}"
+        elif pool.default is None:
+            checks["model"] = "no model"
+        failing = {k: v for k, v in checks.items() if v != "ok"}
+        if failing:
+            return JSONResponse({"error": "not ready: " + "; ".join(f"{k}: {v}" for k, v in failing.items()),
+                                 "checks": checks}, status_code=503, headers={"retry-after": "1"})
+        return {"status": "ready", "checks": checks}
 
     @app.get("/metrics")
     async def prometheus() -> PlainTextResponse:
@@ -245,9 +275,9 @@ def _plan(tokens: dict[str, float], opts: SearchOptions):
         raise ApiError.of(exc) from None
 
 
-def _open_searcher(client, encoder, name: str) -> Searcher:
+def _open_searcher(client, encoder, name: str, inference_free: bool) -> Searcher:
     try:
-        return api.open_searcher(client, name, encoder=encoder)
+        return api.open_searcher(client, name, encoder=encoder, inference_free=inference_free)
     except Exception as exc:
         raise ApiError.of(exc) from None
 
@@ -255,5 +285,7 @@ def _open_searcher(client, encoder, name: str) -> Searcher:
 def _search(searcher: Searcher, tokens: dict[str, float], opts: SearchOptions, text: str):
     try:
         return searcher.search_tokens(tokens, opts, text=text)
+    except IndexNotFound as exc:
+        raise ApiError(404, str(exc)) from None
     except Exception as exc:
         raise ApiError.of(exc) from None

@@ -1,12 +1,15 @@
 """What the query service refuses before any handler runs: bodies over the byte limit (counted as they
-are read, chunked or not), JSON nested too deeply, requests without a valid bearer token, and requests
-beyond the in-flight cap (429 with ``Retry-After``) — plus the index allow-list the handlers consult.
+are read, chunked or not) or not received within ``body_seconds`` (408), JSON nested too deeply, requests
+without a valid bearer token, and requests beyond the in-flight cap (429 with ``Retry-After``) — plus the
+index allow-list the handlers consult. A request takes its in-flight slot only once its whole body is in: a
+client trickling a body holds no slot, so it cannot starve the others.
 
 ``Guard`` is plain ASGI middleware, so a refused request costs no parsing, no model forward and no
 cluster request; ``/healthz`` is exempt from the token and the in-flight cap so probes keep working.
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -17,7 +20,7 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 
-EXEMPT = frozenset({"/healthz"})
+EXEMPT = frozenset({"/healthz", "/readyz"})
 INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_.+-]{0,254}$")  # one concrete name: no wildcards, commas, '_all'
 
 
@@ -26,11 +29,12 @@ class GuardConfig:
     max_body_bytes: int = 64 * 1024
     max_json_depth: int = 32
     max_in_flight: int = 64
+    body_seconds: float = 10.0   # the whole body must arrive within this
     tokens: frozenset[str] = field(default=frozenset(), repr=False)  # bearer tokens; empty = no auth
 
     def __post_init__(self) -> None:
-        if self.max_body_bytes < 1 or self.max_json_depth < 1 or self.max_in_flight < 1:
-            raise ValueError("max_body_bytes, max_json_depth and max_in_flight must be >= 1")
+        if self.max_body_bytes < 1 or self.max_json_depth < 1 or self.max_in_flight < 1 or self.body_seconds <= 0:
+            raise ValueError("max_body_bytes, max_json_depth and max_in_flight must be >= 1, body_seconds > 0")
 
 
 @dataclass(frozen=True)
@@ -68,14 +72,18 @@ class Guard:
         if self._tokens and not self._authorized(scope):
             return await self._refuse(send, path, 401, "a valid bearer token is required",
                                       [(b"www-authenticate", b'Bearer realm="splade-bridge"')])
+        try:
+            body = await asyncio.wait_for(self._read_body(scope, receive, send, path), self.cfg.body_seconds)
+        except asyncio.TimeoutError:
+            return await self._refuse(send, path, 408, f"request body not received within {self.cfg.body_seconds:g} s",
+                                      [(b"connection", b"close")])
+        if body is None:
+            return
         if self.in_flight >= self.cfg.max_in_flight:
             return await self._refuse(send, path, 429, f"over {self.cfg.max_in_flight} requests in flight; retry",
                                       [(b"retry-after", b"1")])
         self.in_flight += 1
         try:
-            body = await self._read_body(scope, receive, send, path)
-            if body is None:
-                return
             replayed = False
 
             async def replay():

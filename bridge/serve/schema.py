@@ -1,0 +1,49 @@
+"""The service's request bodies: strict (no ``true`` as a number, no number as a string) and closed (an unknown
+field is refused, naming it: a misspelt ``filter`` must not silently search unfiltered)."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_TEXT = 8192
+
+
+class ExpandRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    top_k: int | None = Field(default=None, ge=1, le=4096)
+
+
+class QueryRequest(ExpandRequest):
+    index: str | None = Field(default=None, min_length=1, max_length=255)
+    filters: list[dict[str, Any]] = Field(default_factory=list, max_length=32,
+                                          description="Filters in the filter language of bridge.filters: term, "
+                                                      "terms (literal values), range, exists, ids, bool of those")
+    size: int = Field(default=10, ge=0, le=10_000, description="Hits to return (no 'from': ask a larger size)")
+    form: Literal["rank_feature", "neural_sparse", "sparse_vector"] | None = None
+    mode: Literal["splade", "two-phase", "hybrid"] = Field(
+        default="splade", description="two-phase: the high-weight tokens find the hits, the rest rescore the top "
+                                      "window (exact SPLADE scores there, fewer postings read); hybrid: BM25 + "
+                                      "SPLADE fused by normalised score sum (/query returns both requests and the fusion)")
+    native: Literal["auto", "always", "never"] = Field(
+        default="auto", description="two-phase and hybrid by OpenSearch's neural-search plugin where installed "
+                                    "(auto), required (always), or in standard DSL fused by the bridge (never)")
+    inference_free: bool = Field(default=False, description="weigh the query's own tokens by the index's IDF table "
+                                                            "(idf build) instead of running the model")
+
+
+class SearchRequest(QueryRequest):
+    explain: bool = False
+
+
+def describe_invalid(errors: list[dict]) -> str:
+    """One line for a request that failed validation: every unknown field named, else the first problem."""
+    unknown = [str(e["loc"][-1]) for e in errors if e.get("type") == "extra_forbidden" and e.get("loc")]
+    if unknown:
+        hint = " ('from' is not supported: ask a larger size)" if "from" in unknown else ""
+        return f"unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}{hint}"
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    return f"{where or 'body'}: {first.get('msg', 'invalid request')}"
