@@ -22,6 +22,7 @@ from . import enabling, indexing, reindexing
 from .backfilling import BackfillSummary
 from .enabling import EnablePlan
 from .expansion import Expander, checked as checked_query
+from .reindexing import CatchUpConfig
 from .scan import Slice
 from .status import cluster_status
 from .cluster.kafka import BrokerInfo, BrokerSpec, down as stop_broker, status as broker_status, up as start_broker
@@ -52,7 +53,7 @@ from .version import __version__
 
 __all__ = [
     "__version__", "connect", "load_encoder", "create_index", "open_index", "open_for_ingest", "ingest",
-    "read_records", "StampCache", "Expander", "checked_query", "enable_index", "backfill", "check_backfill", "Slice",
+    "read_records", "StampCache", "CatchUpConfig", "Expander", "checked_query", "enable_index", "backfill", "check_backfill", "Slice",
     "EnablePlan", "BackfillSummary", "expand", "open_searcher", "search", "evaluate", "require_eval_extra",
     "build_idf", "cluster_status", "plan_reindex", "reindex", "rollback_alias", "ConnectionConfig", "EncoderConfig",
     "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig", "IngestConfig", "IngestSummary", "Outcome", "Edges",
@@ -284,11 +285,13 @@ def plan_reindex(client, source: str, alias: str, *, encoder=None, model: str | 
 
 def reindex(client, encoder, plan, config: IngestConfig | None = None, sample_queries: int = 5,
             progress: Callable[[int], None] | None = None,
-            confirm_delete: Callable[[list[str]], bool] = lambda names: True):
-    """Run ``plan``: build, verify, restore settings, swap the alias atomically (``ReindexError`` if not)."""
+            confirm_delete: Callable[[list[str]], bool] = lambda names: True,
+            catchup: CatchUpConfig = CatchUpConfig()):
+    """Run ``plan`` under the alias's lease: copy, catch up the writes made meanwhile (the last pass under a short
+    write block on the source), verify, restore settings, swap the alias atomically (``ReindexError`` if not)."""
     config = config or IngestConfig(window=128, chunk_size=128, queue_windows=1, concurrency=1, refresh=False)
     return reindexing.run(client, encoder, plan, config, sample_queries, progress=progress,
-                          confirm_delete=confirm_delete)
+                          confirm_delete=confirm_delete, catch=catchup)
 
 
 def rollback_alias(client, alias: str) -> tuple[str, str]:

@@ -4,9 +4,9 @@ time, never documents.
 * A request that fails as a whole (connection refused, timeout, HTTP 502/503/504/429) is resent whole
   with backoff for up to ``retry_for`` seconds; ``index`` actions carry their ``_id``, so a resend of a
   request that had partly landed overwrites, it never duplicates.
-* Documents the cluster rejects one by one with 429 (write queue full) or 503 (shard not yet recovered
-  after a restart) are resent alone, up to ``max_retries`` times with the same backoff; every resend is
-  counted.
+* Documents the cluster rejects one by one with 429 (write queue full), 503 (shard not yet recovered
+  after a restart) or a write block (403 ``cluster_block_exception``: a reindex's last catch-up holds one for a
+  moment) are resent alone, up to ``max_retries`` times with the same backoff; every resend is counted.
 * A request refused as a whole with 400/413 (an invalid ``_id`` fails the entire request) is split
   until the offending document is alone; only that one fails.
 * Any other per-document error is final and returned to the caller (dead-letter).
@@ -49,6 +49,12 @@ def item_status(item: dict) -> int | None:
     return int(status) if isinstance(status, int) or (isinstance(status, str) and status.isdigit()) else None
 
 
+def is_write_block(item: dict) -> bool:
+    """A document refused because its index is write-blocked for a moment (it heals by waiting)."""
+    (_, info), = item.items()
+    return item_status(item) == 403 and "cluster_block_exception" in str(info.get("error", ""))
+
+
 class BulkSender:
     """``send(actions)`` -> one ``(ok, item)`` per action, in order, after all retries."""
 
@@ -66,7 +72,8 @@ class BulkSender:
             answers = self._request([actions[i] for i in pending])
             throttled = []
             for i, (ok, item) in zip(pending, answers):
-                if not ok and item_status(item) in RESEND_STATUS and resend < self.policy.max_retries:
+                if not ok and resend < self.policy.max_retries and (item_status(item) in RESEND_STATUS
+                                                                      or is_write_block(item)):
                     throttled.append(i)
                 else:
                     results[i] = (ok, item)

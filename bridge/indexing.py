@@ -10,11 +10,11 @@ from typing import Callable, Iterable
 
 from . import pipeline
 from .actions import HASH_FIELD
-from .bulk import BulkSender, SendStats
+from .bulk import BulkSender, SendStats, item_status
 from .config import RetryPolicy
 from .connection.failures import describe, is_transient
 from .connection.retry import call
-from .errors import IngestAborted, hinted
+from .errors import ClusterRefused, IngestAborted, hinted
 from .pipeline import IngestConfig, IngestSummary, Outcome
 from .records import DeadLetter
 from .stamp import IndexStamp
@@ -76,6 +76,16 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], stamp:
         client.indices.refresh(index=index)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def delete_ids(client, index: str, ids: list[str], policy: RetryPolicy) -> None:
+    """Delete ``ids`` from ``index`` (absent ones are fine); ``ClusterRefused`` if the cluster refuses one."""
+    sender = BulkSender(client, policy, SendStats())
+    for start in range(0, len(ids), 500):
+        answers = sender.send([{"_op_type": "delete", "_index": index, "_id": i} for i in ids[start:start + 500]])
+        refused = [item for ok, item in answers if not ok and item_status(item) != 404]
+        if refused:
+            raise ClusterRefused(f"could not delete {len(refused)} documents from {index}: {refused[:1]}")
 
 
 def _give_up(conflicts: list[Outcome], summary: IngestSummary, edges: pipeline.Edges, retries: int) -> None:

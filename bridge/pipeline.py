@@ -115,8 +115,9 @@ def run(records: Iterable[dict | BadRecord], encoder, index: str, stamp: IndexSt
     """Encode ``records`` and hand them to ``edges.sink``; returns the counts (``summary`` filled in place).
 
     The calling thread reads and encodes, filling a queue of ``cfg.queue_windows`` windows; a sending thread
-    keeps up to ``cfg.concurrency`` windows in the sink at once and calls ``acknowledge``, ``progress`` and
-    ``dead_letter``, so at most ``(queue_windows + concurrency + 1) * window`` records are held. The encoder runs
+    keeps up to ``cfg.concurrency`` windows in the sink at once (a window holding an id that an earlier window
+    in flight writes waits for it: records of one id reach the sink in input order) and calls ``acknowledge``,
+    ``progress`` and ``dead_letter``, so at most ``(queue_windows + concurrency + 1) * window`` records are held. The encoder runs
     on the caller's thread because torch's OpenMP threads belong to the thread that starts them: run from a
     second thread, the encoder got a second team, libgomp (threads now over the cores) stopped spinning between
     parallel regions, and encoding alone ran 6-9% slower (1.72 instead of 1.93 busy cores; BENCHMARKS.md). A
@@ -155,6 +156,14 @@ def run(records: Iterable[dict | BadRecord], encoder, index: str, stamp: IndexSt
     def send() -> None:
         pool = ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="splade-bulk")
         in_flight: dict = {}
+        ids_in_flight: dict = {}
+
+        def finish_one_of(futures) -> None:
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for fut in done:
+                ids_in_flight.pop(fut, None)
+                fold(in_flight.pop(fut), fut.result())
+
         try:
             while not stop.is_set():
                 try:
@@ -164,11 +173,14 @@ def run(records: Iterable[dict | BadRecord], encoder, index: str, stamp: IndexSt
                 if batch is _DONE:
                     break
                 actions = [item.action for item in batch if isinstance(item, Encoded)]
-                in_flight[pool.submit(_timed, edges, actions) if actions else _answered([])] = batch
+                ids = {a["_id"] for a in actions}
+                # per-id order: a window waits for the earlier windows in flight that write one of its ids
+                while earlier := [f for f, held_ids in ids_in_flight.items() if held_ids & ids]:
+                    finish_one_of(earlier)
+                fut = pool.submit(_timed, edges, actions) if actions else _answered([])
+                in_flight[fut], ids_in_flight[fut] = batch, ids
                 while len(in_flight) >= cfg.concurrency:
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        fold(in_flight.pop(fut), fut.result())
+                    finish_one_of(in_flight)
             for fut in list(in_flight):  # the remaining windows, in order
                 fold(in_flight.pop(fut), fut.result())
         except BaseException as exc:  # re-raised in the calling thread

@@ -8,44 +8,25 @@ target and continues into it; documents already stored with the same content has
 """
 from __future__ import annotations
 
+import heapq
 import logging
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
 
-from . import indexing, mapping, scan
+from . import catchup, indexing, lease, scan
+from .actions import content_hash
+from .records import text_of
+from .types import Document
 from .connection.failures import describe
 from .errors import ConfigError, IngestAborted, ReindexError
 from .indices import stamp_of, write_stamp
-from .searcher import Searcher, SearchOptions
-from .stamp import META_KEY, IndexStamp, ModelStamp, ReindexState
+from .targets import ReindexPlan, announce_model, create_target, source_layout, verify
+from .stamp import ModelStamp
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ReindexPlan:
-    source: str
-    source_indices: tuple[str, ...]
-    alias: str
-    target: str
-    resume: bool
-    previous: tuple[str, ...]          # indices behind the alias now
-    text_fields: tuple[str, ...]
-    replicas: int
-    model: ModelStamp
-    delete_old: bool = False
-    layout: mapping.IndexConfig = field(default_factory=mapping.IndexConfig)  # the source's, for the target
-    enabled: bool = False  # an enabled source: the target gets its whole mapping and settings, its fields included
-
-    def as_dict(self) -> dict:
-        out = {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
-        out["model"] = self.model.as_dict()
-        out["layout"] = {**asdict(self.layout), "text_fields": list(self.layout.text_fields),
-                         "prune": self.layout.prune.as_dict(), "quant": self.layout.quant.as_dict()}
-        return out
 
 
 @dataclass
@@ -57,6 +38,23 @@ class ReindexSummary:
     verified_queries: int = 0
     swapped: bool = False
     deleted: list[str] = field(default_factory=list)
+    catchup: dict = field(default_factory=dict)   # passes, caught_up, deletes_applied, write_block_seconds
+
+
+@dataclass(frozen=True)
+class CatchUpConfig:
+    """How writes made during the copy are caught up: passes until one finds at most ``settle`` changed
+    documents (at most ``max_passes``), then a write block of at most ``max_block_seconds`` on the source for the
+    last pass, the id reconciliation and the swap. ``lease_seconds``: how long a dead reindex holds its alias."""
+
+    max_passes: int = 5
+    settle: int = 100
+    max_block_seconds: float = 10.0
+    lease_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_passes < 0 or self.settle < 0 or self.max_block_seconds <= 0 or self.lease_seconds <= 0:
+            raise ConfigError("max_passes and settle must be >= 0, max_block_seconds and lease_seconds > 0")
 
 
 def slug(text: str) -> str:
@@ -108,20 +106,6 @@ def plan(client, source: str, alias: str, encoder, text_fields: tuple[str, ...] 
                        enabled=bool(source_stamp and source_stamp.enabled))
 
 
-def source_layout(client, index: str, stamp: IndexStamp | None, settings: dict,
-                  text_fields: tuple[str, ...]) -> mapping.IndexConfig:
-    """The source index's layout for the target: shards, vector field and its type, pruning, quantization and
-    whether ``_source`` keeps the vector (replicas stay 0 while building; ``replicas`` restores them)."""
-    shards = int(settings.get("number_of_shards", 1))
-    if stamp is None:
-        return mapping.IndexConfig(text_fields=text_fields, shards=shards, replicas=0)
-    properties = client.indices.get_mapping(index=index)[index]["mappings"].get("properties", {})
-    field_type = properties.get(stamp.vector_field, {}).get("type", "rank_features")
-    return mapping.IndexConfig(vector_field=stamp.vector_field, text_fields=text_fields,
-                               exclude_vector_from_source=stamp.source_excludes_vector, shards=shards, replicas=0,
-                               prune=stamp.pruning, quant=stamp.quantization, field_type=field_type)
-
-
 def read_source(client, indices: tuple[str, ...], page: int = 500) -> Iterator[dict]:
     """Every document of the source as ``{"_id": ..., **_source}`` (``scan.read_documents``)."""
     for index in indices:
@@ -134,69 +118,6 @@ def _strip_vectors(docs: Iterator[dict], drop: tuple[str, ...]) -> Iterator[dict
         yield {k: v for k, v in d.items() if k not in drop}
 
 
-# index settings the engine sets itself (or that belong to one index only): never copied to a target
-_OWN_SETTINGS = ("uuid", "creation_date", "provided_name", "version", "routing", "resize", "blocks",
-                 "verified_before_close", "history_uuid", "creation_date_string", "replication")
-
-
-def copied_body(client, index: str) -> dict:
-    """An enabled source's whole mapping and settings (its own fields, analyzers and ``_meta`` keys), for the
-    target; replicas 0 while building (restored from the plan)."""
-    mappings = client.indices.get_mapping(index=index)[index]["mappings"]
-    settings = client.indices.get_settings(index=index)[index]["settings"]["index"]
-    kept = {k: v for k, v in settings.items() if k not in _OWN_SETTINGS}
-    return {"settings": {"index": {**kept, "number_of_replicas": 0}},
-            "mappings": {**mappings, "_meta": dict(mappings.get("_meta") or {})}}
-
-
-def create_target(client, p: ReindexPlan, encoder) -> IndexStamp:
-    cfg = p.layout
-    body = copied_body(client, p.source_indices[0]) if p.enabled else mapping.build(cfg, encoder.stamp)
-    body["settings"]["index"]["refresh_interval"] = "-1"
-    stamp = replace(cfg.stamp(encoder.stamp), reindex=ReindexState("copying", p.source, p.source_indices, p.alias,
-                                                                   p.previous), enabled=p.enabled)
-    body["mappings"]["_meta"][META_KEY] = stamp.to_meta()
-    client.indices.create(index=p.target, body=body)
-    return stamp
-
-
-def announce_model(client, indices: tuple[str, ...], model: ModelStamp) -> None:
-    """Record the target's model in each stamped source index (``next_model``): query services that serve the
-    alias load it while the copy runs, so they have it when the alias moves."""
-    for index in indices:
-        stamp = stamp_of(client, index)
-        if stamp is not None and stamp.next_model != model:
-            write_stamp(client, index, replace(stamp, next_model=model))
-
-
-def verify(client, encoder, p: ReindexPlan, queries: list[str]) -> tuple[int, int]:
-    """Counts equal, and each sample query's top-10 from the new index equals exact scoring.
-    Returns (documents, queries verified)."""
-    from .evaluation import StoredVectors
-
-    client.indices.refresh(index=p.target)
-    source_count = sum(client.count(index=i)["count"] for i in p.source_indices)
-    target_count = client.count(index=p.target)["count"]
-    if source_count != target_count:
-        raise ReindexError(f"verification failed: source has {source_count} documents, {p.target} has "
-                           f"{target_count}; the alias was not moved")
-    searcher = Searcher(client, encoder, p.target)
-    vectors = StoredVectors(client, p.target, searcher.field, searcher.scale)
-    for text in queries:
-        _, used, _ = searcher.build(text)
-        exact = dict(zip(vectors.ids, vectors.scores(used).tolist()))
-        ranked = sorted(exact.values(), reverse=True)[:10]
-        hits = searcher.search(text, SearchOptions(size=10, source=False))
-        for rank, hit in enumerate(hits):
-            # the hit at each rank scores (exactly) what exact scoring's doc at that rank does, within
-            # the 9-bit precision Lucene keeps: same document, or a near-tie swapped with it
-            if abs(exact.get(hit.id, 0.0) - ranked[rank]) > 0.005 * ranked[rank]:
-                raise ReindexError(f"verification failed for query {text!r} at rank {rank + 1}: {hit.id} "
-                                   f"scores {exact.get(hit.id, 0.0):.4f} exactly, rank {rank + 1} should score "
-                                   f"{ranked[rank]:.4f}; the alias was not moved")
-    return source_count, len(queries)
-
-
 def swap_alias(client, alias: str, new: str, old: tuple[str, ...]) -> None:
     """Point ``alias`` at ``new`` only, in one atomic ``_aliases`` call."""
     actions = [{"remove": {"index": i, "alias": alias}} for i in old if i != new]
@@ -206,7 +127,19 @@ def swap_alias(client, alias: str, new: str, old: tuple[str, ...]) -> None:
 
 def run(client, encoder, p: ReindexPlan, cfg: indexing.IngestConfig = indexing.IngestConfig(),
         sample_queries: int = 5, progress: Callable[[int], None] | None = None,
-        confirm_delete: Callable[[list[str]], bool] = lambda names: True) -> ReindexSummary:
+        confirm_delete: Callable[[list[str]], bool] = lambda names: True,
+        catch: CatchUpConfig = CatchUpConfig()) -> ReindexSummary:
+    """Copy, catch up, verify and swap under the alias's lease (``ReindexError`` when another reindex holds it)."""
+    held = lease.Lease(client, p.alias, catch.lease_seconds)
+    held.acquire(p.target)
+    held.keep()
+    try:
+        return _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catch, held)
+    finally:
+        held.release()
+
+
+def _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catch: CatchUpConfig, held) -> ReindexSummary:
     summary = ReindexSummary(plan=p.as_dict())
     if p.resume:
         log.info("resuming into %s", p.target)
@@ -218,7 +151,7 @@ def run(client, encoder, p: ReindexPlan, cfg: indexing.IngestConfig = indexing.I
     announce_model(client, p.source_indices, encoder.stamp)
     vector_fields = {getattr(stamp_of(client, i), "vector_field", "splade") for i in p.source_indices}
     drop = tuple(vector_fields | {"content_hash"})
-    docs = _strip_vectors(read_source(client, p.source_indices), drop)
+    since = catchup.marks(client, p.source_indices)  # before the snapshot: every later write is caught up
     queries: list[str] = []
 
     def sampled(stream: Iterator[dict]) -> Iterator[dict]:
@@ -228,20 +161,35 @@ def run(client, encoder, p: ReindexPlan, cfg: indexing.IngestConfig = indexing.I
             yield d
 
     icfg = indexing.IngestConfig(**{**cfg.__dict__, "text_fields": p.text_fields, "skip_unchanged": True})
-    try:
-        result = indexing.run(client, encoder, p.target, sampled(docs), stamp, icfg, progress=progress)
-    except IngestAborted as exc:
-        raise ReindexError(f"{describe(exc.cause)}; {exc.summary.indexed} more documents are in {p.target}; "
-                           "the alias was not moved, rerun the same command to resume") from exc
-    summary.ingest = result.as_dict()
-    if result.failed:
-        raise ReindexError(f"{result.failed} documents could not be indexed into {p.target} (first: "
-                           f"{result.errors[:1]}); the alias was not moved, rerun to resume")
-    summary.source_count, summary.verified_queries = verify(client, encoder, p, queries)
-    client.indices.put_settings(index=p.target, body={"index": {"refresh_interval": None,
-                                                                 "number_of_replicas": p.replicas}})
-    write_stamp(client, p.target, replace(stamp, reindex=replace(stamp.reindex, state="done")))
-    swap_alias(client, p.alias, p.target, tuple(alias_indices(client, p.alias)))
+    summary.ingest = _copy(client, encoder, p, stamp, sampled(_strip_vectors(read_source(client, p.source_indices),
+                                                                            drop)), icfg, progress).as_dict()
+    fresh = replace(icfg, skip_unchanged=False)  # a changed document is written whole, its other fields too
+    counts = {"passes": 0, "caught_up": 0, "deletes_applied": 0, "write_block_seconds": 0.0}
+    for _ in range(catch.max_passes):
+        held.check()
+        now = catchup.marks(client, p.source_indices)
+        changed = _copy(client, encoder, p, stamp, _docs(catchup.changed_since(client, since), drop), fresh).read
+        since, counts["passes"], counts["caught_up"] = now, counts["passes"] + 1, counts["caught_up"] + changed
+        if changed <= catch.settle:
+            break
+    summary.verified_queries = verify(client, encoder, p, queries)
+    held.check()
+    with catchup.write_block(client, p.source_indices, catch.max_block_seconds) as block:
+        changed = _copy(client, encoder, p, stamp, _docs(catchup.changed_since(client, since), drop), fresh).read
+        counts["passes"], counts["caught_up"] = counts["passes"] + 1, counts["caught_up"] + changed
+        counts["deletes_applied"] = _reconcile(client, encoder, p, stamp, drop, fresh)
+        summary.source_count = sum(client.count(index=i)["count"] for i in p.source_indices)
+        block()
+        client.indices.put_settings(index=p.target, body={"index": {"refresh_interval": None,
+                                                                     "number_of_replicas": p.replicas}})
+        write_stamp(client, p.target, replace(stamp, reindex=replace(stamp.reindex, state="done")))
+        held.check()
+        swap_alias(client, p.alias, p.target, tuple(alias_indices(client, p.alias)))
+        counts["write_block_seconds"] = round(block(), 3)
+    summary.catchup = counts
+    write_stamp(client, p.target, replace(stamp, reindex=replace(stamp.reindex, state="done", catchup=counts)))
+    log.warning("caught up %d documents in %d passes, %d deletions; writes blocked for %.3f s",
+                counts["caught_up"], counts["passes"], counts["deletes_applied"], counts["write_block_seconds"])
     summary.swapped = True
     summary.target_count = client.count(index=p.alias)["count"]
     old = [i for i in p.previous if i != p.target]
@@ -249,6 +197,54 @@ def run(client, encoder, p: ReindexPlan, cfg: indexing.IngestConfig = indexing.I
         client.indices.delete(index=",".join(old))
         summary.deleted = old
     return summary
+
+
+def _docs(stored: Iterator, drop: tuple[str, ...]) -> Iterator[dict]:
+    for d in stored:
+        yield {**{k: v for k, v in d.source.items() if k not in drop}, "_id": d.id}
+
+
+def _copy(client, encoder, p: ReindexPlan, stamp, docs: Iterator[dict], icfg, progress=None):
+    """``docs`` encoded into the target; ``ReindexError`` (the alias not moved) if any could not be."""
+    try:
+        result = indexing.run(client, encoder, p.target, docs, stamp, icfg, progress=progress)
+    except IngestAborted as exc:
+        raise ReindexError(f"{describe(exc.cause)}; {exc.summary.indexed} more documents are in {p.target}; "
+                           "the alias was not moved, rerun the same command to resume") from exc
+    if result.failed:
+        raise ReindexError(f"{result.failed} documents could not be indexed into {p.target} (first: "
+                           f"{result.errors[:1]}); the alias was not moved, rerun to resume")
+    return result
+
+
+def _reconcile(client, encoder, p: ReindexPlan, stamp, drop: tuple[str, ...], icfg) -> int:
+    """Under the write block: delete from the target what the source no longer holds, copy what it lacks or
+    holds stale, then check that both hold the same ids with each document's current hash (``ReindexError``
+    otherwise). Returns the deletions applied."""
+    key = stamp.content_key()
+
+    def expected(doc) -> str | None:
+        text = text_of(doc.source, p.text_fields)
+        return content_hash(Document(doc.id, text), key) if isinstance(text, str) and text else None
+
+    def compare():
+        client.indices.refresh(index=",".join((*p.source_indices, p.target)))
+        sources = heapq.merge(*(catchup.ids_in_order(client, i, list(p.text_fields)) for i in p.source_indices),
+                              key=lambda d: d.id)
+        return catchup.differences(sources, catchup.ids_in_order(client, p.target, ["content_hash"]), expected)
+
+    missing, extra, stale = compare()
+    if extra:
+        indexing.delete_ids(client, p.target, extra, icfg.retry)
+    if missing or stale:
+        docs = [d for i in p.source_indices for d in scan.read_documents(client, i, query={"ids": {
+            "values": missing + stale}})]
+        _copy(client, encoder, p, stamp, _docs(iter(docs), drop), icfg)
+    left = [ids for ids in compare() if ids]
+    if left:
+        raise ReindexError(f"verification failed: the target differs from the source ({left[0][:5]}); "
+                           "the alias was not moved")
+    return len(extra)
 
 
 def rollback(client, alias: str) -> tuple[str, str]:

@@ -90,16 +90,18 @@ class ReindexState:
     source_indices: tuple[str, ...]
     alias: str
     previous: tuple[str, ...] = ()
+    catchup: dict | None = None  # once done: passes, documents caught up, deletions applied, write-block seconds
 
     def as_dict(self) -> dict:
         return {"state": self.state, "source": self.source, "source_indices": list(self.source_indices),
-                "alias": self.alias, "previous": list(self.previous)}
+                "alias": self.alias, "previous": list(self.previous),
+                **({"catchup": self.catchup} if self.catchup else {})}
 
     @classmethod
     def from_dict(cls, data: dict) -> "ReindexState":
         return cls(state=data["state"], source=data.get("source", ""),
                    source_indices=tuple(data.get("source_indices", ())), alias=data.get("alias", ""),
-                   previous=tuple(data.get("previous", ())))
+                   previous=tuple(data.get("previous", ())), catchup=data.get("catchup"))
 
 
 @dataclass(frozen=True)

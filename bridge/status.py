@@ -20,7 +20,8 @@ def cluster_status(client) -> dict:
         stamp = stamp_of(client, row["index"])
         entry = {**row, "model": stamp.model.model if stamp else None,
                  "revision": stamp.model.revision if stamp else None,
-                 "reindex_state": stamp.reindex.state if stamp and stamp.reindex else None}
+                 "reindex_state": stamp.reindex.state if stamp and stamp.reindex else None,
+                 "reindex_catchup": stamp.reindex.catchup if stamp and stamp.reindex else None}
         if stamp and stamp.enabled:
             total = client.count(index=row["index"])["count"]  # _cat's docs.count includes nested documents
             with_vector = client.count(index=row["index"], body={"query": {"exists": {"field": HASH_FIELD}}})["count"]

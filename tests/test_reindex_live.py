@@ -1,5 +1,6 @@
 """Zero-downtime reindex, crash resume, rollback and skip-unchanged against the real node."""
 import json
+from datetime import datetime, timezone
 import re
 import signal
 import subprocess
@@ -75,10 +76,14 @@ def test_reindex_under_search_load_then_rollback(client, encoder, source_index):
     assert reindexing.alias_indices(client, "ops") == ["ops-v1"]
 
 
+def _reindex_args(node_url, alias):
+    return [sys.executable, "-m", "bridge", "-v", "--url", node_url, "reindex", "--source", "ops-v1",
+            "--alias", alias, "--window", str(WINDOW), "--format", "json", "--lease", "20"]
+
+
 def _reindex_cli(node_url, alias, log_path):
-    args = [sys.executable, "-m", "bridge", "-v", "--url", node_url, "reindex", "--source", "ops-v1",
-            "--alias", alias, "--window", str(WINDOW), "--format", "json"]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(log_path, "w"), text=True)
+    return subprocess.Popen(_reindex_args(node_url, alias), stdout=subprocess.PIPE, stderr=open(log_path, "w"),
+                            text=True)
 
 
 def _encoded_so_far(log_path) -> int:
@@ -109,6 +114,14 @@ def test_sigkill_mid_reindex_then_rerun_resumes(client, node_url, source_index, 
     stamp = IndexStamp.from_mapping(client.indices.get_mapping(index=target))[1]
     assert stamp.reindex.state == "copying"
 
+    # the dead process holds the alias's lease: a rerun is refused, naming it, until the lease expires (20 s)
+    refused = subprocess.run(_reindex_args(node_url, "crash"), capture_output=True, text=True)
+    if refused.returncode == 0:  # the model load outlasted the 3 s lease: the rerun took over and finished
+        pytest.fail("lease expired before the rerun asked; nothing proves the refusal")
+    assert refused.returncode == 2 and "lease expires" in refused.stderr, refused.stderr[-2000:]
+    expires = re.search(r"expires at (\S+Z)", refused.stderr).group(1)
+    wait = datetime.strptime(expires, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp() - time.time()
+    time.sleep(max(0.0, wait) + 1.5)
     proc = _reindex_cli(node_url, "crash", tmp_path / "second.log")
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, (tmp_path / "second.log").read_text()[-3000:]

@@ -22,17 +22,25 @@ from .options import DRY_RUN, BACKEND, FORMAT, PRECISION, connection_options, em
 @click.option("--window", default=128, show_default=True, help="Documents encoded per batch (the resume unit).")
 @click.option("--sample-queries", default=5, show_default=True,
               help="Queries (source titles) whose top-10 must equal exact scoring before the swap.")
+@click.option("--max-write-block", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Longest the source may be write-blocked for the last catch-up and the swap (seconds); "
+                   "beyond it the block is lifted and nothing is swapped.")
+@click.option("--lease", "lease_seconds", default=60.0, show_default=True, type=click.FloatRange(min=1),
+              help="Seconds after which a reindex of the alias whose process died may be taken over.")
 @click.option("--delete-old", is_flag=True, help="Delete the indices the alias pointed at (asks first).")
 @click.option("--yes", is_flag=True, help="Don't ask before deleting.")
 @DRY_RUN
 @FORMAT
 @connection_options()
 @click.pass_obj
-def reindex_cmd(settings, source, alias, model, backend, precision, text_fields, window, sample_queries, delete_old, yes,
-                dry_run, fmt):
+def reindex_cmd(settings, source, alias, model, backend, precision, text_fields, window, sample_queries,
+                max_write_block, lease_seconds, delete_old, yes, dry_run, fmt):
     """Re-encode SOURCE into a new versioned index and swap ALIAS to it with zero downtime.
 
-    Reruns after a crash continue into the unfinished index without re-encoding finished batches.
+    Writes made to SOURCE during the copy (by any writer) are caught up from its sequence numbers; the last
+    pass, the removal of documents deleted meanwhile and the swap run under a short write block on SOURCE
+    (writers retry through it). One reindex per alias at a time. Reruns after a crash continue into the
+    unfinished index without re-encoding finished batches.
     """
     from tqdm import tqdm
 
@@ -56,12 +64,15 @@ def reindex_cmd(settings, source, alias, model, backend, precision, text_fields,
     cfg = api.IngestConfig(window=window, chunk_size=window, queue_windows=1, concurrency=1, refresh=False,
                            retry=settings.retry_policy())
     with tqdm(total=total, unit="doc", file=sys.stderr, desc=f"reindex -> {plan.target}") as bar:
-        summary = api.reindex(client, encoder, plan, cfg, sample_queries, progress=bar.update, confirm_delete=confirm)
-    ing = summary.ingest
+        summary = api.reindex(client, encoder, plan, cfg, sample_queries, progress=bar.update, confirm_delete=confirm,
+                              catchup=api.CatchUpConfig(max_block_seconds=max_write_block, lease_seconds=lease_seconds))
+    ing, caught = summary.ingest, summary.catchup
     emit(fmt, summary.__dict__,
          f"{'resumed' if plan.resume else 'built'} {plan.target}: encoded {ing['encoded']}, unchanged "
          f"{ing['skipped_unchanged']}, {summary.target_count} documents, {summary.verified_queries} queries "
-         f"verified; alias {alias} -> {plan.target}" + (f"; deleted {summary.deleted}" if summary.deleted else ""))
+         f"verified; caught up {caught['caught_up']} documents in {caught['passes']} passes, "
+         f"{caught['deletes_applied']} deletions, writes blocked {caught['write_block_seconds']:.3f} s; "
+         f"alias {alias} -> {plan.target}" + (f"; deleted {summary.deleted}" if summary.deleted else ""))
 
 
 @click.group("alias")

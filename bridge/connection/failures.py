@@ -47,7 +47,8 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, connection_errors):
         return True
     if isinstance(exc, transport_errors):
-        return status_of(exc) in TRANSIENT_STATUS
+        # a write block (403 cluster_block_exception) is held for a moment by a reindex's last catch-up
+        return status_of(exc) in TRANSIENT_STATUS or (status_of(exc) == 403 and "cluster_block_exception" in str(exc))
     if isinstance(exc, urllib.error.HTTPError):
         return exc.code in TRANSIENT_STATUS
     return isinstance(exc, (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError))
