@@ -83,6 +83,14 @@ class Missing:
 
 
 @dataclass(frozen=True)
+class NoText:
+    """A stored document with nothing in its text fields: no vector to write (``update``)."""
+
+    id: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Encoded:
     """A document ready to send: its bulk ``action`` and where it came from (``line``); ``retry`` is what to
     read and encode again if a conditional write finds the document changed meanwhile."""
@@ -134,7 +142,7 @@ def encoded_actions(docs: Iterable[Document | Deletion | BadRecord], encoder, in
         log.info("encoded %d documents (%d so far), %d unchanged skipped", len(todo), encoded, sum(skip))
         out: list[Encoded | BadRecord | Unchanged | Missing] = []
         for item, digest, skipped in zip(items, digests, skip):
-            if isinstance(item, (BadRecord, Missing)):
+            if isinstance(item, (BadRecord, Missing, NoText)):
                 out.append(item)
             elif isinstance(item, Deletion):
                 out.append(Encoded(delete_action(index, item), item.line))
@@ -160,9 +168,12 @@ def encoded_actions(docs: Iterable[Document | Deletion | BadRecord], encoder, in
 def _write(write: str, index: str, doc: Document, features: dict[str, float], field_name: str, digest: str) -> Encoded:
     if write == "index":
         return Encoded(bulk_action(index, doc, features, field_name, digest), doc.line)
-    retry = Document(doc.id, "", doc.fields if write == "upsert" else {}, doc.line)
-    if doc.stored is None:
+    if doc.stored is None:  # retried as it was: created if still absent, else merged into what appeared
+        retry = Document(doc.id, "", doc.fields, doc.line)
         return Encoded(create_action(index, doc, features, field_name, digest), doc.line, retry)
+    # the document existed: retried against what it holds then, never recreated if it was deleted meanwhile
+    existed = Stored(doc.stored.index, doc.id, {})
+    retry = Document(doc.id, "", doc.fields if write == "upsert" else {}, doc.line, None, existed)
     return Encoded(update_action(doc, features, field_name, digest), doc.line, retry)
 
 
@@ -172,22 +183,30 @@ def _resolved(items: list, write: str, text_fields: tuple[str, ...],
     stored text (``Missing`` when the cluster does not hold the document), for ``upsert`` the stored document
     with the record's fields merged in. Deletions lose their external version: an enabled index's documents
     carry the cluster's own versions."""
-    wanted = sorted({d.id for d in items if isinstance(d, Document) and d.stored is None})
+    def unread(d) -> bool:  # no state read yet, or a retry's marker that the document existed
+        return d.stored is None or d.stored.seq_no is None
+
+    wanted = sorted({d.id for d in items if isinstance(d, Document) and unread(d)})
     found = current(wanted) if wanted else {}
     out: list = []
     for d in items:
         if isinstance(d, Deletion):
-            out.append(Deletion(d.id, d.line))
+            # update: the index's own writers delete documents; a tombstone writes nothing (a replayed one must
+            # never delete a document created again). upsert: deleted, as Kafka Connect's sink does.
+            out.append(Missing(d.id, d.line) if write == "update" else Deletion(d.id, d.line))
             continue
         if not isinstance(d, Document):
             out.append(d)
             continue
-        stored = d.stored or found.get(d.id)
-        if stored is None and write == "update":
+        stored = found.get(d.id) if unread(d) else d.stored
+        if stored is None and (write == "update" or d.stored is not None):  # gone: never recreated
             out.append(Missing(d.id, d.line))
             continue
         source = merged(stored.source if stored else {}, d.fields if write == "upsert" else {})
         text = text_of(source, text_fields)
+        if not text and write == "update":  # nothing to encode: not an error of anyone's
+            out.append(NoText(d.id, d.line))
+            continue
         if isinstance(text, BadRecord) or not text:
             reason = text.reason if isinstance(text, BadRecord) else f"no text: fields {list(text_fields)} " \
                                                                     "are missing, empty or whitespace"

@@ -189,6 +189,7 @@ def backfill(client, name: str, *, encoder=None, model: str | None = None, part:
     vector is missing or stale, and write the vector by a partial update conditional on the ``_seq_no`` the text
     was read with: a change made meanwhile is read and encoded again, a deletion is never undone. Rerunning
     skips documents whose vector is current."""
+    open_index(client, name)  # IndexNotFound / IndexNotBridged (not enabled) before a model is loaded
     encoder, stamp = open_for_ingest(client, name, encoder=encoder, model=model, create=False,
                                      encoder_options=encoder_options)
     return backfilling.run(client, name, encoder, stamp, part, query, config, dead_letter=dead_letter,

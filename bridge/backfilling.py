@@ -29,6 +29,7 @@ class BackfillSummary:
     updated: int = 0
     conflicts_retried: int = 0
     deleted_meanwhile: int = 0
+    no_text: int = 0
     failed: int = 0
     seconds: float = 0.0
     slice: str = "0/1"
@@ -46,6 +47,7 @@ class BackfillSummary:
         self.updated += part.indexed
         self.conflicts_retried += part.conflicts_retried
         self.deleted_meanwhile += part.deleted_meanwhile
+        self.no_text += part.no_text
         self.failed += part.failed
         self.seconds += part.seconds
         self.errors.extend(part.errors)

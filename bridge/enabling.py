@@ -60,6 +60,10 @@ def plan(mappings: dict, closed: set[str], cfg: IndexConfig, model: ModelStamp) 
             raise ConfigError(f"index {index!r} is closed: open it first")
         current = body.get("mappings") or {}
         properties = current.get("properties") or {}
+        source = current.get("_source") or {}
+        if source.get("enabled") is False or source.get("includes") or source.get("excludes"):
+            raise ConfigError(f"index {index!r} does not keep every field in _source: a partial update rebuilds the "
+                              "document from _source and would drop the others")
         for name in cfg.text_fields:
             found = field_mapping(properties, name)
             if found is None:
@@ -82,7 +86,7 @@ def _change(index: str, current: dict, properties: dict, cfg: IndexConfig, stamp
                               f"splade-bridge needs it as {spec['type']} (choose another vector field name)")
     if existing is not None:
         stamped = IndexStamp.from_meta(existing)
-        if stamped.content_key() != stamp.content_key():  # model, long documents, pruning, quantization, field
+        if stamped.content_key() != stamp.content_key() or stamped.text_fields != stamp.text_fields:
             raise ConfigError(f"index {index!r} already holds SPLADE vectors made otherwise (model "
                               f"{stamped.model.model!r}, field {stamped.vector_field!r}); to change how they are "
                               "made, reindex it into a new index")

@@ -55,13 +55,14 @@ def run(client, encoder, index: str, records: Iterable[dict | BadRecord], stamp:
     restore = _pause_refresh(client, index) if cfg.bulk_load else None
     try:
         pipeline.run(records, encoder, index, stamp, edges, cfg, summary)
-        for _ in range(cfg.conflict_retries):  # changed meanwhile: read again, encode again
-            if not conflicts:
-                break
-            again = [o.retry for o in conflicts]
+        stalls = 0
+        while conflicts and stalls < cfg.conflict_retries:  # changed meanwhile: read again, encode again
+            # in input order (windows may be acknowledged out of order): several records of one id keep theirs
+            again = [o.retry for o in sorted(conflicts, key=lambda o: o.line or 0)]
             summary.conflicts_retried += len(again)
             conflicts.clear()
             pipeline.run(again, encoder, index, stamp, edges, cfg, summary)
+            stalls = stalls + 1 if len(conflicts) >= len(again) else 0  # give up only when no pass progresses
         _give_up(conflicts, summary, edges, cfg.conflict_retries)
     except Exception as exc:
         raise hinted(IngestAborted(summary, exc, f"{describe(exc)}; ingest stopped after {summary.indexed} "

@@ -36,9 +36,11 @@ class Lease:
     seconds: float = 60.0
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
     lost: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def acquire(self, target: str) -> None:
-        """Take the alias's lease (or one that expired); ``ReindexError`` naming the holder otherwise."""
+    def acquire(self, target: str) -> dict | None:
+        """Take the alias's lease (or one that expired); ``ReindexError`` naming the holder otherwise. Returns
+        the expired holder's record when one was taken over (``blocking``: it died holding a write block)."""
         _ensure_index(self.client)
         now = _now()
         doc = {"owner": self.owner, "target": target, "started": now, "renewed": now, "seconds": self.seconds}
@@ -46,7 +48,7 @@ class Lease:
         try:
             resp = self.client.index(index=LOCKS, id=self.alias, body=doc, op_type="create", refresh=True)
             self._version = (resp["_seq_no"], resp["_primary_term"])
-            return
+            return None
         except transport as exc:
             if status_of(exc) != 409:
                 raise
@@ -68,21 +70,24 @@ class Lease:
                 raise ReindexError(f"another process took over the reindex of {self.alias!r} first") from None
             raise
         self._version = (resp["_seq_no"], resp["_primary_term"])
+        return other
 
-    def renew(self) -> None:
-        """Extend the lease; sets ``lost`` (and raises) if another process holds it now."""
+    def renew(self, **note) -> None:
+        """Extend the lease (recording ``note`` in it, e.g. ``blocking=True``); sets ``lost`` (and raises) if
+        another process holds it now."""
         _, _, transport = client_exceptions()
-        held = {"owner": self.owner, "renewed": _now()}
+        held = {"owner": self.owner, "renewed": _now(), **note}
         try:
-            resp = self.client.update(index=LOCKS, id=self.alias, body={"doc": held}, if_seq_no=self._version[0],
-                                      if_primary_term=self._version[1], refresh=True)
+            with self._lock:
+                resp = self.client.update(index=LOCKS, id=self.alias, body={"doc": held},
+                                          if_seq_no=self._version[0], if_primary_term=self._version[1], refresh=True)
+                self._version = (resp["_seq_no"], resp["_primary_term"])
         except transport as exc:
             if status_of(exc) in (404, 409):
                 self.lost.set()
                 raise ReindexError(f"the reindex lease of {self.alias!r} was taken over by another process; "
                                    "this one stops") from None
             raise
-        self._version = (resp["_seq_no"], resp["_primary_term"])
 
     def check(self) -> None:
         if self.lost.is_set():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .actions import Missing, Unchanged
+from .actions import Missing, NoText, Unchanged
 from .types import BadRecord, Document
 
 
@@ -12,7 +12,7 @@ class Outcome:
     """What became of one input record: ``indexed``, ``deleted``, ``unchanged``, ``already_applied`` (its
     external version is not newer than the stored one: a replay), ``conflict`` (a partial write found the
     document changed since it was read: ``retry`` is to be read and encoded again), ``missing`` (a partial
-    write of a document the cluster no longer holds), ``invalid`` (bad input, never encoded) or ``refused`` (by
+    write of a document the cluster no longer holds), ``no_text`` (a stored document with empty text fields), ``invalid`` (bad input, never encoded) or ``refused`` (by
     the cluster); ``line`` is its position in the source."""
 
     status: str
@@ -41,6 +41,8 @@ def outcomes_of(batch: list, answers: list[tuple[bool, dict]]) -> list[Outcome]:
             out.append(Outcome("unchanged", item.id, item.line))
         elif isinstance(item, Missing):
             out.append(Outcome("missing", item.id, item.line))
+        elif isinstance(item, NoText):
+            out.append(Outcome("no_text", item.id, item.line))
         else:
             ok, result = next(answer)
             (op, info), = result.items()

@@ -70,6 +70,7 @@ class IngestSummary:
     already_applied: int = 0     # records older than the stored version (external versions): a replay
     conflicts_retried: int = 0   # partial writes whose document changed meanwhile: read and encoded again
     deleted_meanwhile: int = 0   # partial writes of documents the cluster no longer holds (never recreated)
+    no_text: int = 0             # stored documents with empty text fields: nothing to encode
     request_retries: int = 0     # bulk requests resent after a connection error, timeout or 5xx
     document_resends: int = 0    # documents resent after a per-document 429 or 503
     max_in_flight: int = 0       # most documents held between input and acknowledgement
@@ -140,6 +141,7 @@ def run(records: Iterable[dict | BadRecord], encoder, index: str, stamp: IndexSt
             summary.deleted += o.status == "deleted"
             summary.already_applied += o.status == "already_applied"
             summary.deleted_meanwhile += o.status == "missing"
+            summary.no_text += o.status == "no_text"
             if o.status in ("invalid", "refused"):
                 summary.failed += 1
                 entry = o.dead_letter_entry

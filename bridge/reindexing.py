@@ -47,8 +47,8 @@ class CatchUpConfig:
     documents (at most ``max_passes``), then a write block of at most ``max_block_seconds`` on the source for the
     last pass, the id reconciliation and the swap. ``lease_seconds``: how long a dead reindex holds its alias."""
 
-    max_passes: int = 5
-    settle: int = 100
+    max_passes: int = 10
+    settle: int = 10
     max_block_seconds: float = 10.0
     lease_seconds: float = 60.0
 
@@ -131,7 +131,10 @@ def run(client, encoder, p: ReindexPlan, cfg: indexing.IngestConfig = indexing.I
         catch: CatchUpConfig = CatchUpConfig()) -> ReindexSummary:
     """Copy, catch up, verify and swap under the alias's lease (``ReindexError`` when another reindex holds it)."""
     held = lease.Lease(client, p.alias, catch.lease_seconds)
-    held.acquire(p.target)
+    previous = held.acquire(p.target)
+    if previous and previous.get("blocking"):  # its holder died inside the write block: lift what it left
+        log.warning("lifting the write block a dead reindex of %s left on %s", p.alias, ",".join(p.source_indices))
+        client.indices.put_settings(index=",".join(p.source_indices), body={"index": {"blocks.write": None}})
     held.keep()
     try:
         return _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catch, held)
@@ -163,29 +166,43 @@ def _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catc
     icfg = indexing.IngestConfig(**{**cfg.__dict__, "text_fields": p.text_fields, "skip_unchanged": True})
     summary.ingest = _copy(client, encoder, p, stamp, sampled(_strip_vectors(read_source(client, p.source_indices),
                                                                             drop)), icfg, progress).as_dict()
-    fresh = replace(icfg, skip_unchanged=False)  # a changed document is written whole, its other fields too
+    # a changed document is written whole (its other fields too); one changed again while read comes twice
+    fresh = replace(icfg, skip_unchanged=False, unique_ids=False)
     counts = {"passes": 0, "caught_up": 0, "deletes_applied": 0, "write_block_seconds": 0.0}
-    for _ in range(catch.max_passes):
+
+    def catch_up() -> int:  # one pass: what was written since the last marks
+        nonlocal since
         held.check()
+        log.info("catch-up pass %d into %s", counts["passes"] + 1, p.target)
         now = catchup.marks(client, p.source_indices)
         changed = _copy(client, encoder, p, stamp, _docs(catchup.changed_since(client, since), drop), fresh).read
         since, counts["passes"], counts["caught_up"] = now, counts["passes"] + 1, counts["caught_up"] + changed
-        if changed <= catch.settle:
-            break
+        return changed
+
+    def settle() -> None:  # passes until one finds little: the last one, under the block, is then short
+        for _ in range(catch.max_passes):
+            if catch_up() <= catch.settle:
+                return
+
+    settle()
     summary.verified_queries = verify(client, encoder, p, queries)
-    held.check()
+    counts["deletes_applied"] = _reconcile(client, encoder, p, stamp, drop, fresh)  # the bulk of them, unblocked
+    client.indices.put_settings(index=p.target, body={"index": {"refresh_interval": None,
+                                                                 "number_of_replicas": p.replicas}})
+    settle()
+    held.renew(blocking=True)  # a process taking over after this one dies lifts the block
     with catchup.write_block(client, p.source_indices, catch.max_block_seconds) as block:
-        changed = _copy(client, encoder, p, stamp, _docs(catchup.changed_since(client, since), drop), fresh).read
-        counts["passes"], counts["caught_up"] = counts["passes"] + 1, counts["caught_up"] + changed
-        counts["deletes_applied"] = _reconcile(client, encoder, p, stamp, drop, fresh)
+        changed = catch_up()
+        log.info("last pass under the write block: %d documents in %.3f s", changed, block())
+        counts["deletes_applied"] += _reconcile(client, encoder, p, stamp, drop, fresh, block=True)
+        log.info("reconciled under the write block at %.3f s", block())
         summary.source_count = sum(client.count(index=i)["count"] for i in p.source_indices)
         block()
-        client.indices.put_settings(index=p.target, body={"index": {"refresh_interval": None,
-                                                                     "number_of_replicas": p.replicas}})
         write_stamp(client, p.target, replace(stamp, reindex=replace(stamp.reindex, state="done")))
         held.check()
         swap_alias(client, p.alias, p.target, tuple(alias_indices(client, p.alias)))
         counts["write_block_seconds"] = round(block(), 3)
+    held.renew(blocking=False)
     summary.catchup = counts
     write_stamp(client, p.target, replace(stamp, reindex=replace(stamp.reindex, state="done", catchup=counts)))
     log.warning("caught up %d documents in %d passes, %d deletions; writes blocked for %.3f s",
@@ -217,10 +234,11 @@ def _copy(client, encoder, p: ReindexPlan, stamp, docs: Iterator[dict], icfg, pr
     return result
 
 
-def _reconcile(client, encoder, p: ReindexPlan, stamp, drop: tuple[str, ...], icfg) -> int:
-    """Under the write block: delete from the target what the source no longer holds, copy what it lacks or
-    holds stale, then check that both hold the same ids with each document's current hash (``ReindexError``
-    otherwise). Returns the deletions applied."""
+def _reconcile(client, encoder, p: ReindexPlan, stamp, drop: tuple[str, ...], icfg, block: bool = False) -> int:
+    """Delete from the target what the source no longer holds, copy what it lacks or holds stale. Before the
+    block the ids and each document's hash are compared; under it (``block``) the ids alone, then checked again
+    (``ReindexError`` if they still differ): a document changed since the first comparison was written whole
+    by a catch-up pass, with its current hash. Returns the deletions applied."""
     key = stamp.content_key()
 
     def expected(doc) -> str | None:
@@ -229,9 +247,10 @@ def _reconcile(client, encoder, p: ReindexPlan, stamp, drop: tuple[str, ...], ic
 
     def compare():
         client.indices.refresh(index=",".join((*p.source_indices, p.target)))
-        sources = heapq.merge(*(catchup.ids_in_order(client, i, list(p.text_fields)) for i in p.source_indices),
-                              key=lambda d: d.id)
-        return catchup.differences(sources, catchup.ids_in_order(client, p.target, ["content_hash"]), expected)
+        fields = None if block else list(p.text_fields)
+        sources = heapq.merge(*(catchup.ids_in_order(client, i, fields) for i in p.source_indices), key=lambda d: d.id)
+        target = catchup.ids_in_order(client, p.target, None if block else ["content_hash"])
+        return catchup.differences(sources, target, None if block else expected)
 
     missing, extra, stale = compare()
     if extra:
@@ -240,9 +259,13 @@ def _reconcile(client, encoder, p: ReindexPlan, stamp, drop: tuple[str, ...], ic
         docs = [d for i in p.source_indices for d in scan.read_documents(client, i, query={"ids": {
             "values": missing + stale}})]
         _copy(client, encoder, p, stamp, _docs(iter(docs), drop), icfg)
-    left = [ids for ids in compare() if ids]
+    left = []
+    if block and (extra or missing or stale):  # the repairs hold (the source is write-blocked: nothing moves)
+        answer = client.mget(index=p.target, body={"ids": extra + missing + stale}, _source=False)["docs"]
+        found = {d["_id"]: d.get("found") for d in answer}
+        left = [i for i in extra if found.get(i)] + [i for i in missing + stale if not found.get(i)]
     if left:
-        raise ReindexError(f"verification failed: the target differs from the source ({left[0][:5]}); "
+        raise ReindexError(f"verification failed: the target differs from the source ({left[:5]}); "
                            "the alias was not moved")
     return len(extra)
 

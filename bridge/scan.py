@@ -54,7 +54,13 @@ def read_documents(client, name: str, *, fields: Sequence[str] | None = None, qu
         return
     for index in indices:
         settings = client.indices.get_settings(index=index)[index]["settings"]["index"]
-        yield from _pit(client, index, int(settings.get("number_of_shards", 1)), fields, query, part, page,
+        try:
+            pit = client.create_pit(index=index, params={"keep_alive": keep_alive})["pit_id"]
+        except Exception as exc:  # OpenSearch before 2.4 has no point-in-time: a sliced scroll instead
+            log.info("point-in-time unavailable on %s (%s); using scroll", index, type(exc).__name__)
+            yield from _scroll(client, [index], fields, query, part, page)
+            continue
+        yield from _pit(client, index, pit, int(settings.get("number_of_shards", 1)), fields, query, part, page,
                         keep_alive)
 
 
@@ -70,8 +76,8 @@ def _stored(hit: dict) -> Stored:
     return Stored(hit["_index"], hit["_id"], hit.get("_source") or {}, hit.get("_seq_no"), hit.get("_primary_term"))
 
 
-def _pit(client, index: str, shards: int, fields, query, part: Slice, page: int, keep_alive: str) -> Iterator[Stored]:
-    pit = client.create_pit(index=index, params={"keep_alive": keep_alive})["pit_id"]
+def _pit(client, index: str, pit: str, shards: int, fields, query, part: Slice, page: int,
+         keep_alive: str) -> Iterator[Stored]:
     slices = part.count * shards
     try:
         for engine_slice in range(part.index, slices, part.count):

@@ -71,9 +71,13 @@ def test_update_writes_only_vector_and_hash_conditionally_and_skips_what_is_curr
     assert first.action["if_seq_no"] == 3 and first.action["if_primary_term"] == 1
     doc = first.action["doc"]
     assert set(doc) == {"splade", "content_hash"} and isinstance(doc["splade"], list) and len(doc["splade"]) == 1
-    assert first.retry == Document("a", "", {}, 1)
+    assert first.retry == Document("a", "", {}, 1, None, Stored("idx-1", "a", {}))  # read again, never recreated
     assert out[1] == Unchanged("b", 2) and out[2] == Missing("gone", 3)
-    assert out[3].action == {"_op_type": "delete", "_index": "alias", "_id": "a"}  # no external version
+    assert out[3] == Missing("a", 4)  # update: the index's own writers delete; a tombstone writes nothing
+    # the retry of a document deleted meanwhile: missing, not created again
+    again, = encoded_actions([first.retry], FakeEncoder(), "alias", stamp, 10, write="update",
+                             current=lambda ids: {})
+    assert again == [Missing("a", 1)]
 
 
 def test_upsert_merges_the_record_into_the_stored_text_or_creates():
@@ -86,7 +90,14 @@ def test_upsert_merges_the_record_into_the_stored_text_or_creates():
     assert update["_op_type"] == "update" and update["doc"]["title"] == "new title" and "body" not in update["doc"]
     assert update["doc"]["content_hash"] == content_hash(Document("a", "new title\nkept body"), stamp.content_key())
     assert create["_op_type"] == "create" and create["_index"] == "alias" and create["_source"]["tag"] == "x"
-    assert out[1].retry.fields == {"title": "fresh", "tag": "x"}
+    assert out[1].retry.fields == {"title": "fresh", "tag": "x"} and out[1].retry.stored is None
+    # an upsert's retry of a document that existed and was deleted meanwhile is not recreated
+    gone, = encoded_actions([out[0].retry], FakeEncoder(), "alias", stamp, 10, write="upsert",
+                            current=lambda ids: {})
+    assert gone == [Missing("a", 1)]
+    deletion, = encoded_actions([Deletion("a", 3, version=7)], FakeEncoder(), "alias", stamp, 10, write="upsert",
+                                current=lambda ids: {})
+    assert deletion[0].action == {"_op_type": "delete", "_index": "alias", "_id": "a"}  # no external version
 
 
 def test_merged_follows_the_engines_partial_update():

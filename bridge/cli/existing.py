@@ -103,7 +103,7 @@ def backfill_cmd(settings, name, model, backend, precision, part, query, window,
         summary.dead_letter = None
     out = summary.as_dict()
     emit(fmt, out, ", ".join(f"{k} {out[k]}" for k in ("read", "encoded", "unchanged", "updated", "conflicts_retried",
-                                                       "deleted_meanwhile", "failed"))
+                                                       "deleted_meanwhile", "no_text", "failed"))
          + f" in {summary.seconds:.1f}s" + (f"; failed documents in {summary.dead_letter}" if summary.failed else ""))
     if summary.failed:
-        raise SystemExit(2 if summary.updated == 0 else 1)
+        raise SystemExit(2 if summary.updated == 0 and summary.unchanged == 0 else 1)

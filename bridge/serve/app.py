@@ -223,9 +223,17 @@ def create_app(encoder=None, client=None, cfg: ServeConfig = ServeConfig(), load
         return {"status": "ok", "model": default.model if default else None,
                 "revision": default.revision if default else None, "cluster": client is not None}
 
+    readiness: list = [0.0, None]  # (when, answer): probes exempt from the in-flight cap share one check a second
+
     @app.get("/readyz")
     async def readyz():
         """Ready when the cluster answers and the model of every named served index is loaded."""
+        if readiness[1] is None or time.monotonic() - readiness[0] >= 1.0:
+            readiness[:] = [time.monotonic(), await check_ready()]
+        status, body = readiness[1]
+        return JSONResponse(body, status_code=status, headers={"retry-after": "1"} if status == 503 else None)
+
+    async def check_ready() -> tuple[int, dict]:
         checks: dict = {}
         if client is not None:
             try:
@@ -249,9 +257,8 @@ def create_app(encoder=None, client=None, cfg: ServeConfig = ServeConfig(), load
             checks["model"] = "no model"
         failing = {k: v for k, v in checks.items() if v != "ok"}
         if failing:
-            return JSONResponse({"error": "not ready: " + "; ".join(f"{k}: {v}" for k, v in failing.items()),
-                                 "checks": checks}, status_code=503, headers={"retry-after": "1"})
-        return {"status": "ready", "checks": checks}
+            return 503, {"error": "not ready: " + "; ".join(f"{k}: {v}" for k, v in failing.items()), "checks": checks}
+        return 200, {"status": "ready", "checks": checks}
 
     @app.get("/metrics")
     async def prometheus() -> PlainTextResponse:

@@ -12,7 +12,11 @@ from typing import Callable, Sequence
 
 from cachetools import LRUCache
 
-from ..api import SparseVector
+from ..api import BridgeError, SparseVector
+
+
+class Unavailable(BridgeError):
+    """The batcher stopped (its model was unloaded): the request may be retried."""
 
 
 @dataclass(frozen=True)
@@ -42,12 +46,16 @@ class MicroBatcher:
         self._task = asyncio.create_task(self._loop(), name="splade-microbatch")
 
     async def stop(self) -> None:
-        """Finish what is queued, then stop."""
+        """Finish what is queued, then stop; what is queued after that fails with ``Unavailable``."""
         if self._task is None:
             return
         await self._queue.put(None)
         await self._task
         self._task = None
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None and not item[1].done():
+                item[1].set_exception(Unavailable("the query model was unloaded; retry"))
 
     async def expand(self, text: str) -> SparseVector:
         if self._cache is not None and text in self._cache:
@@ -55,7 +63,7 @@ class MicroBatcher:
             return self._cache[text]
         self._observe("cache_miss", 1)
         if self._task is None:
-            raise RuntimeError("the batcher is not running")
+            raise Unavailable("the query model was unloaded; retry")
         future = asyncio.get_running_loop().create_future()
         await self._queue.put((text, future))
         return await future

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from ..api import (BridgeError, ClusterRefused, ClusterUnreachable, ConfigError, IndexNotBridged, IndexNotFound,
                    ModelMismatch, QueryError, as_bridge_error)
+from .batcher import Unavailable
 from .schema import describe_invalid
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (IndexNotBridged, 400),
     (ConfigError, 400),
     (ClusterUnreachable, 503),
+    (Unavailable, 503),
     (ClusterRefused, 502),
 )
 

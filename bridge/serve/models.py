@@ -5,7 +5,8 @@ model is followed without a restart.
 A model not yet held is loaded in a worker thread; until it is ready ``get`` answers None (the service says
 503 with ``Retry-After``) — a query is never expanded by another model meanwhile. ``preload`` starts the load
 early (a reindex announces its target's model in the source stamp before it swaps the alias). At most ``keep``
-models are held; the least recently used is dropped, never the default one.
+models are held; the least recently used is dropped (its batcher stopped ``grace`` seconds later, so requests
+using it finish), never the default one. A failed load is tried again after ``retry_failed`` seconds.
 """
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ class Held:
 
 @dataclass(frozen=True)
 class PoolConfig:
-    keep: int = 2                        # models held at once (the default one besides)
+    keep: int = 3                        # models held at once (the default one besides): served ones + a preload
+    grace: float = 30.0                  # seconds a dropped model keeps answering the requests that hold it
+    retry_failed: float = 30.0           # seconds before a failed load is tried again
     allowed: tuple[str, ...] = ()        # model references (fnmatch patterns) that may be loaded; () = any
 
     def __post_init__(self) -> None:
@@ -52,7 +55,7 @@ class ModelPool:
         self._load, self.cfg, self.batch, self._observe, self._on_load = load, cfg, batch, observe, on_load
         self._held: OrderedDict[tuple, Held] = OrderedDict()
         self._loading: dict[tuple, asyncio.Task] = {}
-        self._failed: dict[tuple, str] = {}
+        self._failed: dict[tuple, tuple[str, float]] = {}
         self.default: Held | None = None
 
     async def add(self, encoder, default: bool = False) -> Held:
@@ -76,16 +79,19 @@ class ModelPool:
             return self._held[key]
         self.preload(model)
         if key in self._failed:
-            raise BridgeError(self._failed[key])
+            raise BridgeError(self._failed[key][0])
         return None
 
     def preload(self, model: ModelStamp) -> None:
         """Start loading ``model`` unless it is held or loading already."""
         key = model_key(model)
+        loop = asyncio.get_running_loop()
+        if key in self._failed and loop.time() - self._failed[key][1] >= self.cfg.retry_failed:
+            del self._failed[key]
         if key in self._held or key in self._loading or key in self._failed:
             return
         if self._load is None or not self.cfg.allows(model.model):
-            self._failed[key] = f"model {model.model!r} may not be loaded by this service (--allow-model)"
+            self._failed[key] = (f"model {model.model!r} may not be loaded by this service (--allow-model)", 1e18)
             return
         self._loading[key] = asyncio.get_running_loop().create_task(self._load_one(key, model))
 
@@ -100,9 +106,9 @@ class ModelPool:
             self._on_load("ok")
             await self._evict()
         except Exception as exc:  # reported to every request for this model
-            self._failed[key] = f"could not load model {model.model!r}: {exc}"
+            self._failed[key] = (f"could not load model {model.model!r}: {exc}", asyncio.get_running_loop().time())
             self._on_load("failed")
-            log.error("%s", self._failed[key])
+            log.error("%s", self._failed[key][0])
         finally:
             self._loading.pop(key, None)
 
@@ -110,7 +116,7 @@ class ModelPool:
         while len([h for h in self._held.values() if h is not self.default]) > self.cfg.keep:
             key = next(k for k, h in self._held.items() if h is not self.default)
             held = self._held.pop(key)
-            await held.batcher.stop()
+            asyncio.get_running_loop().call_later(self.cfg.grace, lambda b=held.batcher: asyncio.ensure_future(b.stop()))
             log.warning("dropped query model %s (least recently used)", key[0])
 
     async def stop(self) -> None:
