@@ -13,6 +13,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from .actions import HASH_FIELD
 from .errors import ReindexError
 from .types import Stored
 
@@ -80,7 +81,7 @@ def differences(source: Iterator[Stored], target: Iterator[Stored],
             extra.append(t.id)
             t = next(target, None)
         else:
-            if expected_hash is not None and t.source.get("content_hash") != expected_hash(s):
+            if expected_hash is not None and t.source.get(HASH_FIELD) != expected_hash(s):
                 stale.append(s.id)
             s, t = next(source, None), next(target, None)
     return missing, extra, stale

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .actions import HASH_FIELD
 from .connection.failures import client_exceptions
 from .errors import ConfigError, IndexNotFound
 from .mapping import IndexConfig
 from .stamp import META_KEY, IndexStamp, ModelStamp
 
-HASH_FIELD = "content_hash"
 TEXT_TYPES = ("text", "match_only_text")
 
 

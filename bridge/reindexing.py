@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 
 from . import catchup, indexing, lease, scan
-from .actions import content_hash
+from .actions import HASH_FIELD, content_hash
 from .records import text_of
 from .types import Document
 from .connection.failures import describe
@@ -153,7 +153,7 @@ def _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catc
         stamp = create_target(client, p, encoder)
     announce_model(client, p.source_indices, encoder.stamp)
     vector_fields = {getattr(stamp_of(client, i), "vector_field", "splade") for i in p.source_indices}
-    drop = tuple(vector_fields | {"content_hash"})
+    drop = tuple(vector_fields | {HASH_FIELD})
     since = catchup.marks(client, p.source_indices)  # before the snapshot: every later write is caught up
     queries: list[str] = []
 
@@ -249,7 +249,7 @@ def _reconcile(client, encoder, p: ReindexPlan, stamp, drop: tuple[str, ...], ic
         client.indices.refresh(index=",".join((*p.source_indices, p.target)))
         fields = None if block else list(p.text_fields)
         sources = heapq.merge(*(catchup.ids_in_order(client, i, fields) for i in p.source_indices), key=lambda d: d.id)
-        target = catchup.ids_in_order(client, p.target, None if block else ["content_hash"])
+        target = catchup.ids_in_order(client, p.target, None if block else [HASH_FIELD])
         return catchup.differences(sources, target, None if block else expected)
 
     missing, extra, stale = compare()

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.concurrency import run_in_threadpool
 
 from .. import api
-from ..api import (DEFAULT_CLAUSE_BUDGET, BridgeError, Expander, checked_query, IndexNotFound, PruneConfig, Searcher, SearchOptions,
+from ..api import (DEFAULT_CLAUSE_BUDGET, BridgeError, Expander, checked_query, PruneConfig, Searcher, SearchOptions,
                    StampCache, __version__, plan_query)
 from .access import AccessLog
 from .batcher import BatchConfig
@@ -292,7 +292,5 @@ def _open_searcher(client, encoder, name: str, inference_free: bool) -> Searcher
 def _search(searcher: Searcher, tokens: dict[str, float], opts: SearchOptions, text: str):
     try:
         return searcher.search_tokens(tokens, opts, text=text)
-    except IndexNotFound as exc:
-        raise ApiError(404, str(exc)) from None
     except Exception as exc:
         raise ApiError.of(exc) from None
