@@ -17,8 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from . import backfilling
-from . import enabling, indexing, reindexing
+from . import aliases, backfilling, enabling, indexing, reindexing
 from .backfilling import BackfillSummary
 from .enabling import EnablePlan
 from .expansion import Expander, checked as checked_query
@@ -34,11 +33,10 @@ from .config import (BACKENDS, DEFAULT_DOC_TOP_K, DEFAULT_MODEL, DEFAULT_QUERY_T
 from .connection.client import DEFAULT_CLAUSE_BUDGET, clause_budget, connect as _connect
 from .connection.engines import ENGINES, capabilities, engine_of, parse_version
 from .connection.failures import as_bridge_error, describe
-from .errors import hinted
 from .errors import (AuthenticationFailed, BridgeError, ClusterError, ClusterRefused, ClusterUnreachable,
                      ConfigError, IndexExists, IndexNotBridged, IndexNotFound, IngestAborted, MissingExtra,
-                     ModelLoadError, ModelMismatch, NodeError, QueryError, ReindexError)
-from .indices import StampCache, create_index as _create_index, read_stamp, stamp_of
+                     ModelLoadError, ModelMismatch, NodeError, QueryError, ReindexError, hinted)
+from .indices import StampCache, create_index as _create_index, delete_index, read_stamp, stamp_of
 from .mapping import IndexConfig
 from .model_store import fetch_tiny
 from .pipeline import Edges, IngestConfig, IngestSummary, Outcome
@@ -55,7 +53,7 @@ __all__ = [
     "__version__", "connect", "load_encoder", "create_index", "open_index", "open_for_ingest", "ingest",
     "read_records", "StampCache", "CatchUpConfig", "Expander", "checked_query", "enable_index", "backfill", "check_backfill", "Slice",
     "EnablePlan", "BackfillSummary", "expand", "open_searcher", "search", "evaluate", "require_eval_extra",
-    "build_idf", "cluster_status", "plan_reindex", "reindex", "rollback_alias", "ConnectionConfig", "EncoderConfig",
+    "build_idf", "cluster_status", "plan_reindex", "reindex", "rollback_alias", "delete_index", "ConnectionConfig", "EncoderConfig",
     "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig", "IngestConfig", "IngestSummary", "Outcome", "Edges",
     "SearchOptions", "TwoPhase", "Hybrid", "Hit", "Hits", "Searcher", "IndexStamp", "ModelStamp", "ReindexState",
     "SparseVector", "Document", "Deletion", "BadRecord", "BACKENDS", "PRECISIONS", "DEFAULT_MODEL",
@@ -275,26 +273,26 @@ def plan_reindex(client, source: str, alias: str, *, encoder=None, model: str | 
     source's stamped model, and a new ``model`` keeps the source's long-document mode. The target gets the
     source's layout (shards, field type, pruning, quantization). Nothing changes until ``reindex(...)``."""
     if encoder is None:
-        source_stamp = stamp_of(client, reindexing.resolve(client, source)[0])
+        source_stamp = stamp_of(client, aliases.resolve(client, source)[0])
         kept = {k: v for k, v in (source_stamp.model.encoder_options() if source_stamp else {}).items()
                 if k in ("long_documents", "window_overlap", "max_windows", "precision", "backend")}
         options = encoder_options or {}
         encoder = load_encoder(model, **kept, **options) if model else load_encoder(stamp=source_stamp, **options)
-    return reindexing.plan(client, source, alias, encoder, tuple(text_fields) if text_fields else None,
-                         delete_old), encoder
+    return reindexing.plan(client, source, alias, encoder, tuple(text_fields or ()) or None, delete_old), encoder
 
 
 def reindex(client, encoder, plan, config: IngestConfig | None = None, sample_queries: int = 5,
             progress: Callable[[int], None] | None = None,
             confirm_delete: Callable[[list[str]], bool] = lambda names: True,
-            catchup: CatchUpConfig = CatchUpConfig()):
+            catchup: CatchUpConfig = CatchUpConfig(), part: Slice = Slice()):
     """Run ``plan`` under the alias's lease: copy, catch up the writes made meanwhile (the last pass under a short
-    write block on the source), verify, restore settings, swap the alias atomically (``ReindexError`` if not)."""
+    write block on the source), verify, restore settings, swap the alias atomically (``ReindexError`` if not);
+    ``part`` I/N: one of N processes sharing it (``bridge.slices``)."""
     config = config or IngestConfig(window=128, chunk_size=128, queue_windows=1, concurrency=1, refresh=False)
     return reindexing.run(client, encoder, plan, config, sample_queries, progress=progress,
-                          confirm_delete=confirm_delete, catch=catchup)
+                          confirm_delete=confirm_delete, catch=catchup, part=part)
 
 
 def rollback_alias(client, alias: str) -> tuple[str, str]:
     """Point ``alias`` back at the index it named before the last reindex; returns (from, to)."""
-    return reindexing.rollback(client, alias)
+    return aliases.rollback(client, alias)

@@ -6,7 +6,7 @@ import time
 from dataclasses import replace
 from typing import Callable
 
-from . import mapping
+from . import lease, mapping
 from .connection.engines import server_capabilities
 from .connection.failures import client_exceptions
 from .errors import ConfigError, IndexExists, IndexNotBridged, IndexNotFound
@@ -91,3 +91,20 @@ def write_stamp(client, name: str, stamp: IndexStamp) -> None:
     meta = dict((body.get("mappings") or {}).get("_meta") or {})
     client.indices.put_mapping(index=name, body={"_meta": {**meta, META_KEY: stamp.to_meta()}})
 
+
+
+def delete_index(client, name: str) -> None:
+    """Delete the concrete index ``name`` (e.g. an abandoned reindex target, which ``status`` names). Refused
+    (``ConfigError``) for an alias or a pattern, an index an alias points at, and a running reindex's target."""
+    if any(c in name for c in "*,?") or client.indices.exists_alias(name=name):
+        raise ConfigError(f"{name!r} is not one index name: name the concrete index to delete")
+    if not client.indices.exists(index=name):
+        raise IndexNotFound(f"index {name!r} does not exist")
+    held = client.indices.get_alias(index=name)[name].get("aliases") or {}
+    if held:
+        raise ConfigError(f"alias {', '.join(sorted(held))} points at {name}: move it first (reindex or alias rollback)")
+    running = [r["id"] for r in lease.records(client) if r["live"] and r.get("target") == name and not r.get("done")]
+    if running:
+        raise ConfigError(f"{name} is the target of a running reindex ({running[0]}): stop it first, or wait until "
+                          "its lease expires")
+    client.indices.delete(index=name)

@@ -4,7 +4,9 @@ The target is a new versioned index ``<alias>-<model-slug>-<UTC timestamp>`` cre
 ``refresh_interval: -1`` and no replicas. Its ``_meta.splade_bridge.reindex`` block is the checkpoint:
 ``state`` is ``copying`` until verification passes, so a rerun after a crash finds the unfinished
 target and continues into it; documents already stored with the same content hash are skipped
-(``indexing.stored_unchanged``), so finished batches are never re-encoded.
+(``indexing.stored_unchanged``), so finished batches are never re-encoded. The alias's lease (``lease``) records
+where the catch-up of writes made meanwhile starts (``catchup.marks``), so a rerun catches up from there too.
+A reindex can be shared by N processes, one slice each (``slices``).
 """
 from __future__ import annotations
 
@@ -16,13 +18,14 @@ from datetime import datetime, timezone
 from typing import Callable, Iterator
 
 
-from . import catchup, indexing, lease, scan
+from . import catchup, copying, indexing, lease, scan, slices
+from .aliases import alias_indices, resolve, swap_alias
 from .actions import HASH_FIELD, content_hash
 from .records import text_of
 from .types import Document
-from .connection.failures import describe
-from .errors import ConfigError, IngestAborted, ReindexError
+from .errors import ConfigError, ReindexError
 from .indices import stamp_of, write_stamp
+from .scan import Slice
 from .targets import ReindexPlan, announce_model, create_target, source_layout, verify
 from .stamp import ModelStamp
 
@@ -51,6 +54,7 @@ class CatchUpConfig:
     settle: int = 10
     max_block_seconds: float = 10.0
     lease_seconds: float = 60.0
+    slice_wait_seconds: float = 600.0  # how long slices 1..N-1 of a shared reindex wait for slice 0
 
     def __post_init__(self) -> None:
         if self.max_passes < 0 or self.settle < 0 or self.max_block_seconds <= 0 or self.lease_seconds <= 0:
@@ -61,27 +65,22 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "model"
 
 
-def alias_indices(client, alias: str) -> list[str]:
-    if not client.indices.exists_alias(name=alias):
-        return []
-    return sorted(client.indices.get_alias(name=alias))
-
-
-def resolve(client, name: str) -> list[str]:
-    """Concrete indices behind an index name or alias."""
-    return sorted(client.indices.get(index=name))
-
-
 def find_resumable(client, alias: str, source_indices: tuple[str, ...], model: ModelStamp) -> str | None:
     """An unfinished target of an earlier run for the same alias, source and model."""
     candidates = client.indices.get(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
+    found = None
     for name in sorted(candidates, reverse=True):
         stamp = stamp_of(client, name)
         state = stamp.reindex if stamp else None
-        if (state is not None and state.state == "copying" and state.source_indices == source_indices
-                and stamp.model.revision == model.revision):
-            return name
-    return None
+        if state is None or state.state != "copying":
+            continue
+        if found is None and state.source_indices == source_indices and stamp.model.revision == model.revision:
+            found = name
+        else:
+            log.warning("%s is an unfinished target of another reindex of %s (%s from %s); unless a reindex still "
+                        "writes it, delete it: splade-bridge index delete %s", name, alias, stamp.model.model,
+                        ",".join(state.source_indices), name)
+    return found
 
 
 def plan(client, source: str, alias: str, encoder, text_fields: tuple[str, ...] | None = None,
@@ -106,30 +105,14 @@ def plan(client, source: str, alias: str, encoder, text_fields: tuple[str, ...] 
                        enabled=bool(source_stamp and source_stamp.enabled))
 
 
-def read_source(client, indices: tuple[str, ...], page: int = 500) -> Iterator[dict]:
-    """Every document of the source as ``{"_id": ..., **_source}`` (``scan.read_documents``)."""
-    for index in indices:
-        for doc in scan.read_documents(client, index, page=page):
-            yield {**doc.source, "_id": doc.id}
-
-
-def _strip_vectors(docs: Iterator[dict], drop: tuple[str, ...]) -> Iterator[dict]:
-    for d in docs:
-        yield {k: v for k, v in d.items() if k not in drop}
-
-
-def swap_alias(client, alias: str, new: str, old: tuple[str, ...]) -> None:
-    """Point ``alias`` at ``new`` only, in one atomic ``_aliases`` call."""
-    actions = [{"remove": {"index": i, "alias": alias}} for i in old if i != new]
-    actions.append({"add": {"index": new, "alias": alias}})
-    client.indices.update_aliases(body={"actions": actions})
-
-
 def run(client, encoder, p: ReindexPlan, cfg: indexing.IngestConfig = indexing.IngestConfig(),
         sample_queries: int = 5, progress: Callable[[int], None] | None = None,
         confirm_delete: Callable[[list[str]], bool] = lambda names: True,
-        catch: CatchUpConfig = CatchUpConfig()) -> ReindexSummary:
-    """Copy, catch up, verify and swap under the alias's lease (``ReindexError`` when another reindex holds it)."""
+        catch: CatchUpConfig = CatchUpConfig(), part: Slice = Slice()) -> ReindexSummary:
+    """Copy, catch up, verify and swap under the alias's lease (``ReindexError`` when another reindex holds it).
+    Shared by N processes (``part`` I/N, ``slices``): slice 0 does all that, the others copy their slice only."""
+    if part.index > 0:
+        return _copy_slice(client, encoder, p, cfg, part, catch, progress)
     held = lease.Lease(client, p.alias, catch.lease_seconds)
     previous = held.acquire(p.target)
     if previous and previous.get("blocking"):  # its holder died inside the write block: lift what it left
@@ -137,12 +120,32 @@ def run(client, encoder, p: ReindexPlan, cfg: indexing.IngestConfig = indexing.I
         client.indices.put_settings(index=",".join(p.source_indices), body={"index": {"blocks.write": None}})
     held.keep()
     try:
-        return _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catch, held)
-    finally:
-        held.release()
+        summary = _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catch, held, part,
+                       previous if previous and previous.get("target") == p.target else {})
+    except BaseException:
+        held.release(keep={"renewed": 0})  # a rerun takes over at once, from the same marks
+        raise
+    held.release()
+    return summary
 
 
-def _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catch: CatchUpConfig, held) -> ReindexSummary:
+def _copy_slice(client, encoder, p: ReindexPlan, cfg, part: Slice, catch: CatchUpConfig, progress) -> ReindexSummary:
+    """Slice ``part`` (not the first) of a shared reindex: copied into the leader's target, nothing more."""
+    target = slices.join(client, p.alias, part, catch.slice_wait_seconds)["target"]
+    p = replace(p, target=target, resume=True)
+    stamp = stamp_of(client, target)
+    state = stamp.reindex if stamp else None
+    if state is None or state.source_indices != p.source_indices or stamp.model.revision != encoder.stamp.revision:
+        raise ReindexError(f"the reindex of {p.alias!r} copies {state.source_indices if state else '?'} into {target} "
+                           f"with {stamp.model.model if stamp else '?'}: run every slice with the same source and model")
+    icfg, drop = copying.settings(client, p, cfg)
+    copy = copying.slice_copier(client, encoder, p, stamp, icfg, drop, progress)
+    return ReindexSummary(plan=p.as_dict(), ingest=slices.copy_part(client, p.alias, part, target,
+                                                                    catch.lease_seconds, copy) or {})
+
+
+def _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catch: CatchUpConfig, held, part,
+         previous: dict) -> ReindexSummary:
     summary = ReindexSummary(plan=p.as_dict())
     if p.resume:
         log.info("resuming into %s", p.target)
@@ -152,9 +155,10 @@ def _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catc
     else:
         stamp = create_target(client, p, encoder)
     announce_model(client, p.source_indices, encoder.stamp)
-    vector_fields = {getattr(stamp_of(client, i), "vector_field", "splade") for i in p.source_indices}
-    drop = tuple(vector_fields | {HASH_FIELD})
-    since = catchup.marks(client, p.source_indices)  # before the snapshot: every later write is caught up
+    icfg, drop = copying.settings(client, p, cfg)
+    # before any snapshot (every later write is caught up); a rerun starts where the first run did
+    since = slices.decode_marks(previous["marks"]) if previous.get("marks") else catchup.marks(client, p.source_indices)
+    held.renew(marks=slices.encode_marks(since), slices=part.count, ready=True)
     queries: list[str] = []
 
     def sampled(stream: Iterator[dict]) -> Iterator[dict]:
@@ -163,9 +167,11 @@ def _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catc
                 queries.append(d[p.text_fields[0]][:200])
             yield d
 
-    icfg = indexing.IngestConfig(**{**cfg.__dict__, "text_fields": p.text_fields, "skip_unchanged": True})
-    summary.ingest = _copy(client, encoder, p, stamp, sampled(_strip_vectors(read_source(client, p.source_indices),
-                                                                            drop)), icfg, progress).as_dict()
+    summary.ingest = copying.slice_copier(client, encoder, p, stamp, icfg, drop, progress, sampled)(part, held)
+    if part.count > 1:  # the other slices' processes copy theirs (a dead one's is copied here)
+        copy = copying.slice_copier(client, encoder, p, stamp, icfg, drop, progress)
+        summary.ingest["slices_taken_over"] = slices.await_parts(client, p.alias, p.target, part.count,
+                                                                 catch.lease_seconds, copy)
     # a changed document is written whole (its other fields too); one changed again while read comes twice
     fresh = replace(icfg, skip_unchanged=False, unique_ids=False)
     counts = {"passes": 0, "caught_up": 0, "deletes_applied": 0, "write_block_seconds": 0.0}
@@ -175,7 +181,8 @@ def _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catc
         held.check()
         log.info("catch-up pass %d into %s", counts["passes"] + 1, p.target)
         now = catchup.marks(client, p.source_indices)
-        changed = _copy(client, encoder, p, stamp, _docs(catchup.changed_since(client, since), drop), fresh).read
+        docs = copying.documents(catchup.changed_since(client, since), drop)
+        changed = copying.copy_documents(client, encoder, p, stamp, docs, fresh).read
         since, counts["passes"], counts["caught_up"] = now, counts["passes"] + 1, counts["caught_up"] + changed
         return changed
 
@@ -203,6 +210,7 @@ def _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catc
         swap_alias(client, p.alias, p.target, tuple(alias_indices(client, p.alias)))
         counts["write_block_seconds"] = round(block(), 3)
     held.renew(blocking=False)
+    slices.clear(client, p.alias, part.count)
     summary.catchup = counts
     write_stamp(client, p.target, replace(stamp, reindex=replace(stamp.reindex, state="done", catchup=counts)))
     log.warning("caught up %d documents in %d passes, %d deletions; writes blocked for %.3f s",
@@ -214,24 +222,6 @@ def _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catc
         client.indices.delete(index=",".join(old))
         summary.deleted = old
     return summary
-
-
-def _docs(stored: Iterator, drop: tuple[str, ...]) -> Iterator[dict]:
-    for d in stored:
-        yield {**{k: v for k, v in d.source.items() if k not in drop}, "_id": d.id}
-
-
-def _copy(client, encoder, p: ReindexPlan, stamp, docs: Iterator[dict], icfg, progress=None):
-    """``docs`` encoded into the target; ``ReindexError`` (the alias not moved) if any could not be."""
-    try:
-        result = indexing.run(client, encoder, p.target, docs, stamp, icfg, progress=progress)
-    except IngestAborted as exc:
-        raise ReindexError(f"{describe(exc.cause)}; {exc.summary.indexed} more documents are in {p.target}; "
-                           "the alias was not moved, rerun the same command to resume") from exc
-    if result.failed:
-        raise ReindexError(f"{result.failed} documents could not be indexed into {p.target} (first: "
-                           f"{result.errors[:1]}); the alias was not moved, rerun to resume")
-    return result
 
 
 def _reconcile(client, encoder, p: ReindexPlan, stamp, drop: tuple[str, ...], icfg, block: bool = False) -> int:
@@ -258,7 +248,7 @@ def _reconcile(client, encoder, p: ReindexPlan, stamp, drop: tuple[str, ...], ic
     if missing or stale:
         docs = [d for i in p.source_indices for d in scan.read_documents(client, i, query={"ids": {
             "values": missing + stale}})]
-        _copy(client, encoder, p, stamp, _docs(iter(docs), drop), icfg)
+        copying.copy_documents(client, encoder, p, stamp, copying.documents(iter(docs), drop), icfg)
     left = []
     if block and (extra or missing or stale):  # the repairs hold (the source is write-blocked: nothing moves)
         answer = client.mget(index=p.target, body={"ids": extra + missing + stale}, _source=False)["docs"]
@@ -268,18 +258,3 @@ def _reconcile(client, encoder, p: ReindexPlan, stamp, drop: tuple[str, ...], ic
         raise ReindexError(f"verification failed: the target differs from the source ({left[:5]}); "
                            "the alias was not moved")
     return len(extra)
-
-
-def rollback(client, alias: str) -> tuple[str, str]:
-    """Point ``alias`` back at the index it named before the last reindex; returns (from, to)."""
-    current = alias_indices(client, alias)
-    if len(current) != 1:
-        raise ReindexError(f"alias {alias!r} points at {current or 'nothing'}; expected one index")
-    stamp = stamp_of(client, current[0])
-    previous = list(stamp.reindex.previous) if stamp and stamp.reindex else []
-    previous = [i for i in previous if client.indices.exists(index=i)]
-    if not previous:
-        raise ReindexError(f"{current[0]} records no earlier index for {alias!r} that still exists")
-    client.indices.update_aliases(body={"actions": [{"remove": {"index": current[0], "alias": alias}}]
-                                        + [{"add": {"index": i, "alias": alias}} for i in previous]})
-    return current[0], ",".join(previous)

@@ -1,7 +1,8 @@
 """What the cluster holds, for operators: engine, version, capabilities, the splade-bridge indices (model,
-reindex state, and for enabled indices how many documents have a vector) and aliases."""
+reindex state, and for enabled indices how many documents have a vector), aliases and running reindexes."""
 from __future__ import annotations
 
+from . import lease
 from .actions import HASH_FIELD
 from .connection.client import clause_budget
 from .connection.engines import engine_of, server_capabilities
@@ -11,9 +12,12 @@ from .indices import stamp_of
 def cluster_status(client) -> dict:
     """Engine, version, capabilities, clause budget, splade-bridge indices (model, revision, reindex state,
     counts; enabled indices: ``with_vector``, the share of documents holding one — stale ones are found by
-    ``check_backfill``) and aliases."""
+    ``check_backfill``; an unfinished reindex target no running reindex writes: ``abandoned``), aliases, and the
+    reindexes running (their leases: one per alias, one per slice of a
+    shared reindex, with its progress)."""
     info = client.info()
-    indices = []
+    indices, reindexes = [], lease.records(client)
+    writing = {r.get("target") for r in reindexes if r["live"]}
     for row in client.cat.indices(format="json", h="index,docs.count,store.size,health"):
         if row["index"].startswith("."):
             continue
@@ -22,6 +26,8 @@ def cluster_status(client) -> dict:
                  "revision": stamp.model.revision if stamp else None,
                  "reindex_state": stamp.reindex.state if stamp and stamp.reindex else None,
                  "reindex_catchup": stamp.reindex.catchup if stamp and stamp.reindex else None}
+        if entry["reindex_state"] == "copying":  # an unfinished target no running reindex writes
+            entry["abandoned"] = row["index"] not in writing
         if stamp and stamp.enabled:
             total = client.count(index=row["index"])["count"]  # _cat's docs.count includes nested documents
             with_vector = client.count(index=row["index"], body={"query": {"exists": {"field": HASH_FIELD}}})["count"]
@@ -30,4 +36,4 @@ def cluster_status(client) -> dict:
     aliases = [r for r in client.cat.aliases(format="json", h="alias,index") if not r["alias"].startswith(".")]
     return {"engine": engine_of(client), "version": info["version"]["number"],
             "capabilities": server_capabilities(client, info), "clause_budget": clause_budget(client),
-            "indices": sorted(indices, key=lambda r: r["index"]), "aliases": aliases}
+            "indices": sorted(indices, key=lambda r: r["index"]), "aliases": aliases, "reindexes": reindexes}

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bridge import indexing, mapping, reindexing
+from bridge import aliases, indexing, mapping, reindexing
 from bridge.query import scoring_query, search_body
 from bridge.stamp import IndexStamp
 from tests.conftest import cli, load_jsonl
@@ -32,7 +32,7 @@ def source_index(client, encoder, scifact_dir):
     docs = load_jsonl(scifact_dir / "corpus.jsonl", N_DOCS)
     summary = indexing.run(client, encoder, "ops-v1", iter(docs), meta)
     assert summary.indexed == N_DOCS
-    reindexing.swap_alias(client, "ops", "ops-v1", ())
+    aliases.swap_alias(client, "ops", "ops-v1", ())
     yield "ops-v1"
     for name in ("ops*", "crash*"):
         client.indices.delete(index=name, ignore_unavailable=True)
@@ -65,15 +65,15 @@ def test_reindex_under_search_load_then_rollback(client, encoder, source_index):
         thread.join()
     assert results["failed"] == 0 and results["empty"] == 0 and results["ok"] > 20, results
     assert summary.swapped and summary.verified_queries == 5
-    assert reindexing.alias_indices(client, "ops") == [plan.target]
+    assert aliases.alias_indices(client, "ops") == [plan.target]
     assert client.count(index=plan.target)["count"] == N_DOCS
     assert client.count(index="ops-v1")["count"] == N_DOCS  # old index intact
     settings = client.indices.get_settings(index=plan.target)[plan.target]["settings"]["index"]
     assert settings.get("refresh_interval") is None and settings["number_of_replicas"] == "1"
 
-    before, after = reindexing.rollback(client, "ops")
+    before, after = aliases.rollback(client, "ops")
     assert (before, after) == (plan.target, "ops-v1")
-    assert reindexing.alias_indices(client, "ops") == ["ops-v1"]
+    assert aliases.alias_indices(client, "ops") == ["ops-v1"]
 
 
 def _reindex_args(node_url, alias):

@@ -59,6 +59,7 @@ def fetch_tiny_cmd() -> None:
 
 
 documents.index_group.add_command(existing.enable_cmd)
+documents.index_group.add_command(ops.delete_cmd)
 for command in (cluster, kafka, worker_cmd, documents.index_group, documents.ingest_cmd, existing.backfill_cmd, documents.search_cmd, documents.idf_group,
                 documents.expand_cmd, jobs.eval_cmd, jobs.demo_cmd, serve_cmd, ops.reindex_cmd, ops.alias_group,
                 ops.status_cmd):

@@ -15,7 +15,7 @@ from .options import BACKEND, DEAD_LETTER, FORMAT, MODEL, PRECISION, STORAGE, TR
 
 @click.group("index")
 def index_group() -> None:
-    """Create indices, or enable SPLADE on existing ones."""
+    """Create indices, enable SPLADE on existing ones, delete abandoned ones."""
 
 
 def _index_options(f):

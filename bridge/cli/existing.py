@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import click
 
 from .. import api
-from .options import BACKEND, DEAD_LETTER, DRY_RUN, FORMAT, MODEL, PRECISION, STORAGE, TRUNCATE, connection_options, emit, encoding, storage
+from .options import BACKEND, DEAD_LETTER, DRY_RUN, SLICE, FORMAT, MODEL, PRECISION, STORAGE, TRUNCATE, connection_options, emit, encoding, storage
 
 
 def _storage_options(f):
@@ -56,8 +56,7 @@ def enable_cmd(settings, name, text_fields, vector_field, field_type, model, bac
 @MODEL
 @BACKEND
 @PRECISION
-@click.option("--slice", "part", default="0/1", show_default=True, metavar="I/N",
-              help="Backfill part I of N: N processes (on N machines) with 0/N ... N-1/N share one backfill.")
+@SLICE
 @click.option("--query", default=None, metavar="JSON", help="Only the documents this query matches (query DSL).")
 @click.option("--window", default=1024, show_default=True, help="Documents encoded together.")
 @click.option("--chunk-size", default=500, show_default=True, help="Documents per bulk request.")

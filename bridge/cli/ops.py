@@ -1,4 +1,4 @@
-"""Operator commands: ``reindex``, ``alias rollback``, ``status``."""
+"""Operator commands: ``reindex``, ``index delete``, ``alias rollback``, ``status``."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import sys
 import click
 
 from .. import api
-from .options import DRY_RUN, BACKEND, FORMAT, PRECISION, connection_options, emit, encoding
+from .options import DRY_RUN, BACKEND, SLICE, FORMAT, PRECISION, connection_options, emit, encoding
 
 
 @click.command("reindex")
@@ -27,6 +27,7 @@ from .options import DRY_RUN, BACKEND, FORMAT, PRECISION, connection_options, em
                    "beyond it the block is lifted and nothing is swapped.")
 @click.option("--lease", "lease_seconds", default=60.0, show_default=True, type=click.FloatRange(min=1),
               help="Seconds after which a reindex of the alias whose process died may be taken over.")
+@SLICE
 @click.option("--delete-old", is_flag=True, help="Delete the indices the alias pointed at (asks first).")
 @click.option("--yes", is_flag=True, help="Don't ask before deleting.")
 @DRY_RUN
@@ -34,13 +35,17 @@ from .options import DRY_RUN, BACKEND, FORMAT, PRECISION, connection_options, em
 @connection_options()
 @click.pass_obj
 def reindex_cmd(settings, source, alias, model, backend, precision, text_fields, window, sample_queries,
-                max_write_block, lease_seconds, delete_old, yes, dry_run, fmt):
+                max_write_block, lease_seconds, part, delete_old, yes, dry_run, fmt):
     """Re-encode SOURCE into a new versioned index and swap ALIAS to it with zero downtime.
 
     Writes made to SOURCE during the copy (by any writer) are caught up from its sequence numbers; the last
     pass, the removal of documents deleted meanwhile and the swap run under a short write block on SOURCE
     (writers retry through it). One reindex per alias at a time. Reruns after a crash continue into the
     unfinished index without re-encoding finished batches.
+
+    Shared by N processes (--slice I/N, one per machine): slice 0/N creates the new index, copies its part, waits
+    until every slice is copied (copying itself a slice whose process died or never came within --lease), then
+    catches up and swaps; slices 1/N ... N-1/N copy their part into it and exit.
     """
     from tqdm import tqdm
 
@@ -60,19 +65,40 @@ def reindex_cmd(settings, source, alias, model, backend, precision, text_fields,
     def confirm(names):
         return yes or click.confirm(f"delete {', '.join(names)}?", err=True, default=False)
 
-    total = sum(client.count(index=i)["count"] for i in plan.source_indices)
+    part = api.Slice.parse(part)
+    total = -(-sum(client.count(index=i)["count"] for i in plan.source_indices) // part.count)
     cfg = api.IngestConfig(window=window, chunk_size=window, queue_windows=1, concurrency=1, refresh=False,
                            retry=settings.retry_policy())
-    with tqdm(total=total, unit="doc", file=sys.stderr, desc=f"reindex -> {plan.target}") as bar:
+    with tqdm(total=total, unit="doc", file=sys.stderr, desc=f"reindex {part} of {alias}") as bar:
         summary = api.reindex(client, encoder, plan, cfg, sample_queries, progress=bar.update, confirm_delete=confirm,
-                              catchup=api.CatchUpConfig(max_block_seconds=max_write_block, lease_seconds=lease_seconds))
-    ing, caught = summary.ingest, summary.catchup
+                              catchup=api.CatchUpConfig(max_block_seconds=max_write_block, lease_seconds=lease_seconds),
+                              part=part)
+    ing, caught, target = summary.ingest, summary.catchup, summary.plan["target"]
+    if part.index:
+        emit(fmt, summary.__dict__, f"copied slice {part} into {target}: encoded {ing['encoded']}, unchanged "
+             f"{ing['skipped_unchanged']}; slice 0/{part.count} swaps" if ing else f"slice {part} of {target} was "
+             "copied already")
+        return
     emit(fmt, summary.__dict__,
          f"{'resumed' if plan.resume else 'built'} {plan.target}: encoded {ing['encoded']}, unchanged "
          f"{ing['skipped_unchanged']}, {summary.target_count} documents, {summary.verified_queries} queries "
          f"verified; caught up {caught['caught_up']} documents in {caught['passes']} passes, "
          f"{caught['deletes_applied']} deletions, writes blocked {caught['write_block_seconds']:.3f} s; "
          f"alias {alias} -> {plan.target}" + (f"; deleted {summary.deleted}" if summary.deleted else ""))
+
+
+@click.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Don't ask before deleting.")
+@connection_options()
+@click.pass_obj
+def delete_cmd(settings, name, yes):
+    """Delete index NAME, e.g. an abandoned reindex target (`status` names them). Refused for an alias, an
+    index an alias points at, and the target of a running reindex."""
+    if not yes and not click.confirm(f"delete index {name}?", err=True, default=False):
+        raise click.Abort()
+    api.delete_index(settings.client(), name)
+    click.echo(f"deleted {name}")
 
 
 @click.group("alias")
@@ -95,7 +121,8 @@ def rollback_cmd(settings, name):
 @connection_options()
 @click.pass_obj
 def status_cmd(settings, fmt):
-    """Engine, version, capabilities, splade-bridge indices with their model stamps, aliases, counts."""
+    """Engine, version, capabilities, splade-bridge indices with their model stamps, aliases, counts, running
+    reindexes (and each slice of a shared one)."""
     out = api.cluster_status(settings.client())
     if fmt == "json":
         click.echo(json.dumps(out))
@@ -106,6 +133,11 @@ def status_cmd(settings, fmt):
         click.echo(f"  {r['index']:<40} {r['docs.count']:>9} docs  {r['store.size']:>8}  "
                    f"{r['model'] or '-'}@{(r['revision'] or '-')[:8]}"
                    + (f"  [{r['reindex_state']}]" if r["reindex_state"] else "")
+                   + (f"  [abandoned: splade-bridge index delete {r['index']}]" if r.get("abandoned") else "")
                    + (f"  [enabled: {r['with_vector']:.1%} with a vector]" if r.get("enabled") else ""))
     for a in out["aliases"]:
         click.echo(f"  alias {a['alias']} -> {a['index']}")
+    for r in out["reindexes"]:
+        state = "done" if r.get("done") else "running" if r["live"] else "expired (its process died?)"
+        click.echo(f"  reindex {r['id']} -> {r['target']}: {state}, {r['owner']} since {r['started']}"
+                   + (f", {r['copied']} copied" if "copied" in r else ""))

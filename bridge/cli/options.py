@@ -157,6 +157,8 @@ def _name(param: click.Parameter, path: str) -> None:
         param.envvar = f"{path}_{flag}"
     param.show_envvar = True
 
+SLICE = click.option("--slice", "part", default="0/1", show_default=True, metavar="I/N",
+                     help="Do part I of N: N processes (on N machines) given 0/N ... N-1/N share the work.")
 DRY_RUN = click.option("--dry-run", is_flag=True, help="Show what would be done (the plan, or what would be "
                                                        "written); change nothing.")
 DEAD_LETTER = click.option("--dead-letter", type=click.Path(dir_okay=False), default=None,
