@@ -4,10 +4,12 @@ Every write to a shard gets the next sequence number, so the writes made after a
 documents whose ``_seq_no`` is above that shard's ``max_seq_no`` read at that moment (``marks``); they are read
 shard by shard in ``_seq_no`` order. Deletions leave no document to find: they show as ids the target holds and
 the source does not, found by comparing both indices' ids in id order (``differences``), which also checks that
-every document's content hash is the one its current text gives.
+every document's content hash is the one its current text gives; under the write block only the shards whose
+document counts differ are compared (``id_differences``).
 """
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from contextlib import contextmanager
@@ -50,16 +52,18 @@ def changed_since(client, since: dict[tuple[str, int], int], page: int = 500) ->
             after = hits[-1]["sort"]
 
 
-def ids_in_order(client, index: str, fields: list[str] | None = None, page: int = 1000) -> Iterator[Stored]:
-    """Every document of ``index`` in ``_id`` order (``fields`` of its source; None: the ids alone, which reads
-    no ``_source`` and is several times faster), for a streamed comparison."""
+def ids_in_order(client, index: str, fields: list[str] | None = None, page: int = 1000,
+                 shard: int | None = None) -> Iterator[Stored]:
+    """Every document of ``index`` (of one ``shard`` of it) in ``_id`` order (``fields`` of its source; None: the
+    ids alone, which reads no ``_source`` and is several times faster), for a streamed comparison."""
     after = None
+    extra = {} if shard is None else {"preference": f"_shards:{shard}"}
     while True:
         body = {"size": page, "sort": [{"_id": "asc"}], "_source": fields if fields else False,
                 "query": {"match_all": {}}}
         if after is not None:
             body["search_after"] = after
-        hits = client.search(index=index, body=body)["hits"]["hits"]
+        hits = client.search(index=index, body=body, **extra)["hits"]["hits"]
         if not hits:
             return
         for hit in hits:
@@ -85,6 +89,57 @@ def differences(source: Iterator[Stored], target: Iterator[Stored],
                 stale.append(s.id)
             s, t = next(source, None), next(target, None)
     return missing, extra, stale
+
+
+def id_differences(client, sources: tuple[str, ...], target: str) -> tuple[list[str], list[str]]:
+    """(ids only the sources hold, ids only the target holds), both refreshed (a write made meanwhile, before the
+    write block, is repaired by the next catch-up pass). One source
+    index with the target's shard count: each id is in the same shard of both (the same routing). Every write
+    since the last full comparison was caught up, so the target lacks no document and only a deletion can make
+    a shard differ — and it changes that shard's count: only the shards whose counts differ are compared, and
+    each difference is confirmed across the whole other index. A difference found elsewhere is a document its
+    writer routed to another shard; such a move can offset a deletion's count in another shard, so then, as
+    with several source indices or other shard counts, every id is compared."""
+    shards = [_shards(client, i) for i in (*sources, target)]
+    if len(sources) == 1 and shards[0] == shards[1]:
+        source, counts = sources[0], [_counts(client, i, shards[0]) for i in (sources[0], target)]
+        differ = [k for k in range(shards[0]) if counts[0][k] != counts[1][k]]
+        candidates: tuple[list[str], list[str]] = ([], [])
+        for k in differ:
+            m, e, _ = differences(ids_in_order(client, source, shard=k), ids_in_order(client, target, shard=k))
+            candidates[0].extend(m)
+            candidates[1].extend(e)
+        missing, extra = _absent(client, target, candidates[0]), _absent(client, source, candidates[1])
+        log.info("shard counts differ in %d of %d shards: %d ids compared", len(differ), shards[0],
+                 sum(counts[0][k] + counts[1][k] for k in differ))
+        if (len(missing), len(extra)) == tuple(map(len, candidates)):
+            return missing, extra
+        # a document in another shard of each: its move can hide a deletion in a shard whose counts agree
+        log.info("documents routed otherwise by their writer: every id compared")
+    merged = heapq.merge(*(ids_in_order(client, i) for i in sources), key=lambda d: d.id)
+    missing, extra, _ = differences(merged, ids_in_order(client, target))
+    return missing, extra
+
+
+def _shards(client, index: str) -> int:
+    return int(client.indices.get_settings(index=index)[index]["settings"]["index"]["number_of_shards"])
+
+
+def _counts(client, index: str, shards: int) -> list[int]:
+    """Documents in each shard of ``index`` (top-level ones, as a search counts them)."""
+    return [client.count(index=index, body={"query": {"match_all": {}}}, preference=f"_shards:{k}")["count"]
+            for k in range(shards)]
+
+
+def _absent(client, index: str, ids: list[str]) -> list[str]:
+    """Those of ``ids`` that no shard of ``index`` holds (an ids search reaches every shard, whatever routing)."""
+    found: set[str] = set()
+    for start in range(0, len(ids), 1000):
+        part = ids[start:start + 1000]
+        hits = client.search(index=index, body={"query": {"ids": {"values": part}}, "_source": False,
+                                                "size": len(part)})["hits"]["hits"]
+        found.update(h["_id"] for h in hits)
+    return [i for i in ids if i not in found]
 
 
 @contextmanager

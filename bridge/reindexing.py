@@ -196,12 +196,14 @@ def _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catc
     counts["deletes_applied"] = _reconcile(client, encoder, p, stamp, drop, fresh)  # the bulk of them, unblocked
     client.indices.put_settings(index=p.target, body={"index": {"refresh_interval": None,
                                                                  "number_of_replicas": p.replicas}})
+    # the deletions made during the full comparison (a shard's count shows them), still unblocked
+    counts["deletes_applied"] += _reconcile(client, encoder, p, stamp, drop, fresh, ids_only=True)
     settle()
     held.renew(blocking=True)  # a process taking over after this one dies lifts the block
     with catchup.write_block(client, p.source_indices, catch.max_block_seconds) as block:
         changed = catch_up()
         log.info("last pass under the write block: %d documents in %.3f s", changed, block())
-        counts["deletes_applied"] += _reconcile(client, encoder, p, stamp, drop, fresh, block=True)
+        counts["deletes_applied"] += _reconcile(client, encoder, p, stamp, drop, fresh, ids_only=True, block=True)
         log.info("reconciled under the write block at %.3f s", block())
         summary.source_count = sum(client.count(index=i)["count"] for i in p.source_indices)
         block()
@@ -224,9 +226,11 @@ def _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catc
     return summary
 
 
-def _reconcile(client, encoder, p: ReindexPlan, stamp, drop: tuple[str, ...], icfg, block: bool = False) -> int:
-    """Delete from the target what the source no longer holds, copy what it lacks or holds stale. Before the
-    block the ids and each document's hash are compared; under it (``block``) the ids alone, then checked again
+def _reconcile(client, encoder, p: ReindexPlan, stamp, drop: tuple[str, ...], icfg, ids_only: bool = False,
+               block: bool = False) -> int:
+    """Delete from the target what the source no longer holds, copy what it lacks or holds stale. The ids and
+    each document's hash are compared, or (``ids_only``) the ids alone in the shards whose counts differ
+    (``catchup.id_differences``); under the write block (``block``) the repairs are then checked
     (``ReindexError`` if they still differ): a document changed since the first comparison was written whole
     by a catch-up pass, with its current hash. Returns the deletions applied."""
     key = stamp.content_key()
@@ -237,10 +241,11 @@ def _reconcile(client, encoder, p: ReindexPlan, stamp, drop: tuple[str, ...], ic
 
     def compare():
         client.indices.refresh(index=",".join((*p.source_indices, p.target)))
-        fields = None if block else list(p.text_fields)
-        sources = heapq.merge(*(catchup.ids_in_order(client, i, fields) for i in p.source_indices), key=lambda d: d.id)
-        target = catchup.ids_in_order(client, p.target, None if block else [HASH_FIELD])
-        return catchup.differences(sources, target, None if block else expected)
+        if ids_only:
+            return (*catchup.id_differences(client, p.source_indices, p.target), [])
+        sources = heapq.merge(*(catchup.ids_in_order(client, i, list(p.text_fields)) for i in p.source_indices),
+                              key=lambda d: d.id)
+        return catchup.differences(sources, catchup.ids_in_order(client, p.target, [HASH_FIELD]), expected)
 
     missing, extra, stale = compare()
     if extra:

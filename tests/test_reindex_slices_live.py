@@ -123,3 +123,41 @@ def test_an_abandoned_target_is_reported_and_deleted_only_when_nothing_uses_it(c
     done = cli("--url", node_url, "index", "delete", plan.target, "--yes")
     assert done.returncode == 0, done.stderr
     assert not client.indices.exists(index=plan.target)
+
+
+def test_the_id_comparison_under_the_block_reads_only_shards_whose_counts_differ(client, monkeypatch):
+    """Same ids in 3-shard indices, then a deletion in the source: only its shard is read. A document its writer
+    routed to another shard (whose move can offset a deletion's count), or another shard count: every id is
+    compared. The deletion is found each time, the routed document is never taken for a difference."""
+    names = [f"sl-ids-{uuid.uuid4().hex[:8]}" for _ in range(4)]
+    reads: list = []
+    real = catchup.ids_in_order
+    monkeypatch.setattr(catchup, "ids_in_order", lambda *a, **k: reads.append(k.get("shard")) or real(*a, **k))
+    try:
+        for name, shards in zip(names, (3, 3, 3, 1)):
+            client.indices.create(index=name, body={"settings": {"index": {"number_of_shards": shards,
+                                                                          "number_of_replicas": 0}}})
+            lines = "".join(json.dumps({"index": {"_index": name, "_id": f"d{i}"}}) + "\n{}\n" for i in range(300))
+            client.bulk(body=lines, refresh=True)
+        client.delete(index=names[0], id="d7", refresh=True)
+        assert catchup.id_differences(client, (names[0],), names[1]) == ([], ["d7"])
+        assert len(reads) == 2 and None not in reads  # one shard of each index
+        shard = reads[0]  # d7's
+        client.delete(index=names[2], id="d7", refresh=True)
+        for name in (names[1], names[3]):
+            client.index(index=name, id="routed", body={}, refresh=True)  # the bridge writes without routing
+        target = catchup._counts(client, names[1], 3)
+        for routing in "abcdefghijklmnop":  # routed so that it offsets the deletion's count in d7's shard
+            client.index(index=names[2], id="routed", body={}, routing=routing, refresh=True)
+            counts = catchup._counts(client, names[2], 3)
+            if counts[shard] == target[shard] and counts != target:  # d7's shard agrees, another does not
+                break
+            client.delete(index=names[2], id="routed", routing=routing, refresh=True)
+        else:
+            pytest.fail("no routing put the document into d7's shard")
+        reads.clear()
+        assert catchup.id_differences(client, (names[2],), names[1]) == ([], ["d7"])
+        assert None in reads  # every id compared
+        assert catchup.id_differences(client, (names[2],), names[3]) == ([], ["d7"])  # another shard count
+    finally:
+        client.indices.delete(index=",".join(names), ignore_unavailable=True)
