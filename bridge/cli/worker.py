@@ -80,7 +80,7 @@ def worker_cmd(settings, name, bootstrap, topic, group, dead_letter_topic, model
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     summary = WorkerSummary()
-    consumer, producer = make_consumer(cfg, metrics, summary), make_producer(cfg)
+    consumer, producer = make_consumer(cfg), make_producer(cfg)
     log.warning("worker in group %s: topic %s -> index %s (model %s)", group, topic, name, encoder.stamp.model)
     try:
         run(client, name, encoder, stamp, cfg, ingest, consumer, producer, metrics, stop, summary)

@@ -1,10 +1,11 @@
 """The worker loop: poll a batch, run it through the ingest pipeline, send rejected messages to the
 dead-letter topic, then commit — offsets move only past messages the cluster acknowledged (or that were
-dead-lettered and the dead-letter topic acknowledged). Nothing is in flight while the consumer polls, so a
-rebalance (which happens inside a poll) always finds the previous batch committed, and SIGTERM ends after
-the batch at hand. If the cluster stays away past the retry policy, consumption pauses while the cluster
-is probed with backoff, and the same batch is indexed again (without the partitions revoked meanwhile):
-nothing is committed past unacknowledged work."""
+dead-lettered and the dead-letter topic acknowledged). While a batch is indexed the consumer keeps polling with
+its partitions paused (``polling``: a batch of any length never outlasts ``max.poll.interval.ms``); a
+revocation waits for the batch at hand and commits it first, so a rebalance always finds the previous batch
+committed, and SIGTERM ends after the batch at hand. If the cluster stays away past the retry policy,
+consumption pauses while the cluster is probed with backoff, and the same batch is indexed again (without the
+partitions revoked meanwhile): nothing is committed past unacknowledged work."""
 from __future__ import annotations
 
 import logging
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from .. import api
 from ..api import IngestAborted, IngestConfig, describe
+from . import polling
 from .messages import Position, dead_letter_entry, encode_entry, to_record
 from .metrics import WorkerMetrics
 
@@ -60,9 +62,16 @@ class WorkerSummary:
         return asdict(self)
 
 
-def make_consumer(cfg: WorkerConfig, metrics: WorkerMetrics, summary: WorkerSummary):
+def make_consumer(cfg: WorkerConfig):
+    """The group's consumer, not yet subscribed (``run`` subscribes it)."""
     from confluent_kafka import Consumer
 
+    options = {"bootstrap.servers": cfg.bootstrap, "group.id": cfg.group, "enable.auto.commit": False,
+               "auto.offset.reset": "earliest", "enable.partition.eof": False, **dict(cfg.consumer_options)}
+    return Consumer(options, logger=logging.getLogger("bridge.worker.kafka"))
+
+
+def _subscribe(consumer, cfg: WorkerConfig, metrics: WorkerMetrics, summary: WorkerSummary, settle) -> None:
     def assigned(consumer, partitions):
         summary.rebalances += 1
         metrics.rebalances.labels("assign").inc()
@@ -72,14 +81,11 @@ def make_consumer(cfg: WorkerConfig, metrics: WorkerMetrics, summary: WorkerSumm
 
     def revoked(consumer, partitions):
         metrics.rebalances.labels("revoke").inc()
+        settle()  # the batch at hand indexed and committed before the partitions go
         log.warning("rebalance: revoked %s (every batch before was acknowledged and committed)",
                     ", ".join(sorted(f"{p.topic}[{p.partition}]" for p in partitions)) or "nothing")
 
-    options = {"bootstrap.servers": cfg.bootstrap, "group.id": cfg.group, "enable.auto.commit": False,
-               "auto.offset.reset": "earliest", "enable.partition.eof": False, **dict(cfg.consumer_options)}
-    consumer = Consumer(options, logger=logging.getLogger("bridge.worker.kafka"))
     consumer.subscribe([cfg.topic], on_assign=assigned, on_revoke=revoked)
-    return consumer
 
 
 def make_producer(cfg: WorkerConfig):
@@ -89,10 +95,32 @@ def make_producer(cfg: WorkerConfig):
                     logger=logging.getLogger("bridge.worker.kafka"))
 
 
-def run(client, index: str, encoder, stamp, cfg: WorkerConfig, ingest: IngestConfig, consumer, producer,
+def run(client, index_name: str, encoder, stamp, cfg: WorkerConfig, ingest: IngestConfig, consumer, producer,
         metrics: WorkerMetrics, stop: threading.Event, summary: WorkerSummary | None = None) -> WorkerSummary:
     """Consume until ``stop`` is set; the batch at hand is finished and committed first."""
     summary = summary if summary is not None else WorkerSummary()
+    current: dict = {}  # the batch in flight: its InFlight and positions
+
+    def finish() -> None:  # dead letters, commit and counts of the batch in flight, once
+        flight, positions = current["flight"], current["positions"]
+        if flight.committed:
+            return
+        result, outcomes = flight.outcome()
+        rejected = [o for o in outcomes if o.status in REJECTED]
+        _dead_letter(producer, cfg.dead_letters, rejected, positions)
+        _commit(consumer, positions)
+        flight.committed = True
+        _count(summary, metrics, result, len(positions), len(rejected), positions)
+
+    def settle() -> None:  # on revocation: a batch that cannot finish (cluster away) stays uncommitted
+        if current and not current["flight"].committed:
+            try:
+                finish()
+            except (IngestAborted, api.BridgeError) as exc:
+                log.warning("the batch at hand was not committed (%s): its partitions' new owner delivers it again",
+                            exc)
+
+    _subscribe(consumer, cfg, metrics, summary, settle)
     metrics.set_state(status="running")
     while not stop.is_set():
         messages = consumer.consume(cfg.batch_size, timeout=cfg.poll_seconds)
@@ -100,23 +128,28 @@ def run(client, index: str, encoder, stamp, cfg: WorkerConfig, ingest: IngestCon
         if batch is None:
             _update_lag(consumer, metrics)
             continue
-        records, positions = batch
-        metrics.uncommitted.set(len(records))
+        metrics.uncommitted.set(len(batch[0]))
         while batch is not None and not stop.is_set():
             records, positions = batch
-            outcomes: list = []
-            try:
-                result = api.ingest(client, index, records, encoder=encoder, stamp=stamp, config=ingest,
+
+            def index(records=records) -> tuple:
+                outcomes: list = []
+                result = api.ingest(client, index_name, records, encoder=encoder, stamp=stamp, config=ingest,
                                     acknowledge=outcomes.extend, observe=metrics.observe)
+                return result, outcomes
+
+            flight = polling.InFlight(index)
+            current.update(flight=flight, positions=positions)
+            polling.hold(consumer, lambda: flight.done)  # polled meanwhile: the group keeps this member
+            try:
+                finish()
             except IngestAborted as exc:
                 summary.rewinds += 1
                 _pause_until_reachable(consumer, client, exc, metrics, stop)
                 batch = _still_assigned(consumer, records, positions)  # the same batch again, from memory
                 continue
-            rejected = [o for o in outcomes if o.status in REJECTED]
-            _dead_letter(producer, cfg.dead_letters, rejected, positions)
-            _commit(consumer, positions)
-            _count(summary, metrics, result, len(records), len(rejected), positions)
+            finally:
+                current.clear()
             batch = None
         metrics.uncommitted.set(0)
         metrics.set_state(last_batch=time.time())
@@ -191,14 +224,16 @@ def _next_offsets(positions) -> list:
 
 def _pause_until_reachable(consumer, client, exc: IngestAborted, metrics: WorkerMetrics,
                            stop: threading.Event) -> None:
-    """Consume nothing and probe the cluster with backoff until it answers. The consumer is not polled
-    meanwhile (a poll could hand over messages of a partition assigned in between); librdkafka's own
-    thread keeps the group membership for ``max.poll.interval.ms``, after which the group gives the
-    partitions to others and this worker's commit is refused: the batch is then theirs to deliver again."""
+    """Consume nothing and probe the cluster with backoff until it answers, polling with the partitions paused
+    meanwhile (``polling.hold``) so that the group keeps this member however long the cluster is away."""
     metrics.set_state(paused=True)
     log.error("%s; consumption paused, nothing committed past acknowledged work", describe(exc.cause))
     wait = 1.0
-    while not stop.wait(wait):
+    while True:
+        deadline = time.monotonic() + wait
+        polling.hold(consumer, lambda: stop.is_set() or time.monotonic() >= deadline)  # the group keeps this member
+        if stop.is_set():
+            break
         try:
             client.info()
             break
