@@ -44,8 +44,9 @@ def produce(topic: str, messages) -> int:
     return n
 
 
-def read_topic(topic: str, expect: int, timeout: float = 60) -> list:
-    """Every message of ``topic`` (until ``expect`` were read or ``timeout``): (partition, key, value)."""
+def read_topic(topic: str, expect: int, timeout: float = 60, headers: bool = False) -> list:
+    """Every message of ``topic`` (until ``expect`` were read or ``timeout``): (partition, key, value), and its
+    headers as a dict with ``headers``."""
     from confluent_kafka import Consumer
 
     consumer = Consumer({"bootstrap.servers": bootstrap(), "group.id": f"reader-{uuid.uuid4().hex[:6]}",
@@ -55,7 +56,8 @@ def read_topic(topic: str, expect: int, timeout: float = 60) -> list:
     while len(out) < expect and time.monotonic() < deadline:
         m = consumer.poll(0.5)
         if m is not None and not m.error():
-            out.append((m.partition(), m.key(), m.value()))
+            out.append((m.partition(), m.key(), m.value(), dict(m.headers() or ())) if headers else
+                       (m.partition(), m.key(), m.value()))
     consumer.close()
     return out
 

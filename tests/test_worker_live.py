@@ -119,16 +119,45 @@ def test_poison_messages_go_to_the_dead_letter_topic(client, node_url):
     client.indices.delete(index=index, ignore_unavailable=True)
     produce(topic, messages)
     summary = drain_with_worker(node_url, index, topic, f"g-{topic}", "--batch-size", "25")
-    dead = read_topic(f"{topic}.deadletter", expect=len(poison))
-    entries = [json.loads(value) for _, _, value in dead]
-    report("worker_poison", good=len(good), poison=len(poison), dead_lettered=len(entries),
-           reasons=sorted({e["reason"][:60] for e in entries}))
-    assert len(entries) == len(poison) == summary["dead_lettered"]
-    assert sorted(e["offset"] for e in entries) == [30 + i for i in range(len(poison))]  # where each one was
-    assert all(e["topic"] == topic and e["partition"] == 0 and e["reason"] for e in entries)
-    assert {e["key"] for e in entries} == {k for k, _ in poison}
+    dead = read_topic(f"{topic}.deadletter", expect=len(poison), headers=True)
+    context = [{k[len("__splade.errors."):]: v.decode() for k, v in h.items()} for _, _, _, h in dead]
+    report("worker_poison", good=len(good), poison=len(poison), dead_lettered=len(dead),
+           reasons=sorted({c["reason"][:60] for c in context}))
+    assert len(dead) == len(poison) == summary["dead_lettered"]
+    assert sorted(int(c["offset"]) for c in context) == [30 + i for i in range(len(poison))]  # where each one was
+    assert all(c["topic"] == topic and c["partition"] == "0" and c["reason"] and c["stage"] for c in context)
+    sent = {k: v for k, v in poison}
+    for _, key, value, _ in dead:  # the message itself, whole
+        original = sent[key.decode() if key is not None else None]
+        assert value == (json.dumps(original).encode() if isinstance(original, dict) else original)
     _, n, ids = stored_checksum(client, index)
     assert n == len(good) and ids == {d["_id"] for d in good}
+    client.indices.delete(index=index, ignore_unavailable=True)
+
+
+def test_dead_letters_replayed_after_the_cause_is_fixed_are_indexed_once(client, node_url):
+    """The cluster refuses 10 documents (each brings a new field past the index's field limit); the limit is
+    raised, the dead-letter topic replayed: the 10 are indexed, and a second replay writes nothing again."""
+    good, topic, index = titles(60), new_topic(1, "replay"), "test-workers-replay"
+    client.indices.delete(index=index, ignore_unavailable=True)
+    bridge.create_index(client, index, bridge.load_encoder("splade-tiny"), bridge.IndexConfig(text_fields=("title",)))
+    client.indices.put_settings(index=index, body={"index": {"mapping": {"total_fields": {"limit": 1}}}})
+    poison = [{"_id": f"late-{i}", "title": f"a document with its own field {i}", f"field_{i}": "x"} for i in range(10)]
+    produce(topic, [(d["_id"], d) for d in good[:30] + poison + good[30:]])
+    first = drain_with_worker(node_url, index, topic, f"g-{topic}", "--text-field", "title")
+    assert first["dead_lettered"] == 10 and count(client, index) == 60
+    client.indices.put_settings(index=index, body={"index": {"mapping": {"total_fields": {"limit": 1000}}}})
+    letters = f"{topic}.deadletter"
+    replay = drain_with_worker(node_url, index, letters, f"r1-{topic}", "--text-field", "title",
+                               "--dead-letter-topic", f"{letters}.again")
+    assert (replay["indexed"], replay["dead_lettered"]) == (10, 0)
+    again = drain_with_worker(node_url, index, letters, f"r2-{topic}", "--text-field", "title",
+                              "--dead-letter-topic", f"{letters}.again")
+    assert (again["indexed"], again["already_applied"]) == (0, 10)  # versioned by their first offsets
+    assert count(client, index) == 70
+    stored = {h["_id"]: h for h in client.search(index=index, body={"query": {"ids": {"values": [
+        d["_id"] for d in poison]}}, "size": 10, "version": True})["hits"]["hits"]}
+    assert {i: h["_version"] for i, h in stored.items()} == {d["_id"]: 31 + n for n, d in enumerate(poison)}
     client.indices.delete(index=index, ignore_unavailable=True)
 
 

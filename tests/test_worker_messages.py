@@ -1,6 +1,6 @@
 """The worker's pure parts: messages as records, dead-letter entries, which offsets a batch commits, and
 which messages a batch keeps when partitions were revoked while the cluster was away."""
-import json
+from datetime import datetime, timezone
 
 import pytest
 
@@ -8,7 +8,7 @@ pytest.importorskip("confluent_kafka")
 
 from bridge.api import BadRecord, Outcome  # noqa: E402
 from bridge.worker.consumer import _next_offsets, _still_assigned  # noqa: E402
-from bridge.worker.messages import Position, dead_letter_entry, to_record  # noqa: E402
+from bridge.worker.messages import Position, dead_letter_headers, to_record  # noqa: E402
 
 
 def test_messages_become_versioned_records():
@@ -22,12 +22,21 @@ def test_messages_become_versioned_records():
     assert to_record(b"", b"k", offset=0, seq=6, id_field="_id").reason == "empty message"
 
 
-def test_dead_letter_entries_say_where_and_why():
-    entry = dead_letter_entry(Outcome("invalid", None, 2, "malformed JSON", raw="{nope"),
-                              Position("docs", 1, 99, b"k"))
-    assert entry == {"topic": "docs", "partition": 1, "offset": 99, "key": "k", "id": None,
-                     "reason": "malformed JSON", "raw": "{nope"}
-    assert json.dumps(entry)
+def test_dead_letters_keep_the_message_and_say_where_and_why():
+    when = datetime(2026, 12, 3, 10, 0, 0, tzinfo=timezone.utc)
+    first = Position("docs", 1, 99, b"k", b"{nope", (("trace", b"t-1"),))
+    headers = dead_letter_headers(Outcome("invalid", None, 2, "malformed JSON", raw="{nope"), first, when)
+    assert headers == [("trace", b"t-1"), ("__splade.errors.topic", b"docs"), ("__splade.errors.partition", b"1"),
+                       ("__splade.errors.offset", b"99"), ("__splade.errors.stage", b"parse"),
+                       ("__splade.errors.reason", b"malformed JSON"), ("__splade.errors.id", b""),
+                       ("__splade.errors.time", b"2026-12-03T10:00:00Z")]
+    # replayed from the dead-letter topic: versioned by its first offset; refused again, it keeps that origin
+    assert to_record(b'{"_id": "a"}', b"a", offset=3, seq=1, id_field="_id", headers=headers)["__version__"] == 100
+    again = dead_letter_headers(Outcome("refused", "a", 1, "mapper_parsing_exception"),
+                                Position("docs.deadletter", 0, 3, b"a", b"{}", tuple(headers)), when)
+    assert again[0] == ("trace", b"t-1") and len(again) == len(headers)
+    assert dict(again)["__splade.errors.offset"] == b"99" and dict(again)["__splade.errors.stage"] == b"index"
+    assert dict(again)["__splade.errors.id"] == b"a"
 
 
 def test_a_batch_commits_past_its_last_offset_per_partition():

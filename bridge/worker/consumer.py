@@ -12,11 +12,12 @@ import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 
 from .. import api
 from ..api import IngestAborted, IngestConfig, describe
 from . import polling
-from .messages import Position, dead_letter_entry, encode_entry, to_record
+from .messages import Position, dead_letter_headers, to_record
 from .metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -190,23 +191,25 @@ def _batch(consumer, messages, id_field: str, id_from_key: bool = False):
             continue
         if (m.topic(), m.partition()) not in assigned:
             continue  # revoked during this poll: its new owner reads it from the committed offset
-        seq = len(records) + 1
-        positions[seq] = Position(m.topic(), m.partition(), m.offset(), m.key())
-        records.append(to_record(m.value(), m.key(), m.offset(), seq, id_field, id_from_key))
+        seq, headers = len(records) + 1, tuple(m.headers() or ())
+        positions[seq] = Position(m.topic(), m.partition(), m.offset(), m.key(), m.value(), headers)
+        records.append(to_record(m.value(), m.key(), m.offset(), seq, id_field, id_from_key, headers))
     return (records, positions) if records else None
 
 
 def _dead_letter(producer, topic: str, rejected: list, positions: dict) -> None:
-    """Send every rejected message to the dead-letter topic and wait until the broker has them all."""
+    """Send every rejected message to the dead-letter topic and wait until the broker has them all. A fixed
+    cause's dead letters are replayed by a worker reading that topic: each keeps its first offset's version."""
     failures: list = []
 
     def delivered(err, msg):
         if err is not None:
             failures.append(err)
 
-    for outcome in rejected:
+    now = datetime.now(timezone.utc)
+    for outcome in rejected:  # the message as it came, whole, with where it was and why in its headers
         where = positions[outcome.line]
-        producer.produce(topic, key=where.key, value=encode_entry(dead_letter_entry(outcome, where)),
+        producer.produce(topic, key=where.key, value=where.value, headers=dead_letter_headers(outcome, where, now),
                          on_delivery=delivered)
     if rejected and (producer.flush(60) or failures):
         raise api.BridgeError(f"the dead-letter topic {topic} did not take {len(rejected)} messages "
