@@ -24,7 +24,8 @@ from .expansion import Expander, checked as checked_query
 from .reindexing import CatchUpConfig
 from .scan import Slice
 from .status import cluster_status
-from .cluster.kafka import BrokerInfo, BrokerSpec, down as stop_broker, status as broker_status, up as start_broker
+from .cluster.kafka import (BrokerInfo, BrokerSpec, client_config as broker_client_config, down as stop_broker,
+                            status as broker_status, up as start_broker)
 from .cluster.local import NodeInfo, NodeSpec
 from .cluster.plugins import PLUGINS as NODE_PLUGINS
 from .cluster.local import down as stop_node, status as node_status, up as start_node
@@ -63,7 +64,7 @@ __all__ = [
     "ReindexError", "NodeError", "as_bridge_error", "describe", "plan_query", "prune", "clause_budget",
     "DEFAULT_CLAUSE_BUDGET", "capabilities", "engine_of", "parse_version", "NodeSpec", "NodeInfo", "NODE_PLUGINS",
     "start_node", "stop_node", "node_status", "fetch_tiny", "BrokerSpec", "BrokerInfo", "start_broker", "stop_broker",
-    "broker_status", "read_jsonl", "SpladeEncoder"
+    "broker_status", "broker_client_config", "read_jsonl", "SpladeEncoder"
 ]
 
 

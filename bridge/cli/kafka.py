@@ -3,6 +3,7 @@ and tests."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -36,10 +37,24 @@ def kafka() -> None:
 @kafka.command("up")
 @_broker_options
 @click.option("--wait", default=120.0, show_default=True, metavar="SECONDS", help="How long to wait for the broker.")
+@click.option("--secure", is_flag=True, help="Clients connect with SASL_SSL (SASL/PLAIN, a CA and certificate made "
+                                             "here); needs --client-config. The broker's own traffic uses PORT+2.")
+@click.option("--client-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --secure: write the properties a client needs (bootstrap, protocol, mechanism, user, "
+                   "password, CA path) to this file, readable by its owner only.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def up_cmd(wait, fmt, **kw) -> None:
+def up_cmd(wait, secure, client_config, fmt, **kw) -> None:
     """Start the broker (idempotent); prints the bootstrap address once it accepts clients."""
-    info = api.start_broker(api.BrokerSpec(**kw), timeout=wait)
+    if secure != (client_config is not None):
+        raise click.UsageError("--secure and --client-config go together")
+    spec = api.BrokerSpec(**kw, secure=secure)
+    info = api.start_broker(spec, timeout=wait)
+    if client_config is not None:
+        fd = os.open(client_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(api.broker_client_config(spec))
+        os.chmod(client_config, 0o600)  # an existing file keeps its mode otherwise
+        say(f"client properties written to {client_config}")
     if fmt == "json":
         click.echo(json.dumps(info.__dict__))
         return

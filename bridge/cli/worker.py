@@ -16,7 +16,11 @@ log = logging.getLogger(__name__)
 
 @click.command("worker")
 @click.argument("name")
-@click.option("--kafka", "bootstrap", required=True, help="Kafka bootstrap servers, e.g. 127.0.0.1:9092.")
+@click.option("--kafka", "bootstrap", default=None,
+              help="Kafka bootstrap servers, e.g. 127.0.0.1:9092 [default: bootstrap.servers of --kafka-config].")
+@click.option("--kafka-config", "kafka_config", type=click.Path(dir_okay=False), default=None,
+              help="Kafka client properties file (security.protocol, sasl.*, ssl.*, ...; ${env:NAME} values read "
+                   "from the environment) for the consumer and the dead-letter producer; secrets go here.")
 @click.option("--topic", required=True, help="Topic of documents (one JSON document per message, keyed by id).")
 @click.option("--group", required=True, help="Consumer group: run N workers with the same group to scale out.")
 @click.option("--dead-letter-topic", default=None, help="Where rejected messages go [default: <TOPIC>.deadletter].")
@@ -39,13 +43,14 @@ log = logging.getLogger(__name__)
 @click.option("--threads", type=click.IntRange(1), default=None, help="Torch threads (default: torch's choice).")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus /metrics and /healthz on this port.")
 @click.option("--consumer-option", "consumer_options", multiple=True, metavar="KEY=VALUE",
-              help="Extra librdkafka consumer setting, e.g. session.timeout.ms=10000 (repeatable).")
+              help="Extra librdkafka consumer setting, e.g. session.timeout.ms=10000 (repeatable; no secrets: "
+                   "those go in --kafka-config).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="How the summary printed at exit looks.")
 @TRUNCATE
 @connection_options()
 @click.pass_obj
-def worker_cmd(settings, name, bootstrap, topic, group, dead_letter_topic, model, backend, precision, id_field, id_from_key,
+def worker_cmd(settings, name, bootstrap, kafka_config, topic, group, dead_letter_topic, model, backend, precision, id_field, id_from_key,
                write, text_fields, batch_size,
                window, chunk_size, concurrency, max_retries, threads, metrics_port, consumer_options, fmt, truncate):
     """Consume TOPIC as a member of GROUP and keep index NAME up to date (created like `ingest` does).
@@ -55,6 +60,7 @@ def worker_cmd(settings, name, bootstrap, topic, group, dead_letter_topic, model
     redelivery overwrites and a replayed older message never wins. SIGTERM finishes the batch at hand,
     commits and exits 0."""
     try:
+        from ..worker import client_config
         from ..worker.consumer import WorkerConfig, WorkerSummary, make_consumer, make_producer, run
         from ..worker.metrics import WorkerMetrics
     except ImportError as exc:
@@ -64,13 +70,19 @@ def worker_cmd(settings, name, bootstrap, topic, group, dead_letter_topic, model
         if "=" not in option:
             raise click.BadParameter(f"{option!r} is not KEY=VALUE", param_hint="--consumer-option")
         pairs.append(tuple(part.strip() for part in option.split("=", 1)))
+        client_config.refuse_secret(pairs[-1][0], "--consumer-option")
+    properties = client_config.read(kafka_config) if kafka_config else {}
+    bootstrap = bootstrap or properties.get("bootstrap.servers")
+    if not bootstrap:
+        raise click.UsageError("give --kafka, or a --kafka-config file with bootstrap.servers")
     cfg = WorkerConfig(bootstrap=bootstrap, topic=topic, group=group, dead_letter_topic=dead_letter_topic,
-                       batch_size=batch_size, consumer_options=tuple(pairs), id_from_key=id_from_key)
+                       batch_size=batch_size, consumer_options=tuple(pairs), client_options=tuple(properties.items()),
+                       id_from_key=id_from_key)
     ingest = api.IngestConfig(id_field=id_field, text_fields=tuple(text_fields), window=window, chunk_size=chunk_size,
                               concurrency=concurrency, retry=settings.retry_policy(max_retries=max_retries),
                               refresh=False, unique_ids=False, write=write)
-    client = settings.client()
-    encoder, stamp = api.open_for_ingest(client, name, model=model, create=write == "index", text_fields=text_fields,
+    cluster = settings.client()
+    encoder, stamp = api.open_for_ingest(cluster, name, model=model, create=write == "index", text_fields=text_fields,
                                          long_documents="truncate" if truncate else None,
                                          encoder_options={**encoding(backend, precision),
                                                           **({"threads": threads} if threads else {})})
@@ -83,7 +95,7 @@ def worker_cmd(settings, name, bootstrap, topic, group, dead_letter_topic, model
     consumer, producer = make_consumer(cfg), make_producer(cfg)
     log.warning("worker in group %s: topic %s -> index %s (model %s)", group, topic, name, encoder.stamp.model)
     try:
-        run(client, name, encoder, stamp, cfg, ingest, consumer, producer, metrics, stop, summary)
+        run(cluster, name, encoder, stamp, cfg, ingest, consumer, producer, metrics, stop, summary)
     finally:
         consumer.close()  # leaves the group: its partitions move to the other members at once
         producer.flush(30)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, NodeError
+from . import kafka_tls
 from .process import command_as, port_in_use, read_pid, stop
 from .kafka_classpath import CLASSPATHS
 from .maven import Artifact, fetch, mirror
@@ -47,6 +48,7 @@ class BrokerSpec:
     data_dir: Path | None = None
     java_home: Path | None = None
     user: str = "splade-bridge"
+    secure: bool = False         # clients on SASL_SSL (kafka_tls); the broker's own traffic on port + 2
 
     def __post_init__(self) -> None:
         if not re.match(r"^\d+\.\d+\.\d+$", self.version):
@@ -113,14 +115,15 @@ def _resolve_with_maven(version: str, tmp: Path) -> None:
                         f"{(errors[0] if errors else 'mvn exited with ' + str(proc.returncode))[-300:]}")
 
 
-def _properties(spec: BrokerSpec) -> str:
+def _properties(spec: BrokerSpec, made: kafka_tls.Secrets | None = None) -> str:
     controller = spec.port + 1
+    listeners = kafka_tls.broker_properties(spec.port, made) if made else [
+        f"listeners=PLAINTEXT://127.0.0.1:{spec.port},CONTROLLER://127.0.0.1:{controller}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{spec.port}",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT", "inter.broker.listener.name=PLAINTEXT"]
     return "\n".join([
         "process.roles=broker,controller", "node.id=1", f"controller.quorum.voters=1@127.0.0.1:{controller}",
-        f"listeners=PLAINTEXT://127.0.0.1:{spec.port},CONTROLLER://127.0.0.1:{controller}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{spec.port}", "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "inter.broker.listener.name=PLAINTEXT", f"log.dirs={spec.broker_dir / 'data'}", "num.partitions=1",
+        *listeners, "controller.listener.names=CONTROLLER", f"log.dirs={spec.broker_dir / 'data'}", "num.partitions=1",
         "offsets.topic.replication.factor=1", "offsets.topic.num.partitions=3",
         "transaction.state.log.replication.factor=1", "transaction.state.log.min.isr=1",
         "group.initial.rebalance.delay.ms=0", ""])
@@ -145,14 +148,15 @@ def up(spec: BrokerSpec, timeout: float = 120.0) -> BrokerInfo:
     pid = read_pid(spec.pid_file)
     if pid and port_in_use(spec.port):
         return BrokerInfo(spec.bootstrap, pid, spec.version, time.monotonic() - started, True)
-    for port in (spec.port, spec.port + 1):
+    for port in (spec.port, spec.port + 1, *((spec.port + 2,) if spec.secure else ())):
         if port_in_use(port):
             raise NodeError(f"port {port} is already taken by another process: stop it or pass --port")
     home = install(spec.version)
     java_home = runnable_copy(find_java(JavaRange(17), spec.java_home), state_root(), os.geteuid() == 0).home
     bd = spec.broker_dir
     (bd / "data").mkdir(parents=True, exist_ok=True)
-    (bd / "server.properties").write_text(_properties(spec))
+    made = kafka_tls.ensure(bd, java_home) if spec.secure else None
+    (bd / "server.properties").write_text(_properties(spec, made))
     (bd / "log4j2.properties").write_text(_LOG4J.format(dir=bd))
     log_file = bd / "server.log"
     if not (bd / "data" / "meta.properties").exists():
@@ -179,6 +183,14 @@ def up(spec: BrokerSpec, timeout: float = 120.0) -> BrokerInfo:
             raise NodeError(f"the Kafka broker died during start; log tail:\n{_tail(bd)}")
         time.sleep(0.3)
     raise NodeError(f"the Kafka broker did not start within {timeout:.0f}s; log tail:\n{_tail(bd)}")
+
+
+def client_config(spec: BrokerSpec) -> str:
+    """The properties a client needs for the secured broker of ``spec`` (made by ``up``), ``key=value`` lines."""
+    made = kafka_tls.load(spec.broker_dir) if spec.secure else None
+    if made is None:
+        raise NodeError(f"no secured broker was started in {spec.broker_dir}: run kafka up --secure first")
+    return kafka_tls.client_properties(spec.bootstrap, made)
 
 
 def _tail(bd: Path, lines: int = 20) -> str:

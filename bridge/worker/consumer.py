@@ -34,6 +34,7 @@ class WorkerConfig:
     batch_size: int = 1024                   # messages per poll, then one pipeline run and one commit
     poll_seconds: float = 1.0
     consumer_options: tuple[tuple[str, str], ...] = ()
+    client_options: tuple[tuple[str, str], ...] = ()   # --kafka-config: the consumer's and the producer's
     id_from_key: bool = False                # the document id is the message key (Connect's key.ignore=false)
 
     def __post_init__(self) -> None:
@@ -67,8 +68,9 @@ def make_consumer(cfg: WorkerConfig):
     """The group's consumer, not yet subscribed (``run`` subscribes it)."""
     from confluent_kafka import Consumer
 
-    options = {"bootstrap.servers": cfg.bootstrap, "group.id": cfg.group, "enable.auto.commit": False,
-               "auto.offset.reset": "earliest", "enable.partition.eof": False, **dict(cfg.consumer_options)}
+    options = {**dict(cfg.client_options), "bootstrap.servers": cfg.bootstrap, "group.id": cfg.group,
+               "enable.auto.commit": False, "auto.offset.reset": "earliest", "enable.partition.eof": False,
+               **dict(cfg.consumer_options)}
     return Consumer(options, logger=logging.getLogger("bridge.worker.kafka"))
 
 
@@ -92,8 +94,8 @@ def _subscribe(consumer, cfg: WorkerConfig, metrics: WorkerMetrics, summary: Wor
 def make_producer(cfg: WorkerConfig):
     from confluent_kafka import Producer
 
-    return Producer({"bootstrap.servers": cfg.bootstrap, "enable.idempotence": True, "acks": "all"},
-                    logger=logging.getLogger("bridge.worker.kafka"))
+    return Producer({**dict(cfg.client_options), "bootstrap.servers": cfg.bootstrap, "enable.idempotence": True,
+                     "acks": "all"}, logger=logging.getLogger("bridge.worker.kafka"))
 
 
 def run(client, index_name: str, encoder, stamp, cfg: WorkerConfig, ingest: IngestConfig, consumer, producer,
