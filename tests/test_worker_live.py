@@ -11,8 +11,8 @@ from bridge.cluster.kafka import BrokerSpec
 from tests.conftest import DATASETS, unavailable
 from tests.faults import compare_vectors, report, stored_checksum, wait_for
 from tests.proxy import free_port
-from tests.streams import (bootstrap, drain_with_worker, finish, group_lag, new_topic, produce, read_topic,
-                           running, start_worker, stop_worker, worker_metrics)
+from tests.streams import (bootstrap, drain_with_worker, finish, group_lag, log_of, new_topic, produce,
+                           read_topic, running, start_worker, stop_worker, worker_metrics)
 
 pytestmark = [pytest.mark.integration, pytest.mark.model, pytest.mark.kafka, pytest.mark.usefixtures("broker")]
 
@@ -159,6 +159,32 @@ def test_dead_letters_replayed_after_the_cause_is_fixed_are_indexed_once(client,
         d["_id"] for d in poison]}}, "size": 10, "version": True})["hits"]["hits"]}
     assert {i: h["_version"] for i, h in stored.items()} == {d["_id"]: 31 + n for n, d in enumerate(poison)}
     client.indices.delete(index=index, ignore_unavailable=True)
+
+
+def test_errors_tolerance_none_stops_at_the_first_bad_message_and_on_null_choices(client, node_url):
+    """--errors-tolerance none: the worker stops at the bad message (exit 2, naming it), the group's offset is
+    that message's, nothing is dead-lettered; --on-null ignore skips a tombstone, fail dead-letters it."""
+    good, topic, index = titles(30), new_topic(1, "strict"), "test-workers-strict"
+    client.indices.delete(index=index, ignore_unavailable=True)
+    produce(topic, [(d["_id"], d) for d in good[:12]] + [("bad", b"{cut short")] + [(d["_id"], d) for d in good[12:]])
+    worker = start_worker(node_url, index, topic, f"g-{topic}", "--errors-tolerance", "none", "--batch-size", "5")
+    try:
+        out, _ = worker.communicate(timeout=300)
+    finally:
+        finish(worker)
+    assert worker.returncode == 2 and f"{topic}[0] offset 12: malformed JSON" in log_of(worker), log_of(worker)
+    assert group_lag(topic, f"g-{topic}") == len(good) + 1 - 12  # committed up to the bad message, not past it
+    assert read_topic(f"{topic}.deadletter", expect=1, timeout=3) == []
+    assert count(client, index) >= 12
+
+    nulls, index2 = new_topic(1, "nulls"), "test-workers-nulls"
+    client.indices.delete(index=index2, ignore_unavailable=True)
+    produce(nulls, [(d["_id"], d) for d in good[:5]] + [(good[0]["_id"], None)])
+    ignored = drain_with_worker(node_url, index2, nulls, f"g1-{nulls}", "--on-null", "ignore")
+    assert (ignored["ignored"], count(client, index2)) == (1, 5)  # the tombstone skipped: the document stays
+    refused = drain_with_worker(node_url, index2, nulls, f"g2-{nulls}", "--on-null", "fail")
+    assert refused["dead_lettered"] == 1 and count(client, index2) == 5
+    client.indices.delete(index=f"{index},{index2}", ignore_unavailable=True)
 
 
 def test_deletes_updates_and_replays(client, node_url):

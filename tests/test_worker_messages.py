@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("confluent_kafka")
 
 from bridge.api import BadRecord, Outcome  # noqa: E402
-from bridge.worker.consumer import _next_offsets, _still_assigned  # noqa: E402
+from bridge.worker.batches import next_offsets, still_assigned  # noqa: E402
 from bridge.worker.messages import Position, dead_letter_headers, to_record  # noqa: E402
 
 
@@ -41,7 +41,7 @@ def test_dead_letters_keep_the_message_and_say_where_and_why():
 
 def test_a_batch_commits_past_its_last_offset_per_partition():
     positions = [Position("t", 0, 5, None), Position("t", 1, 9, None), Position("t", 0, 7, None)]
-    assert [(tp.partition, tp.offset) for tp in _next_offsets(positions)] == [(0, 8), (1, 10)]
+    assert [(tp.partition, tp.offset) for tp in next_offsets(positions)] == [(0, 8), (1, 10)]
 
 
 class Assigned:
@@ -57,7 +57,7 @@ class Assigned:
 def test_revoked_partitions_leave_the_batch_and_positions_keep_their_numbers():
     positions = {1: Position("t", 0, 10, b"a"), 2: Position("t", 1, 20, b"b"), 3: Position("t", 0, 11, b"c")}
     records = [{"__line__": 1}, {"__line__": 2}, {"__line__": 3}]
-    kept, where = _still_assigned(Assigned(0), records, positions)
+    kept, where = still_assigned(Assigned(0), records, positions)
     assert kept == [{"__line__": 1}, {"__line__": 3}]
     assert where == {1: positions[1], 3: positions[3]}  # an outcome's line still finds its own message
-    assert _still_assigned(Assigned(2), records, positions) is None
+    assert still_assigned(Assigned(2), records, positions) is None

@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 @click.option("--id-field", default="_id", show_default=True, help="Record field holding the document id.")
 @click.option("--id-from-key", is_flag=True, help="Take the document id from the message key (Kafka Connect's "
                                                   "key.ignore=false); a record's own id field is then ignored.")
+@click.option("--on-null", type=click.Choice(["delete", "ignore", "fail"]), default="delete", show_default=True,
+              help="A message with a null value (tombstone): delete the key's document, skip it, or treat it as "
+                   "bad (Kafka Connect's behavior.on.null.values).")
+@click.option("--errors-tolerance", type=click.Choice(["all", "none"]), default="all", show_default=True,
+              help="all: bad messages go to the dead-letter topic and the stream goes on; none: stop at the first, "
+                   "with nothing from it on committed (Kafka Connect's errors.tolerance).")
 @WRITE
 @click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True)
 @click.option("--batch-size", default=1024, show_default=True, type=click.IntRange(1),
@@ -51,7 +57,7 @@ log = logging.getLogger(__name__)
 @connection_options()
 @click.pass_obj
 def worker_cmd(settings, name, bootstrap, kafka_config, topic, group, dead_letter_topic, model, backend, precision, id_field, id_from_key,
-               write, text_fields, batch_size,
+               on_null, errors_tolerance, write, text_fields, batch_size,
                window, chunk_size, concurrency, max_retries, threads, metrics_port, consumer_options, fmt, truncate):
     """Consume TOPIC as a member of GROUP and keep index NAME up to date (created like `ingest` does).
 
@@ -77,7 +83,7 @@ def worker_cmd(settings, name, bootstrap, kafka_config, topic, group, dead_lette
         raise click.UsageError("give --kafka, or a --kafka-config file with bootstrap.servers")
     cfg = WorkerConfig(bootstrap=bootstrap, topic=topic, group=group, dead_letter_topic=dead_letter_topic,
                        batch_size=batch_size, consumer_options=tuple(pairs), client_options=tuple(properties.items()),
-                       id_from_key=id_from_key)
+                       id_from_key=id_from_key, on_null=on_null, errors_tolerance=errors_tolerance)
     ingest = api.IngestConfig(id_field=id_field, text_fields=tuple(text_fields), window=window, chunk_size=chunk_size,
                               concurrency=concurrency, retry=settings.retry_policy(max_retries=max_retries),
                               refresh=False, unique_ids=False, write=write)

@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 
 from .. import api
 from ..api import IngestAborted, IngestConfig, describe
-from . import polling
-from .messages import Position, dead_letter_headers, to_record
+from . import batches, polling
+from .messages import ON_NULL, Position, dead_letter_headers
 from .metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -36,16 +36,24 @@ class WorkerConfig:
     consumer_options: tuple[tuple[str, str], ...] = ()
     client_options: tuple[tuple[str, str], ...] = ()   # --kafka-config: the consumer's and the producer's
     id_from_key: bool = False                # the document id is the message key (Connect's key.ignore=false)
+    on_null: str = "delete"                  # a tombstone: delete | ignore | fail (behavior.on.null.values)
+    errors_tolerance: str = "all"            # all: bad messages dead-lettered; none: stop at the first
 
     def __post_init__(self) -> None:
         if not (self.bootstrap and self.topic and self.group):
             raise api.ConfigError("bootstrap servers, topic and group are all needed")
         if self.batch_size < 1 or self.poll_seconds <= 0:
             raise api.ConfigError("batch_size must be >= 1 and poll_seconds > 0")
+        if self.on_null not in ON_NULL or self.errors_tolerance not in ("all", "none"):
+            raise api.ConfigError(f"on_null must be one of {', '.join(ON_NULL)}, errors_tolerance all or none")
 
     @property
     def dead_letters(self) -> str:
         return self.dead_letter_topic or f"{self.topic}.deadletter"
+
+
+class BadMessage(api.BridgeError):
+    """A bad message with ``errors_tolerance="none"``: the worker stops before it."""
 
 
 @dataclass
@@ -55,6 +63,7 @@ class WorkerSummary:
     deleted: int = 0
     already_applied: int = 0   # redelivered or replayed messages the index already held (or held newer)
     dead_lettered: int = 0
+    ignored: int = 0           # null values skipped (on_null="ignore")
     batches: int = 0
     rewinds: int = 0           # batches retried after the cluster stayed away past the retry policy
     rebalances: int = 0
@@ -110,9 +119,12 @@ def run(client, index_name: str, encoder, stamp, cfg: WorkerConfig, ingest: Inge
             return
         result, outcomes = flight.outcome()
         rejected = [o for o in outcomes if o.status in REJECTED]
+        if rejected and cfg.errors_tolerance == "none":
+            _stop_before(consumer, positions, rejected)
         _dead_letter(producer, cfg.dead_letters, rejected, positions)
         _commit(consumer, positions)
         flight.committed = True
+        summary.ignored += len(positions) - current["records"]
         _count(summary, metrics, result, len(positions), len(rejected), positions)
 
     def settle() -> None:  # on revocation: a batch that cannot finish (cluster away) stays uncommitted
@@ -127,7 +139,7 @@ def run(client, index_name: str, encoder, stamp, cfg: WorkerConfig, ingest: Inge
     metrics.set_state(status="running")
     while not stop.is_set():
         messages = consumer.consume(cfg.batch_size, timeout=cfg.poll_seconds)
-        batch = _batch(consumer, messages, ingest.id_field, cfg.id_from_key)
+        batch = batches.make_batch(consumer, messages, ingest.id_field, cfg.id_from_key, cfg.on_null)
         if batch is None:
             _update_lag(consumer, metrics)
             continue
@@ -142,14 +154,14 @@ def run(client, index_name: str, encoder, stamp, cfg: WorkerConfig, ingest: Inge
                 return result, outcomes
 
             flight = polling.InFlight(index)
-            current.update(flight=flight, positions=positions)
+            current.update(flight=flight, positions=positions, records=len(records))
             polling.hold(consumer, lambda: flight.done)  # polled meanwhile: the group keeps this member
             try:
                 finish()
             except IngestAborted as exc:
                 summary.rewinds += 1
                 _pause_until_reachable(consumer, client, exc, metrics, stop)
-                batch = _still_assigned(consumer, records, positions)  # the same batch again, from memory
+                batch = batches.still_assigned(consumer, records, positions)  # the same batch again, from memory
                 continue
             finally:
                 current.clear()
@@ -167,36 +179,25 @@ def _commit(consumer, positions: dict) -> None:
     from confluent_kafka import KafkaException
 
     try:
-        consumer.commit(offsets=_next_offsets(positions.values()), asynchronous=False)
+        consumer.commit(offsets=batches.next_offsets(positions.values()), asynchronous=False)
     except KafkaException as exc:
         log.warning("commit refused (%s): the partitions' new owner will deliver this batch again", exc)
 
 
-def _still_assigned(consumer, records: list, positions: dict):
-    """The batch without the messages of partitions revoked meanwhile (their new owner reads them)."""
-    assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
-    kept = [(seq, r) for seq, r in zip(sorted(positions), records)
-            if (positions[seq].topic, positions[seq].partition) in assigned]
-    return ([r for _, r in kept], {seq: positions[seq] for seq, _ in kept}) if kept else None
-
-
-def _batch(consumer, messages, id_field: str, id_from_key: bool = False):
-    """(records, {seq: Position}) of the messages of partitions still assigned; None when empty."""
-    from confluent_kafka import KafkaError
-
-    assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
-    records, positions = [], {}
-    for m in messages:
-        if m.error():
-            if m.error().code() != KafkaError._PARTITION_EOF:
-                log.warning("consumer error: %s", m.error())
-            continue
-        if (m.topic(), m.partition()) not in assigned:
-            continue  # revoked during this poll: its new owner reads it from the committed offset
-        seq, headers = len(records) + 1, tuple(m.headers() or ())
-        positions[seq] = Position(m.topic(), m.partition(), m.offset(), m.key(), m.value(), headers)
-        records.append(to_record(m.value(), m.key(), m.offset(), seq, id_field, id_from_key, headers))
-    return (records, positions) if records else None
+def _stop_before(consumer, positions: dict, rejected: list) -> None:
+    """Commit what comes before the first bad message of each partition, then stop (``BadMessage``)."""
+    first: dict[tuple[str, int], Position] = {}
+    for outcome in sorted(rejected, key=lambda o: o.line):
+        where = positions[outcome.line]
+        first.setdefault((where.topic, where.partition), where)
+    before = [p for p in positions.values()
+              if (p.topic, p.partition) not in first or p.offset < first[(p.topic, p.partition)].offset]
+    if before:
+        _commit(consumer, {n: p for n, p in enumerate(before)})
+    bad = min(rejected, key=lambda o: o.line)
+    where = positions[bad.line]
+    raise BadMessage(f"{where.topic}[{where.partition}] offset {where.offset}: {bad.reason}; stopped there "
+                     "(--errors-tolerance none): nothing from it on is committed")
 
 
 def _dead_letter(producer, topic: str, rejected: list, positions: dict) -> None:
@@ -216,15 +217,6 @@ def _dead_letter(producer, topic: str, rejected: list, positions: dict) -> None:
     if rejected and (producer.flush(60) or failures):
         raise api.BridgeError(f"the dead-letter topic {topic} did not take {len(rejected)} messages "
                               f"({failures[:1] or 'timed out'}); offsets were not committed")
-
-
-def _next_offsets(positions) -> list:
-    from confluent_kafka import TopicPartition
-
-    last: dict[tuple[str, int], int] = {}
-    for p in positions:
-        last[(p.topic, p.partition)] = max(last.get((p.topic, p.partition), -1), p.offset)
-    return [TopicPartition(t, part, offset + 1) for (t, part), offset in sorted(last.items())]
 
 
 def _pause_until_reachable(consumer, client, exc: IngestAborted, metrics: WorkerMetrics,

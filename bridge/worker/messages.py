@@ -37,13 +37,20 @@ def first_offset(headers) -> int | None:
     return None
 
 
+ON_NULL = ("delete", "ignore", "fail")  # Kafka Connect's behavior.on.null.values
+
+
 def to_record(value: bytes | None, key: bytes | None, offset: int, seq: int, id_field: str,
-              id_from_key: bool = False, headers=()) -> dict | BadRecord:
+              id_from_key: bool = False, headers=(), on_null: str = "delete") -> dict | BadRecord | None:
     """The record of one message; ``seq`` is its place in the batch (the pipeline's ``line``). With
     ``id_from_key`` the document id is the message key, whatever the value says. A replayed dead letter
-    (``headers``) is versioned by the offset it was first consumed at."""
+    (``headers``) is versioned by the offset it was first consumed at. A null value (a tombstone) deletes the
+    key's document (``on_null``: or is skipped — None —, or is a bad record)."""
     first = first_offset(headers)
     version = (offset if first is None else first) + 1
+    if value is None and on_null != "delete":
+        return None if on_null == "ignore" else BadRecord("a null value (tombstone), refused by --on-null fail",
+                                                          line=seq)
     if value is None:
         if key is None:
             return BadRecord("a tombstone (null value) without a key: nothing to delete", line=seq)
