@@ -63,14 +63,17 @@ def read_topic(topic: str, expect: int, timeout: float = 60, headers: bool = Fal
 
 
 def group_lag(topic: str, group: str) -> int:
-    """Messages of ``topic`` past ``group``'s committed offsets."""
-    from confluent_kafka import Consumer, TopicPartition
+    """Messages of ``topic`` (several, comma-separated, or a ^pattern, as the worker takes them) past ``group``'s
+    committed offsets."""
+    import re
 
-    from confluent_kafka import KafkaException
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": bootstrap(), "group.id": group, "enable.auto.commit": False})
-    meta = consumer.list_topics(topic, timeout=10).topics[topic]
-    parts = [TopicPartition(topic, p) for p in meta.partitions]
+    every = consumer.list_topics(timeout=10).topics
+    names = [n for t in topic.split(",") for n in ([t] if not t.startswith("^") else
+                                                   [n for n in every if re.match(t, n)])]
+    parts = [TopicPartition(n, p) for n in names for p in every[n].partitions]
     for attempt in range(20):  # the group's coordinator may still be loading or moving (NOT_COORDINATOR)
         try:
             committed = consumer.committed(parts, timeout=10)
@@ -81,7 +84,7 @@ def group_lag(topic: str, group: str) -> int:
             time.sleep(0.5)
     lag = 0
     for tp in committed:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
+        low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
         lag += high - (tp.offset if tp.offset >= 0 else low)
     consumer.close()
     return lag
@@ -119,6 +122,18 @@ def worker_metrics(port: int) -> dict[str, float]:
             name, _, value = line.rpartition(" ")
             out[name] = float(value)
     return out
+
+
+def worker_probe(port: int, path: str) -> tuple[int, dict]:
+    """(HTTP status, JSON body) of the worker's ``/healthz`` or ``/readyz``."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
 
 
 def running(proc: subprocess.Popen) -> bool:

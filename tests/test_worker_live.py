@@ -12,7 +12,7 @@ from tests.conftest import DATASETS, unavailable
 from tests.faults import compare_vectors, report, stored_checksum, wait_for
 from tests.proxy import free_port
 from tests.streams import (bootstrap, drain_with_worker, finish, group_lag, log_of, new_topic, produce,
-                           read_topic, running, start_worker, stop_worker, worker_metrics)
+                           read_topic, running, start_worker, stop_worker, worker_metrics, worker_probe)
 
 pytestmark = [pytest.mark.integration, pytest.mark.model, pytest.mark.kafka, pytest.mark.usefixtures("broker")]
 
@@ -51,13 +51,17 @@ def test_three_workers_one_killed_mid_stream(client, encoder, node_url):
                                                                                    if i == 0 else ()))
                for i in range(3)]
     try:
+        ready: list = [None, {}]  # worker 0's /readyz when last seen
+
         def mid_batch():  # worker 0 has committed work and holds a batch it has not committed
             m = worker_metrics(port)
+            ready[:] = worker_probe(port, "/readyz") if m else (None, {})
             indexed = m.get('splade_worker_documents_total{outcome="indexed"}', 0)
             return m if indexed >= 200 and m.get("splade_worker_uncommitted_messages", 0) > 0 else None
 
         seen = wait_for(mid_batch, timeout=300, every=0.05)
         workers[0].send_signal(signal.SIGKILL)
+        assert ready[0] == 200 and ready[1]["ready"] and ready[1]["assigned"], ready
         in_flight = int(seen["splade_worker_uncommitted_messages"])
         killed_at = count(client, index)
         workers[0].wait(30)
@@ -185,6 +189,23 @@ def test_errors_tolerance_none_stops_at_the_first_bad_message_and_on_null_choice
     refused = drain_with_worker(node_url, index2, nulls, f"g2-{nulls}", "--on-null", "fail")
     assert refused["dead_lettered"] == 1 and count(client, index2) == 5
     client.indices.delete(index=f"{index},{index2}", ignore_unavailable=True)
+
+
+def test_several_topics_or_a_pattern_into_one_index(client, node_url):
+    """--topic a,b reads both; --topic ^prefix.* reads every topic it matches but not their dead letters."""
+    prefix = f"many-{time.time_ns() % 10**8}"
+    good = titles(40)
+    first, second = new_topic(1, prefix), new_topic(2, prefix)
+    produce(first, [(d["_id"], d) for d in good[:20]] + [("bad", b"{nope")])
+    produce(second, [(d["_id"], d) for d in good[20:]])
+    listed = drain_with_worker(node_url, "test-workers-many", f"{first},{second}", "g-listed")
+    assert (listed["indexed"], listed["dead_lettered"]) == (40, 1)
+    assert len(read_topic(f"{first}.deadletter", expect=1)) == 1  # the bad one, beside its own topic
+    pattern = drain_with_worker(node_url, "test-workers-many-2", f"^{prefix}-.*", "g-pattern")
+    assert (pattern["indexed"], pattern["dead_lettered"]) == (40, 1)  # its dead letters are not read back
+    for index in ("test-workers-many", "test-workers-many-2"):
+        assert count(client, index) == 40
+    client.indices.delete(index="test-workers-many*", ignore_unavailable=True)
 
 
 def test_deletes_updates_and_replays(client, node_url):

@@ -61,3 +61,16 @@ def test_revoked_partitions_leave_the_batch_and_positions_keep_their_numbers():
     assert kept == [{"__line__": 1}, {"__line__": 3}]
     assert where == {1: positions[1], 3: positions[3]}  # an outcome's line still finds its own message
     assert still_assigned(Assigned(2), records, positions) is None
+
+
+def test_a_worker_is_ready_only_running_with_partitions_and_the_cluster_reachable():
+    from bridge.worker.metrics import WorkerMetrics
+
+    metrics = WorkerMetrics()
+    assert metrics.ready() == (False, "worker starting")
+    metrics.set_state(status="running")
+    assert metrics.ready()[0] is False and "no partitions" in metrics.ready()[1]
+    metrics.set_state(assigned=["docs[0]"])
+    assert metrics.ready() == (True, "")
+    metrics.set_state(paused=True)
+    assert metrics.ready() == (False, "the cluster is unreachable: consumption paused")

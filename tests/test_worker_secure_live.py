@@ -45,15 +45,18 @@ def _properties(path) -> dict:
 def test_worker_through_sasl_ssl_dead_letters_whole_messages_and_never_shows_the_secret(node_url, client, secured,
                                                                                          scifact_dir, tmp_path):
     from confluent_kafka import Consumer, Producer, TopicPartition
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient
 
     props = _properties(secured)
     password = props["sasl.password"]
     assert props["security.protocol"] == "SASL_SSL" and len(password) >= 20
     topic, group, index = f"sec-{uuid.uuid4().hex[:8]}", f"sec-{uuid.uuid4().hex[:6]}", f"sec-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient(props)
-    for future in admin.create_topics([NewTopic(topic, 2, 1)]).values():
-        future.result(30)
+    made = cli("kafka", "topic", "create", topic, "--partitions", "2", "--kafka-config", str(secured))
+    assert made.returncode == 0 and made.stdout.split() == [topic, "2"], made.stderr
+    assert len(AdminClient(props).list_topics(topic, timeout=20).topics[topic].partitions) == 2
+    again = cli("kafka", "topic", "create", topic, "--partitions", "3", "--kafka-config", str(secured))
+    assert again.returncode == 2 and "already exists with 2 partitions" in again.stderr
+    assert password not in made.stdout + made.stderr + again.stderr
     good = [d for d in load_jsonl(scifact_dir / "corpus.jsonl", 1100) if d.get("title", "").strip()][:990]
     producer = Producer({**props, "enable.idempotence": True, "linger.ms": 20})
     poison = {}

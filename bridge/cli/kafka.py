@@ -10,6 +10,7 @@ import click
 
 from .. import api
 from .logs import say
+from .options import KAFKA, KAFKA_CONFIG
 
 
 def _broker_options(f):
@@ -84,3 +85,29 @@ def status_cmd(fmt, **kw) -> None:
                    else f"not running (kafka on {st['bootstrap']})")
     if not st["running"]:
         raise SystemExit(3)
+
+
+@kafka.group("topic")
+def topic_group() -> None:
+    """Topics on any Kafka cluster (--kafka / --kafka-config), not only the local broker."""
+
+
+@topic_group.command("create")
+@click.argument("name")
+@click.option("--partitions", default=6, show_default=True, type=click.IntRange(1),
+              help="As many as workers you will ever run in one group (partitions can be added, never removed).")
+@click.option("--replication", default=-1, show_default=True, help="Copies of each partition (-1: the cluster's "
+                                                                    "default).")
+@click.option("--if-not-exists", is_flag=True, help="An existing topic is fine (its partition count is printed).")
+@KAFKA
+@KAFKA_CONFIG
+def topic_create_cmd(name, partitions, replication, if_not_exists, bootstrap, kafka_config) -> None:
+    """Create topic NAME with --partitions partitions; prints NAME and its partition count."""
+    from .worker import kafka_properties
+    try:
+        from ..worker import topics
+    except ImportError as exc:
+        raise api.MissingExtra(exc.name, "kafka") from None
+    made = topics.create(kafka_properties(bootstrap, kafka_config), name, partitions, replication, if_not_exists)
+    say(f"topic {name} {'created' if made['created'] else 'already exists'}")
+    click.echo(f"{made['topic']} {made['partitions']}")

@@ -157,6 +157,11 @@ def _name(param: click.Parameter, path: str) -> None:
         param.envvar = f"{path}_{flag}"
     param.show_envvar = True
 
+KAFKA = click.option("--kafka", "bootstrap", default=None,
+                     help="Kafka bootstrap servers, e.g. 127.0.0.1:9092 [default: bootstrap.servers of --kafka-config].")
+KAFKA_CONFIG = click.option("--kafka-config", "kafka_config", type=click.Path(dir_okay=False), default=None,
+                            help="Kafka client properties file (security.protocol, sasl.*, ssl.*, ...; ${env:NAME} "
+                                 "values read from the environment); secrets go here.")
 SLICE = click.option("--slice", "part", default="0/1", show_default=True, metavar="I/N",
                      help="Do part I of N: N processes (on N machines) given 0/N ... N-1/N share the work.")
 DRY_RUN = click.option("--dry-run", is_flag=True, help="Show what would be done (the plan, or what would be "

@@ -9,21 +9,33 @@ import threading
 import click
 
 from .. import api
-from .options import BACKEND, MODEL, PRECISION, TRUNCATE, WRITE, connection_options, encoding
+from .options import BACKEND, KAFKA, KAFKA_CONFIG, MODEL, PRECISION, TRUNCATE, WRITE, connection_options, encoding
 
 log = logging.getLogger(__name__)
 
 
+def kafka_properties(bootstrap: str | None, kafka_config: str | None) -> dict:
+    """The client properties of --kafka-config, --kafka overriding its bootstrap.servers."""
+    from ..worker.client_config import read
+
+    properties = read(kafka_config) if kafka_config else {}
+    if bootstrap:
+        properties["bootstrap.servers"] = bootstrap
+    if not properties.get("bootstrap.servers"):
+        raise click.UsageError("give --kafka, or a --kafka-config file with bootstrap.servers")
+    return properties
+
+
 @click.command("worker")
 @click.argument("name")
-@click.option("--kafka", "bootstrap", default=None,
-              help="Kafka bootstrap servers, e.g. 127.0.0.1:9092 [default: bootstrap.servers of --kafka-config].")
-@click.option("--kafka-config", "kafka_config", type=click.Path(dir_okay=False), default=None,
-              help="Kafka client properties file (security.protocol, sasl.*, ssl.*, ...; ${env:NAME} values read "
-                   "from the environment) for the consumer and the dead-letter producer; secrets go here.")
-@click.option("--topic", required=True, help="Topic of documents (one JSON document per message, keyed by id).")
+@KAFKA
+@KAFKA_CONFIG
+@click.option("--topic", required=True,
+              help="Topic of documents (one JSON document per message, keyed by id); several, comma-separated, or a "
+                   "pattern starting with ^ (Kafka Connect's topics / topics.regex; a pattern skips *.deadletter).")
 @click.option("--group", required=True, help="Consumer group: run N workers with the same group to scale out.")
-@click.option("--dead-letter-topic", default=None, help="Where rejected messages go [default: <TOPIC>.deadletter].")
+@click.option("--dead-letter-topic", default=None,
+              help="Where rejected messages go [default: <their topic>.deadletter].")
 @MODEL
 @BACKEND
 @PRECISION
@@ -47,7 +59,10 @@ log = logging.getLogger(__name__)
 @click.option("--max-retries", default=8, show_default=True,
               help="Resends of a document the cluster rejected with 429 (write queue full).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="Torch threads (default: torch's choice).")
-@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus /metrics and /healthz on this port.")
+@click.option("--metrics-port", type=int, default=None,
+              help="Serve Prometheus /metrics, /healthz (liveness) and /readyz (readiness) on this port.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Interface for --metrics-port (0.0.0.0 in a container: the image sets it).")
 @click.option("--consumer-option", "consumer_options", multiple=True, metavar="KEY=VALUE",
               help="Extra librdkafka consumer setting, e.g. session.timeout.ms=10000 (repeatable; no secrets: "
                    "those go in --kafka-config).")
@@ -58,7 +73,7 @@ log = logging.getLogger(__name__)
 @click.pass_obj
 def worker_cmd(settings, name, bootstrap, kafka_config, topic, group, dead_letter_topic, model, backend, precision, id_field, id_from_key,
                on_null, errors_tolerance, write, text_fields, batch_size,
-               window, chunk_size, concurrency, max_retries, threads, metrics_port, consumer_options, fmt, truncate):
+               window, chunk_size, concurrency, max_retries, threads, metrics_port, metrics_host, consumer_options, fmt, truncate):
     """Consume TOPIC as a member of GROUP and keep index NAME up to date (created like `ingest` does).
 
     Offsets are committed only after the cluster acknowledged (or the dead-letter topic took) every message
@@ -66,7 +81,7 @@ def worker_cmd(settings, name, bootstrap, kafka_config, topic, group, dead_lette
     redelivery overwrites and a replayed older message never wins. SIGTERM finishes the batch at hand,
     commits and exits 0."""
     try:
-        from ..worker import client_config
+        from ..worker.client_config import refuse_secret
         from ..worker.consumer import WorkerConfig, WorkerSummary, make_consumer, make_producer, run
         from ..worker.metrics import WorkerMetrics
     except ImportError as exc:
@@ -76,12 +91,9 @@ def worker_cmd(settings, name, bootstrap, kafka_config, topic, group, dead_lette
         if "=" not in option:
             raise click.BadParameter(f"{option!r} is not KEY=VALUE", param_hint="--consumer-option")
         pairs.append(tuple(part.strip() for part in option.split("=", 1)))
-        client_config.refuse_secret(pairs[-1][0], "--consumer-option")
-    properties = client_config.read(kafka_config) if kafka_config else {}
-    bootstrap = bootstrap or properties.get("bootstrap.servers")
-    if not bootstrap:
-        raise click.UsageError("give --kafka, or a --kafka-config file with bootstrap.servers")
-    cfg = WorkerConfig(bootstrap=bootstrap, topic=topic, group=group, dead_letter_topic=dead_letter_topic,
+        refuse_secret(pairs[-1][0], "--consumer-option")
+    properties = kafka_properties(bootstrap, kafka_config)
+    cfg = WorkerConfig(bootstrap=properties["bootstrap.servers"], topic=topic, group=group, dead_letter_topic=dead_letter_topic,
                        batch_size=batch_size, consumer_options=tuple(pairs), client_options=tuple(properties.items()),
                        id_from_key=id_from_key, on_null=on_null, errors_tolerance=errors_tolerance)
     ingest = api.IngestConfig(id_field=id_field, text_fields=tuple(text_fields), window=window, chunk_size=chunk_size,
@@ -93,7 +105,7 @@ def worker_cmd(settings, name, bootstrap, kafka_config, topic, group, dead_lette
                                          encoder_options={**encoding(backend, precision),
                                                           **({"threads": threads} if threads else {})})
     metrics = WorkerMetrics()
-    server = metrics.serve(metrics_port) if metrics_port else None
+    server = metrics.serve(metrics_port, metrics_host) if metrics_port else None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -48,8 +48,13 @@ class WorkerConfig:
             raise api.ConfigError(f"on_null must be one of {', '.join(ON_NULL)}, errors_tolerance all or none")
 
     @property
-    def dead_letters(self) -> str:
-        return self.dead_letter_topic or f"{self.topic}.deadletter"
+    def topics(self) -> tuple[str, ...]:
+        """Comma-separated names (Connect's ``topics``); one starting with ``^`` is a pattern (``topics.regex``)."""
+        return tuple(t.strip() for t in self.topic.split(",") if t.strip())
+
+    def dead_letters(self, topic: str) -> str:
+        """Where a rejected message of ``topic`` goes."""
+        return self.dead_letter_topic or f"{topic}.deadletter"
 
 
 class BadMessage(api.BridgeError):
@@ -97,7 +102,7 @@ def _subscribe(consumer, cfg: WorkerConfig, metrics: WorkerMetrics, summary: Wor
         log.warning("rebalance: revoked %s (every batch before was acknowledged and committed)",
                     ", ".join(sorted(f"{p.topic}[{p.partition}]" for p in partitions)) or "nothing")
 
-    consumer.subscribe([cfg.topic], on_assign=assigned, on_revoke=revoked)
+    consumer.subscribe(list(cfg.topics), on_assign=assigned, on_revoke=revoked)
 
 
 def make_producer(cfg: WorkerConfig):
@@ -139,7 +144,8 @@ def run(client, index_name: str, encoder, stamp, cfg: WorkerConfig, ingest: Inge
     metrics.set_state(status="running")
     while not stop.is_set():
         messages = consumer.consume(cfg.batch_size, timeout=cfg.poll_seconds)
-        batch = batches.make_batch(consumer, messages, ingest.id_field, cfg.id_from_key, cfg.on_null)
+        batch = batches.make_batch(consumer, messages, ingest.id_field, cfg.id_from_key, cfg.on_null,
+                                   skip_dead_letters=any(t.startswith("^") for t in cfg.topics))
         if batch is None:
             _update_lag(consumer, metrics)
             continue
@@ -200,7 +206,7 @@ def _stop_before(consumer, positions: dict, rejected: list) -> None:
                      "(--errors-tolerance none): nothing from it on is committed")
 
 
-def _dead_letter(producer, topic: str, rejected: list, positions: dict) -> None:
+def _dead_letter(producer, topic_for, rejected: list, positions: dict) -> None:
     """Send every rejected message to the dead-letter topic and wait until the broker has them all. A fixed
     cause's dead letters are replayed by a worker reading that topic: each keeps its first offset's version."""
     failures: list = []
@@ -212,10 +218,10 @@ def _dead_letter(producer, topic: str, rejected: list, positions: dict) -> None:
     now = datetime.now(timezone.utc)
     for outcome in rejected:  # the message as it came, whole, with where it was and why in its headers
         where = positions[outcome.line]
-        producer.produce(topic, key=where.key, value=where.value, headers=dead_letter_headers(outcome, where, now),
-                         on_delivery=delivered)
+        producer.produce(topic_for(where.topic), key=where.key, value=where.value,
+                         headers=dead_letter_headers(outcome, where, now), on_delivery=delivered)
     if rejected and (producer.flush(60) or failures):
-        raise api.BridgeError(f"the dead-letter topic {topic} did not take {len(rejected)} messages "
+        raise api.BridgeError(f"the dead-letter topic did not take {len(rejected)} messages "
                               f"({failures[:1] or 'timed out'}); offsets were not committed")
 
 

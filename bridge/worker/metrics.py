@@ -1,4 +1,6 @@
-"""The worker's Prometheus metrics and its ``/metrics`` + ``/healthz`` HTTP endpoint."""
+"""The worker's Prometheus metrics and its HTTP endpoint: ``/metrics``; ``/healthz`` (the process answers: a
+liveness probe); ``/readyz`` (200 only while running with partitions assigned and the cluster reachable: a
+readiness probe; 503 with the reason otherwise)."""
 from __future__ import annotations
 
 import json
@@ -43,14 +45,29 @@ class WorkerMetrics:
             out["last_batch_seconds_ago"] = round(time.time() - out.pop("last_batch"), 1)
         return out
 
+    def ready(self) -> tuple[bool, str]:
+        """(ready, why not): running, not paused for an unreachable cluster, with partitions assigned."""
+        state = self.health()
+        if state["status"] != "running":
+            return False, f"worker {state['status']}"
+        if state["paused"]:
+            return False, "the cluster is unreachable: consumption paused"
+        if not state["assigned"]:
+            return False, "no partitions assigned (more workers than partitions, or joining the group)"
+        return True, ""
+
     def serve(self, port: int, host: str = "127.0.0.1"):
-        """Serve ``/metrics`` and ``/healthz`` on a daemon thread; returns the server (``shutdown()`` stops it)."""
+        """Serve ``/metrics``, ``/healthz`` and ``/readyz`` on a daemon thread; returns the server
+        (``shutdown()`` stops it)."""
         metrics_app = make_wsgi_app(self.registry)
 
         def app(environ, start_response):
-            if environ.get("PATH_INFO") == "/healthz":
-                body = json.dumps(self.health()).encode()
-                start_response("200 OK", [("content-type", "application/json")])
+            path = environ.get("PATH_INFO")
+            if path in ("/healthz", "/readyz"):
+                ready, why = self.ready()
+                ok = path == "/healthz" or ready
+                body = json.dumps({**self.health(), "ready": ready, **({"reason": why} if why else {})}).encode()
+                start_response("200 OK" if ok else "503 Service Unavailable", [("content-type", "application/json")])
                 return [body]
             return metrics_app(environ, start_response)
 
