@@ -24,7 +24,7 @@ RUN pip install --no-cache-dir --no-deps . && useradd --create-home --uid 10001 
  && chown -R splade:splade /home/splade/.cache
 USER splade
 # in a container the endpoints must be reachable from outside it
-ENV HF_HOME=/home/splade/.cache/huggingface BRIDGE_WORKER_METRICS_HOST=0.0.0.0
+ENV HF_HOME=/home/splade/.cache/huggingface BRIDGE_WORKER_METRICS_HOST=0.0.0.0 BRIDGE_SERVE_HOST=0.0.0.0
 EXPOSE 8080 9108
 ENTRYPOINT ["splade-bridge"]
 CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]

@@ -32,6 +32,13 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class LeaseHeld(ReindexError):
+    """Another live process holds the lease (or took it over first)."""
+
+
+CARRIED = ("marks", "slices", "ready")  # what a takeover of the same target keeps from the record it replaces
+
+
 @dataclass
 class Lease:
     client: object
@@ -70,17 +77,19 @@ class Lease:
         other = held["_source"]
         expires = expiry(other)
         if expires > now and not stale(other):
-            raise ReindexError(
+            raise LeaseHeld(
                 f"{self.what} is running into {other.get('target')!r} by {other.get('owner')} since "
                 f"{_iso(other['started'])}; if that process is dead, its lease expires at {_iso(expires)}: rerun "
                 "then to take it over")
         log.warning("taking over the lease of %s from %s (expired %s)", self.what, other.get("owner"), _iso(expires))
+        if other.get("target") == target:  # where its catch-up starts survives however many takeovers
+            doc = {**{k: other[k] for k in CARRIED if k in other}, **doc}
         try:
             resp = self.client.index(index=LOCKS, id=self.key, body=doc, if_seq_no=held["_seq_no"],
                                      if_primary_term=held["_primary_term"], refresh=True)
         except transport as exc:
             if status_of(exc) == 409:
-                raise ReindexError(f"another process took over {self.what} first") from None
+                raise LeaseHeld(f"another process took over {self.what} first") from None
             raise
         self._version = (resp["_seq_no"], resp["_primary_term"])
         return other

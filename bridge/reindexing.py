@@ -135,7 +135,8 @@ def _copy_slice(client, encoder, p: ReindexPlan, cfg, part: Slice, catch: CatchU
     p = replace(p, target=target, resume=True)
     stamp = stamp_of(client, target)
     state = stamp.reindex if stamp else None
-    if state is None or state.source_indices != p.source_indices or stamp.model.revision != encoder.stamp.revision:
+    if state is None or state.state != "copying" or state.source_indices != p.source_indices \
+            or stamp.model.revision != encoder.stamp.revision:
         raise ReindexError(f"the reindex of {p.alias!r} copies {state.source_indices if state else '?'} into {target} "
                            f"with {stamp.model.model if stamp else '?'}: run every slice with the same source and model")
     icfg, drop = copying.settings(client, p, cfg)
@@ -157,7 +158,11 @@ def _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catc
     announce_model(client, p.source_indices, encoder.stamp)
     icfg, drop = copying.settings(client, p, cfg)
     # before any snapshot (every later write is caught up); a rerun starts where the first run did
-    since = slices.decode_marks(previous["marks"]) if previous.get("marks") else catchup.marks(client, p.source_indices)
+    if previous.get("marks"):
+        since = slices.decode_marks(previous["marks"])
+    else:  # fresh marks: a slice copied before them must be copied again (cheap: unchanged documents skipped)
+        since = catchup.marks(client, p.source_indices)
+        slices.clear(client, p.alias, part.count)
     held.renew(marks=slices.encode_marks(since), slices=part.count, ready=True)
     queries: list[str] = []
 

@@ -42,7 +42,7 @@ def join(client, alias: str, part: Slice, wait_seconds: float, clock=time.time, 
     deadline = clock() + wait_seconds
     while True:
         leader = lease.read(client, [alias]).get(alias)
-        if leader and leader.get("ready"):
+        if leader and leader.get("ready") and lease.expiry(leader) > clock():  # a live leader only
             if leader.get("slices", 1) != part.count:
                 raise ReindexError(f"the reindex of {alias!r} into {leader.get('target')!r} is shared by "
                                    f"{leader.get('slices', 1)} slices, not {part.count}: rerun with the same I/N")
@@ -90,7 +90,7 @@ def await_parts(client, alias: str, target: str, count: int, seconds: float, cop
             log.warning("slice %s of the reindex of %s has no live process: copying it here", part, alias)
             try:
                 taken += copy_part(client, alias, part, target, seconds, copy) is not None
-            except ReindexError as exc:  # its process came back first
+            except lease.LeaseHeld as exc:  # its process came back first (a failed copy is raised)
                 log.info("%s", exc)
             pending.append(str(part))
         if not pending:

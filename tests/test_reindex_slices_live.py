@@ -161,3 +161,27 @@ def test_the_id_comparison_under_the_block_reads_only_shards_whose_counts_differ
         assert catchup.id_differences(client, (names[2],), names[3]) == ([], ["d7"])  # another shard count
     finally:
         client.indices.delete(index=",".join(names), ignore_unavailable=True)
+
+
+def test_a_takeover_keeps_where_the_catch_up_starts_and_slices_join_only_a_live_leader(client, encoder, source):
+    alias, now = f"sl-take-{source[-8:]}", time.time()
+    dead = {"owner": "gone", "target": "T1", "started": now - 100, "renewed": 0, "seconds": 5,
+            "marks": [[source, 0, 41]], "slices": 2, "ready": True}
+    client.index(index=LOCKS, id=alias, body=dead, refresh=True)
+    try:
+        with pytest.raises(ReindexError, match="became ready"):  # a dead leader's record is not joined
+            slices.join(client, alias, Slice(1, 2), wait_seconds=0)
+        first = lease.Lease(client, alias, 5)
+        assert first.acquire("T1")["marks"] == [[source, 0, 41]]
+        first.release(keep={"renewed": 0})  # it dies too, before recording anything
+        second = lease.Lease(client, alias, 5)
+        assert second.acquire("T1")["marks"] == [[source, 0, 41]]  # carried through both takeovers
+        assert lease.read(client, [alias])[alias]["marks"] == [[source, 0, 41]]
+        second.release(keep={"renewed": 0})
+        third = lease.Lease(client, alias, 5)
+        third.acquire("T2")
+        assert "marks" not in lease.read(client, [alias])[alias]  # another target: nothing carried
+        third.release()
+    finally:
+        if lease.read(client, [alias]):
+            client.delete(index=LOCKS, id=alias, refresh=True)

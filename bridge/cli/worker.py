@@ -112,6 +112,9 @@ def worker_cmd(settings, name, bootstrap, kafka_config, topic, group, dead_lette
     summary = WorkerSummary()
     consumer, producer = make_consumer(cfg), make_producer(cfg)
     log.warning("worker in group %s: topic %s -> index %s (model %s)", group, topic, name, encoder.stamp.model)
+    if len(cfg.topics) > 1 or topic.startswith("^"):
+        log.warning("several topics: a document's versions are its messages' offsets, which compare only within "
+                    "one partition; every id must always come through the same topic")
     try:
         run(cluster, name, encoder, stamp, cfg, ingest, consumer, producer, metrics, stop, summary)
     finally:

@@ -157,6 +157,7 @@ def up(spec: BrokerSpec, timeout: float = 120.0) -> BrokerInfo:
     (bd / "data").mkdir(parents=True, exist_ok=True)
     made = kafka_tls.ensure(bd, java_home) if spec.secure else None
     (bd / "server.properties").write_text(_properties(spec, made))
+    (bd / "server.properties").chmod(0o600)  # it holds the SASL and keystore passwords when secure
     (bd / "log4j2.properties").write_text(_LOG4J.format(dir=bd))
     log_file = bd / "server.log"
     if not (bd / "data" / "meta.properties").exists():

@@ -23,10 +23,10 @@ def line_of(record) -> int:
 
 
 def make_batch(consumer, messages, id_field: str, id_from_key: bool = False, on_null: str = "delete",
-               skip_dead_letters: bool = False):
+               skip=lambda topic: False):
     """(records, {seq: Position}) of the messages of partitions still assigned; None when empty. A message
-    skipped (a null value ignored; with ``skip_dead_letters``, one of a ``*.deadletter`` topic a pattern
-    matched) has a position but no record."""
+    skipped (a null value ignored, or of a topic ``skip`` names: dead letters a pattern matched) has a
+    position but no record."""
     from confluent_kafka import KafkaError
 
     assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
@@ -40,7 +40,7 @@ def make_batch(consumer, messages, id_field: str, id_from_key: bool = False, on_
             continue  # revoked during this poll: its new owner reads it from the committed offset
         seq, headers = len(positions) + 1, tuple(m.headers() or ())
         positions[seq] = Position(m.topic(), m.partition(), m.offset(), m.key(), m.value(), headers)
-        if skip_dead_letters and m.topic().endswith(".deadletter"):
+        if skip(m.topic()):
             continue
         record = to_record(m.value(), m.key(), m.offset(), seq, id_field, id_from_key, headers, on_null)
         if record is not None:

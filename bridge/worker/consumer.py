@@ -52,6 +52,11 @@ class WorkerConfig:
         """Comma-separated names (Connect's ``topics``); one starting with ``^`` is a pattern (``topics.regex``)."""
         return tuple(t.strip() for t in self.topic.split(",") if t.strip())
 
+    def own_dead_letters(self, topic: str) -> bool:
+        """A topic a pattern matched that is a dead-letter topic of this worker's (never read back)."""
+        return any(t.startswith("^") for t in self.topics) and (
+            topic.endswith(".deadletter") or topic == self.dead_letter_topic)
+
     def dead_letters(self, topic: str) -> str:
         """Where a rejected message of ``topic`` goes."""
         return self.dead_letter_topic or f"{topic}.deadletter"
@@ -145,7 +150,7 @@ def run(client, index_name: str, encoder, stamp, cfg: WorkerConfig, ingest: Inge
     while not stop.is_set():
         messages = consumer.consume(cfg.batch_size, timeout=cfg.poll_seconds)
         batch = batches.make_batch(consumer, messages, ingest.id_field, cfg.id_from_key, cfg.on_null,
-                                   skip_dead_letters=any(t.startswith("^") for t in cfg.topics))
+                                   skip=cfg.own_dead_letters)
         if batch is None:
             _update_lag(consumer, metrics)
             continue

@@ -84,6 +84,6 @@ def dead_letter_headers(outcome: Outcome, where: Position, when: datetime) -> li
     origin = earlier if len(earlier) == len(ORIGIN) else {
         "topic": where.topic.encode(), "partition": str(where.partition).encode(), "offset": str(where.offset).encode()}
     context = {**origin, "stage": b"parse" if outcome.status == "invalid" else b"index",
-               "reason": (outcome.reason or "").encode("utf-8"), "id": (outcome.id or "").encode("utf-8"),
+               "reason": (outcome.reason or "")[:1000].encode("utf-8"), "id": (outcome.id or "")[:512].encode("utf-8"),
                "time": when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ").encode()}
     return own + [(ERRORS + k, v) for k, v in context.items()]
