@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus import first_documents
 from machine import cpu_model
 
 
@@ -72,7 +73,7 @@ def main() -> None:
     import bridge
     from bridge import model_store
 
-    corpus = [json.loads(line) for _, line in zip(range(args.docs), open(args.dataset / "corpus.jsonl"))]
+    corpus = first_documents(args.dataset, args.docs)
     texts = [(d.get("title", "") + "\n" + d.get("text", "")).strip() for d in corpus]
     queries = [json.loads(line)["text"] for _, line in zip(range(args.queries), open(args.dataset / "queries.jsonl"))]
     tiny = model_store.resolve("splade-tiny")

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import requests
+from corpus import first_documents
 from machine import cpu_model
 
 import bridge
@@ -36,12 +37,7 @@ def main() -> None:
     ap.add_argument("--dataset", default=str(ROOT.parent / "shared" / "datasets" / "scifact"))
     args = ap.parse_args()
     print(f"CPU: {cpu_model()}")
-    docs = []
-    with open(Path(args.dataset) / "corpus.jsonl") as f:
-        for line in f:
-            docs.append(json.loads(line))
-            if len(docs) >= args.docs:
-                break
+    docs = first_documents(args.dataset, args.docs)
     client = bridge.connect(args.url)
     encoder = bridge.load_encoder("splade-tiny")
     config = bridge.IngestConfig(text_fields=("title", "text"))

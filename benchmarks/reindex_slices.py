@@ -23,6 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
+from corpus import first_documents
 from machine import cpu_model
 
 import bridge
@@ -93,12 +94,7 @@ def main() -> None:
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; {args.docs} documents, {args.processes} processes")
     if args.id_scan:
         return id_scan(bridge.connect(args.url), args.id_scan)
-    docs = []
-    with open(Path(args.dataset) / "corpus.jsonl") as f:
-        for line in f:
-            docs.append(json.loads(line))
-            if len(docs) >= args.docs:
-                break
+    docs = first_documents(args.dataset, args.docs)
     client = bridge.connect(args.url)
     tag = uuid.uuid4().hex[:6]
     source = f"bench-slices-{tag}"
