@@ -12,18 +12,13 @@ from .errors import IngestAborted, ReindexError
 from .indices import stamp_of
 from .scan import Slice
 from .targets import ReindexPlan
+from .types import Stored
 
 
-def read_source(client, indices: tuple[str, ...], part: Slice = Slice(), page: int = 500) -> Iterator[dict]:
-    """Every document of slice ``part`` of the source as ``{"_id": ..., **_source}`` (``scan.read_documents``)."""
+def read_source(client, indices: tuple[str, ...], part: Slice = Slice(), page: int = 500) -> Iterator[Stored]:
+    """Every stored document of slice ``part`` of the source (``scan.read_documents``)."""
     for index in indices:
-        for doc in scan.read_documents(client, index, part=part, page=page):
-            yield {**doc.source, "_id": doc.id}
-
-
-def strip_vectors(docs: Iterator[dict], drop: tuple[str, ...]) -> Iterator[dict]:
-    for d in docs:
-        yield {k: v for k, v in d.items() if k not in drop}
+        yield from scan.read_documents(client, index, part=part, page=page)
 
 
 def settings(client, p: ReindexPlan, cfg) -> tuple[indexing.IngestConfig, tuple[str, ...]]:
@@ -41,12 +36,13 @@ def slice_copier(client, encoder, p: ReindexPlan, stamp, icfg, drop, progress, k
             held.progress["copied"] = held.progress.get("copied", 0) + n
             if progress:
                 progress(n)
-        docs = keep(strip_vectors(read_source(client, p.source_indices, part), drop))
+        docs = keep(documents(read_source(client, p.source_indices, part), drop))
         return copy_documents(client, encoder, p, stamp, docs, icfg, step).as_dict()
     return copy_slice
 
 
-def documents(stored: Iterator, drop: tuple[str, ...]) -> Iterator[dict]:
+def documents(stored: Iterator[Stored], drop: tuple[str, ...]) -> Iterator[dict]:
+    """Stored documents as ``{"_id": ..., **_source}`` records without the ``drop`` fields (vectors, hashes)."""
     for d in stored:
         yield {**{k: v for k, v in d.source.items() if k not in drop}, "_id": d.id}
 

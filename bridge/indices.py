@@ -103,8 +103,8 @@ def delete_index(client, name: str) -> None:
     held = client.indices.get_alias(index=name)[name].get("aliases") or {}
     if held:
         raise ConfigError(f"alias {', '.join(sorted(held))} points at {name}: move it first (reindex or alias rollback)")
-    running = [r["id"] for r in lease.records(client) if r["live"] and r.get("target") == name and not r.get("done")]
-    if running:
-        raise ConfigError(f"{name} is the target of a running reindex ({running[0]}): stop it first, or wait until "
-                          "its lease expires")
+    running = lease.written(lease.records(client))
+    if name in running:
+        raise ConfigError(f"{name} is the target of a running reindex ({running[name]}): stop it first, or wait "
+                          "until its lease expires")
     client.indices.delete(index=name)

@@ -183,6 +183,12 @@ def records(client) -> list[dict]:
     return sorted(out, key=lambda r: r["id"])
 
 
+def written(records_: list[dict]) -> dict[str, str]:
+    """The targets that live reindexes (or slices of one not yet copied) write, of ``records(client)``, each
+    with the id of a lease writing it."""
+    return {r.get("target"): r["id"] for r in records_ if r["live"] and not r.get("done")}
+
+
 def _ensure_index(client) -> None:
     if not client.indices.exists(index=LOCKS):
         _, _, transport = client_exceptions()

@@ -17,7 +17,7 @@ def cluster_status(client) -> dict:
     shared reindex, with its progress)."""
     info = client.info()
     indices, reindexes = [], lease.records(client)
-    writing = {r.get("target") for r in reindexes if r["live"]}
+    writing = lease.written(reindexes)
     for row in client.cat.indices(format="json", h="index,docs.count,store.size,health"):
         if row["index"].startswith("."):
             continue

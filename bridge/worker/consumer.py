@@ -73,7 +73,7 @@ class WorkerSummary:
     deleted: int = 0
     already_applied: int = 0   # redelivered or replayed messages the index already held (or held newer)
     dead_lettered: int = 0
-    ignored: int = 0           # null values skipped (on_null="ignore")
+    ignored: int = 0           # messages skipped: null values (on_null="ignore"), dead letters a pattern matched
     batches: int = 0
     rewinds: int = 0           # batches retried after the cluster stayed away past the retry policy
     rebalances: int = 0
