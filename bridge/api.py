@@ -44,7 +44,8 @@ from .pipeline import Edges, IngestConfig, IngestSummary, Outcome
 from .records import open_lines, read_jsonl
 from .fusion import DEFAULT_METHOD as DEFAULT_FUSION
 from .fusion import Hybrid
-from .searcher import Hit, Hits, Searcher, SearchOptions, TwoPhase, plan_query
+from .search_options import MODES as SEARCH_MODES, SearchOptions, TwoPhase, plan_query
+from .searcher import Hit, Hits, Searcher
 from .sparse import prune
 from .stamp import IndexStamp, ModelStamp, ReindexState
 from .types import BadRecord, Deletion, Document, SparseVector
@@ -56,7 +57,7 @@ __all__ = [
     "EnablePlan", "BackfillSummary", "expand", "open_searcher", "search", "evaluate", "require_eval_extra",
     "build_idf", "cluster_status", "plan_reindex", "reindex", "rollback_alias", "delete_index", "ConnectionConfig", "EncoderConfig",
     "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig", "IngestConfig", "IngestSummary", "Outcome", "Edges",
-    "SearchOptions", "TwoPhase", "Hybrid", "Hit", "Hits", "Searcher", "IndexStamp", "ModelStamp", "ReindexState",
+    "SearchOptions", "SEARCH_MODES", "TwoPhase", "Hybrid", "Hit", "Hits", "Searcher", "IndexStamp", "ModelStamp", "ReindexState",
     "SparseVector", "Document", "Deletion", "BadRecord", "BACKENDS", "PRECISIONS", "DEFAULT_MODEL",
     "DEFAULT_DOC_TOP_K", "DEFAULT_QUERY_TOP_K", "DEFAULT_FUSION", "ENGINES", "BridgeError", "ConfigError",
     "MissingExtra", "ClusterError", "ClusterUnreachable", "ClusterRefused", "AuthenticationFailed", "IndexExists",

@@ -34,11 +34,14 @@ class Hit:
     score: float  # SPLADE dot product (cluster score with query scaling undone)
     source: dict
     explain: tuple[tuple[str, float], ...] | None = None
+    splade: float | None = None  # explained: the SPLADE dot product of the query and the stored document weights
 
     def as_dict(self) -> dict:
         out = {"_id": self.id, "_score": self.score, **({"_source": self.source} if self.source else {})}
         if self.explain is not None:
             out["explain"] = [{"token": t, "contribution": c} for t, c in self.explain]
+        if self.splade is not None:
+            out["splade_score"] = self.splade
         return out
 
 

@@ -4,95 +4,23 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from dataclasses import replace
+from typing import Callable
 
 from . import idf, native, query
-from .fusion import Hybrid, fuse_scores
-from .hits import Hit, Hits, explain_hit
-from .config import DEFAULT_QUERY_TOP_K, PruneConfig
+from .config import PruneConfig
 from .connection.client import clause_budget
 from .connection.engines import server_capabilities
 from .connection.failures import client_exceptions
+from .errors import ModelMismatch, QueryError
 from .expansion import Expander
-from .errors import ConfigError, ModelMismatch, QueryError
-from .filters import check_filters
+from .fusion import fuse_scores
+from .hits import Hit, Hits, explain_hit
 from .indices import read_stamp
-from .sparse import LINEAR_MAX_WEIGHT, KeyCodec, fit_query_weights, from_features
+from .search_options import SearchOptions, TwoPhase, plan_query  # noqa: F401 (TwoPhase: re-exported)
+from .sparse import from_features
 
 log = logging.getLogger(__name__)
-
-
-MODES = ("splade", "two-phase", "hybrid")
-
-
-@dataclass(frozen=True)
-class TwoPhase:
-    """Two-phase search in standard DSL: the tokens weighing >= ``ratio`` x the largest (at most ``max_first``)
-    find and rank the hits; the rest are added in a ``rescore`` of the top ``window`` (at least ``size``)."""
-
-    ratio: float = 0.4  # OpenSearch's neural_sparse two-phase default
-    window: int = 100
-    max_first: int | None = None
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.ratio <= 1.0:
-            raise ConfigError(f"two-phase ratio must be in (0, 1], got {self.ratio}")
-        if self.window < 1 or (self.max_first is not None and self.max_first < 1):
-            raise ConfigError("two-phase window and max_first must be >= 1")
-
-
-@dataclass(frozen=True)
-class SearchOptions:
-    size: int = 10
-    form: str | None = None  # None: rank_feature on rank_features fields, sparse_vector on sparse_vector fields
-    filters: tuple[dict, ...] = ()
-    source: bool | tuple[str, ...] = True
-    explain: bool = False
-    explain_top: int = 5
-    query_prune: PruneConfig = field(default_factory=lambda: PruneConfig(top_k=DEFAULT_QUERY_TOP_K))
-    # "two-phase": exact scores for the top `two_phase.window` hits, fewer postings read; "hybrid": BM25 and
-    # SPLADE fused (`hybrid`: the method and depth); scores are then fused scores
-    mode: str = "splade"
-    two_phase: TwoPhase = field(default_factory=TwoPhase)
-    hybrid: Hybrid = field(default_factory=Hybrid)
-    # where two-phase and hybrid run: "auto" uses OpenSearch's neural-search plugin where installed (two-phase
-    # with the neural_sparse form), "always" requires it, "never" keeps standard DSL (see native.py)
-    native: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.form is not None and self.form not in query.FORMS:
-            raise ConfigError(f"form must be one of {query.FORMS}, got {self.form!r}")
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.native not in native.CHOICES:
-            raise ConfigError(f"native must be one of {native.CHOICES}, got {self.native!r}")
-        if self.size < 0 or self.explain_top < 1:
-            raise ConfigError("size must be >= 0 and explain_top >= 1")
-        object.__setattr__(self, "filters", check_filters(self.filters))  # only the filter language, as DSL
-
-
-def plan_query(tokens: dict[str, float], field: str, opts: SearchOptions = SearchOptions(), scale: float = 1.0,
-               budget: int | None = None) -> tuple[dict, dict[str, float], float]:
-    """Pure: plain query tokens -> (request body, tokens kept, score factor).
-
-    Weights are divided by the index's quantization scale, cut to the clause budget (largest kept) and,
-    for ``neural_sparse``, scaled into (0, 64]; ``cluster score / factor`` is the SPLADE score.
-    """
-    form = opts.form or "rank_feature"
-    stored_scale = {KeyCodec.encode(t): w / scale for t, w in tokens.items()}
-    max_weight = LINEAR_MAX_WEIGHT if form == "neural_sparse" else float("inf")
-    weights, factor = fit_query_weights(stored_scale, max_weight=max_weight, budget=budget)
-    used = {KeyCodec.decode(k): tokens[KeyCodec.decode(k)] for k in weights}
-    source: bool | Sequence[str] = True if opts.explain else opts.source
-    first, rest = weights, {}
-    if opts.mode == "two-phase":
-        first, rest = query.split_tokens(weights, opts.two_phase.ratio, opts.two_phase.max_first)
-    body = query.search_body(query.scoring_query(form, field, first), size=opts.size,
-                             filters=opts.filters, source=source)
-    if rest:
-        body["rescore"] = query.rescore(query.scoring_query(form, field, rest), max(opts.two_phase.window, opts.size))
-    return body, used, factor
 
 
 class Searcher:
@@ -190,13 +118,16 @@ class Searcher:
 
     def search_tokens(self, tokens: dict[str, float], opts: SearchOptions = SearchOptions(),
                       text: str | None = None) -> "Hits":
-        """Hits for expanded ``tokens``; hybrid mode also needs the ``text`` for its BM25 side."""
+        """Hits for expanded ``tokens``; bm25 and hybrid modes also need the ``text`` (BM25's query)."""
         self.follow()
+        if opts.mode in ("bm25", "hybrid") and text is None:
+            raise QueryError(f"{opts.mode} search needs the query text (BM25 searches the index's text fields)")
         if opts.mode == "hybrid":
-            if text is None:
-                raise QueryError("hybrid search needs the query text for its BM25 side")
             return self._hybrid(text, tokens, opts)
-        body, used, factor = self.build_tokens(tokens, opts)
+        if opts.mode == "bm25":  # the tokens are only used to explain each hit's SPLADE score
+            body, used, factor = self.bm25_body(text, opts), tokens, 1.0
+        else:
+            body, used, factor = self.build_tokens(tokens, opts)
         resp = self._search(body)
         two_phase = ("native" if "search_pipeline" in body else "rescore") if opts.mode == "two-phase" else None
         hits = Hits(shards=resp.get("_shards", {}), timed_out=bool(resp.get("timed_out")), two_phase=two_phase,
@@ -205,7 +136,7 @@ class Searcher:
             log.warning("partial results from %s: %s", self.index, hits.describe_partial())
         for h in resp["hits"]["hits"]:
             source = dict(h.get("_source") or {})
-            explained = None
+            explained, splade = None, None
             if opts.explain:
                 features = source.pop(self.field, None)
                 if features is None:
@@ -213,14 +144,18 @@ class Searcher:
                                      "explain needs the stored document weights")
                 doc = {t: v / self.scale for t, v in from_features(features).items()}
                 explained = explain_hit(used, doc, opts.explain_top)
-            hits.append(Hit(h["_id"], h["_score"] / factor, source, explained))
+                splade = sum(w * doc[t] for t, w in used.items() if t in doc)
+            hits.append(Hit(h["_id"], h["_score"] / factor, source, explained, splade))
         return hits
 
     def bm25_body(self, text: str, opts: SearchOptions) -> dict:
-        """BM25 over the index's text fields, with the same filters (the hybrid's other side)."""
-        body = query.match_query(text, list(self.stamp.text_fields), size=max(opts.size, opts.hybrid.depth),
-                                 filters=opts.filters)
-        body["_source"] = {"excludes": [self.field]} if opts.source is True else opts.source
+        """BM25 over the index's text fields, with the same filters: the bm25 mode's request (which keeps the
+        stored weights when explaining) and the hybrid's other side (``hybrid.depth`` deep)."""
+        alone = opts.mode == "bm25"
+        body = query.match_query(text, list(self.stamp.text_fields), filters=opts.filters,
+                                 size=opts.size if alone else max(opts.size, opts.hybrid.depth))
+        body["_source"] = True if alone and opts.explain else \
+            {"excludes": [self.field]} if opts.source is True else opts.source
         return body
 
     def _native_two_phase(self, opts: SearchOptions) -> bool:
@@ -269,7 +204,8 @@ class Searcher:
             parts = (("bm25", bm25.get(did, 0.0)), ("splade", splade.get(did, 0.0)))
             tokens_part = by_id[did].explain or () if did in by_id else ()
             source = by_id[did].source if did in by_id else sources.get(did, {})
-            hits.append(Hit(did, fused, source, parts + tuple(tokens_part) if opts.explain else None))
+            splade_score = by_id[did].splade if did in by_id else None
+            hits.append(Hit(did, fused, source, parts + tuple(tokens_part) if opts.explain else None, splade_score))
         return hits
 
     def _native_hybrid(self, body: dict, opts: SearchOptions) -> "Hits":

@@ -141,8 +141,9 @@ def ingest_cmd(settings, name, source, model, backend, precision, id_field, crea
               help="Query DSL: linear rank_feature clauses (default for rank_features fields), OpenSearch "
                    "neural_sparse (>= 2.14), Elasticsearch sparse_vector (>= 8.15, sparse_vector fields).")
 @click.option("--filter", "filters", multiple=True, help="A filter clause as JSON (repeatable).")
-@click.option("--mode", type=click.Choice(["splade", "two-phase", "hybrid"]), default="splade", show_default=True,
-              help="two-phase: tokens weighing >= RATIO x the largest find the hits, the rest are added in a "
+@click.option("--mode", type=click.Choice(api.SEARCH_MODES), default="splade", show_default=True,
+              help="bm25: the index's text fields alone (the baseline; --explain shows the SPLADE terms of its "
+                   "hits). two-phase: tokens weighing >= RATIO x the largest find the hits, the rest are added in a "
                    "rescore of the top WINDOW (their scores stay exact; fewer postings are read). hybrid: BM25 "
                    "and SPLADE requests at once, fused client-side (scores are then fused scores).")
 @click.option("--two-phase-ratio", type=click.FloatRange(0, 1, min_open=True), default=0.4, show_default=True)
