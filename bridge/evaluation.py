@@ -39,7 +39,7 @@ class Collection:
 def load_beir(folder: str | Path, split: str = "test") -> Collection:
     folder = Path(folder)
     qrels_path = folder / "qrels" / f"{split}.tsv"
-    for p in (folder / "corpus.jsonl", folder / "queries.jsonl", qrels_path):
+    for p in (folder / "queries.jsonl", qrels_path):  # corpus.jsonl only to build the index (eval --ingest)
         if not p.exists():
             raise FileNotFoundError(f"{p} is missing: not a BEIR-format folder for split {split!r}")
     qrels: dict[str, dict[str, int]] = {}

@@ -16,7 +16,8 @@ from .options import BACKEND, FORMAT, PRECISION, connection_options, encoding
 
 @click.command("eval")
 @click.option("--dataset", required=True, type=click.Path(file_okay=False, exists=True),
-              help="BEIR-format folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
+              help="BEIR-format folder: queries.jsonl and qrels/<split>.tsv (and corpus.jsonl for --ingest; "
+                   "the judgments downloaded from serve --ui's compare page are such a folder).")
 @click.option("--index", "index", required=True, help="Index holding the collection (built with --ingest).")
 @click.option("--split", default="test", show_default=True)
 @click.option("--ingest/--no-ingest", "do_ingest", default=False, show_default=True,
