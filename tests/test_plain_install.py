@@ -50,7 +50,7 @@ def plain_venv(tmp_path_factory) -> Path:
     # a copy: an in-tree build/ left by an earlier run could ship modules that no longer exist
     project = venv.parent / "project"
     shutil.copytree(REPO, project, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "runs",
-                                                                 "__pycache__", ".pytest_cache", ".hypothesis"))
+                                                                 "test-artifacts", "__pycache__", ".pytest_cache", ".hypothesis"))
     pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(project)],
                          capture_output=True, text=True)
     assert pip.returncode == 0, pip.stderr[-3000:]

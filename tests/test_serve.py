@@ -82,6 +82,38 @@ def test_search_returns_hits_with_explanations(service, served_index, client, en
     assert all(h["explain"] for h in hits)
 
 
+def test_every_mode_searches_and_explains(service, served_index, client, encoder):
+    """bm25 is the index's text fields alone (a plain multi_match); an explained answer carries the query's tokens
+    and each hit's SPLADE score, of which the contributions are the parts."""
+    from bridge.searcher import Searcher, SearchOptions
+
+    text, searcher = "cancer risk", Searcher(client, encoder, served_index)
+    plain = client.search(index=served_index, body={"size": 5, "query": {"multi_match": {
+        "query": text, "fields": ["title", "text"], "type": "best_fields", "tie_breaker": 0.5}}})["hits"]["hits"]
+    for mode in ("bm25", "splade", "two-phase", "hybrid"):
+        answer = httpx.post(service + "/search", json={"text": text, "size": 5, "mode": mode, "explain": True,
+                                                       "explain_top": 1000}).json()
+        want = plain if mode == "bm25" else [{"_id": h.id} for h in searcher.search(text, SearchOptions(size=5, mode=mode))]
+        assert [h["_id"] for h in answer["hits"]] == [h["_id"] for h in want], mode
+        assert answer["tokens"] == pytest.approx(searcher.expand(text, SearchOptions().query_prune))
+        assert answer["text_fields"] == ["title", "text"]
+        for hit in answer["hits"]:
+            parts = hit["explain"][2:] if mode == "hybrid" else hit["explain"]
+            assert sum(p["contribution"] for p in parts) == pytest.approx(hit.get("splade_score", 0.0), rel=1e-6)
+            if mode in ("splade", "two-phase"):
+                assert hit["splade_score"] == pytest.approx(hit["_score"], rel=1e-2)
+    assert [h["_score"] for h in httpx.post(service + "/search", json={"text": text, "size": 5, "mode": "bm25"}).json()
+            ["hits"]] == pytest.approx([h["_score"] for h in plain])
+    r = httpx.post(service + "/query", json={"text": text, "mode": "bm25", "size": 3})
+    assert r.status_code == 200 and r.json()["query"]["query"]["multi_match"]["query"] == text
+
+
+def test_the_compare_page_is_opt_in(service):
+    assert httpx.get(service + "/ui").status_code == 404
+    assert httpx.get(service + "/indices").json() == {"indices": ["test-serve-sample"], "patterns": ["test-serve-*"],
+                                                      "default": "test-serve-sample"}
+
+
 @pytest.mark.parametrize("payload,status,needle", [
     ({}, 422, "text"),
     ({"text": ""}, 422, "text"),

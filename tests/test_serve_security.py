@@ -49,7 +49,7 @@ def proxy(node_url):
 def secured(proxy, indices, tmp_path_factory):
     tokens = tmp_path_factory.mktemp("tokens") / "tokens"
     tokens.write_text(f"# one token per line\nanother-client-token\n{TOKEN}\n")
-    with running_service("--url", proxy.url, "serve", "--index", SERVED, "--allow-index", "test-sec-extra-*",
+    with running_service("--url", proxy.url, "serve", "--index", SERVED, "--allow-index", "test-sec-extra-*", "--ui",
                          "--auth-token-file", str(tokens), "--max-in-flight", "4", "--max-body-bytes", "20000") \
             as (base, proc):
         yield base, proc
@@ -57,6 +57,23 @@ def secured(proxy, indices, tmp_path_factory):
 
 def _searches(proxy) -> int:
     return sum("_search" in r or "_mapping" in r for r in proxy.requests)
+
+
+def test_the_compare_page_is_public_but_its_data_needs_the_token(secured):
+    """The page's files hold no data and load without a token (a browser cannot send one on navigation), under a
+    policy that runs only this origin's script; what the page shows comes from the API, which needs the token."""
+    base, _ = secured
+    for path in ("/ui", "/ui/compare.js", "/ui/compare.css"):
+        r = httpx.get(base + path)
+        assert r.status_code == 200, path
+        policy = r.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "script-src 'self'" in policy and "connect-src 'self'" in policy
+    page = httpx.get(base + "/ui").text
+    assert "<script src=" in page and "<script>" not in page and " style=" not in page and "http" not in page
+    assert httpx.post(base + "/ui", json={}).status_code in (401, 405)
+    assert httpx.get(base + "/indices").status_code == 401
+    assert httpx.get(base + "/indices", headers=AUTH).json() == {"indices": [SERVED], "patterns": ["test-sec-extra-*"],
+                                                                 "default": SERVED}
 
 
 def test_served_index_answers(secured):

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
               help="Request JSON nested deeper gets 400.")
 @click.option("--body-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds a request body may take to arrive (then 408); an arriving body holds no in-flight slot.")
+@click.option("--ui", is_flag=True, default=False,
+              help="Serve the compare page at /ui: BM25, SPLADE and hybrid hits side by side, with the query's "
+                   "expansion and each hit's contributing terms (the same API, allow-list and token).")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="One log record per request (method, path, status, duration, client, request id) on stderr; "
                    "with --log-format json, one JSON object each.")
@@ -49,8 +52,9 @@ log = logging.getLogger(__name__)
 @click.pass_obj
 def serve_cmd(settings, host, port, model, allowed_models, backend, precision, indices, patterns, auth_token_file,
               max_in_flight, max_batch, max_wait_ms, cache_size, max_body_bytes, max_json_depth, body_timeout,
-              access_log):
-    """Serve /expand, /query, /search, /healthz, /readyz and /metrics over HTTP (OpenAPI at /docs).
+              ui, access_log):
+    """Serve /expand, /query, /search, /indices, /healthz, /readyz and /metrics over HTTP (OpenAPI at /docs;
+    with --ui, the compare page at /ui).
 
     A cluster is used only when --url (or BRIDGE_URL) is given; /search needs one. Only the indices named
     by --index/--allow-index are served, and filters are limited to the filter language (term, terms,
@@ -89,11 +93,12 @@ def serve_cmd(settings, host, port, model, allowed_models, backend, precision, i
     cfg = ServeConfig(default_index=default_index, indices=IndexAllowList(tuple(indices) + tuple(patterns)),
                       guard=GuardConfig(max_body_bytes=max_body_bytes, max_json_depth=max_json_depth,
                                         max_in_flight=max_in_flight, tokens=tokens, body_seconds=body_timeout),
-                      batch=batch, models=PoolConfig(allowed=tuple(allowed_models)))
+                      batch=batch, models=PoolConfig(allowed=tuple(allowed_models)), ui=ui)
     app = create_app(encoder, client, cfg, load=load)
     if access_log:
         logging.getLogger("bridge.serve.access").setLevel(logging.INFO)
-    say(f"serving {encoder.stamp.model} on http://{host}:{port}")
+    say(f"serving {encoder.stamp.model} on http://{host}:{port}" + (f" (compare page: http://{host}:{port}/ui)"
+                                                                   if ui else ""))
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
 

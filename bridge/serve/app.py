@@ -1,7 +1,8 @@
 """``splade-bridge serve``: query expansion, query DSL and search over HTTP for backends in any language.
 
-Endpoints: ``POST /expand``, ``POST /query``, ``POST /search``, ``GET /healthz`` (liveness), ``GET /readyz``
-(the cluster answers and the served indices' models are loaded), ``GET /metrics`` (Prometheus text). Errors are
+Endpoints: ``POST /expand``, ``POST /query``, ``POST /search``, ``GET /indices`` (what is served),
+``GET /healthz`` (liveness), ``GET /readyz`` (the cluster answers and the served indices' models are loaded),
+``GET /metrics`` (Prometheus text), and with ``ui`` the compare page at ``GET /ui`` (``ui.py``). Errors are
 JSON ``{"error": ...}`` with a 4xx/5xx status, never a stack trace (``errors.py``).
 
 An index name may be an alias: it is resolved to its concrete index and stamp (again every ``follow_seconds``,
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from .. import api
@@ -28,7 +29,9 @@ from .access import AccessLog
 from .batcher import BatchConfig
 from .errors import ApiError, install
 from .guard import Guard, GuardConfig, IndexAllowList
+from .metrics import service_metrics
 from .models import ModelPool, PoolConfig
+from . import ui
 from .schema import ExpandRequest, QueryRequest, SearchRequest
 
 
@@ -41,27 +44,14 @@ class ServeConfig:
     batch: BatchConfig = BatchConfig()
     models: PoolConfig = field(default_factory=PoolConfig)
     follow_seconds: float = 2.0                  # how long a resolved alias is trusted before it is read again
-
-
-def _metrics(registry: CollectorRegistry) -> dict:
-    return {
-        "requests": Counter("splade_requests", "HTTP requests", ["endpoint", "status"], registry=registry),
-        "latency": Histogram("splade_request_seconds", "Request latency", ["endpoint"], registry=registry,
-                             buckets=(.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5)),
-        "batch": Histogram("splade_batch_size", "Texts per model forward", registry=registry,
-                           buckets=(1, 2, 4, 8, 16, 32, 64, 128)),
-        "cache": Counter("splade_expand_cache", "Expansion cache lookups", ["result"], registry=registry),
-        "moves": Counter("splade_alias_changes", "Served names seen pointing at another concrete index",
-                         registry=registry),
-        "loads": Counter("splade_model_loads", "Query models loaded", ["result"], registry=registry),
-    }
+    ui: bool = False                             # serve the compare page at /ui (ui.py)
 
 
 def create_app(encoder=None, client=None, cfg: ServeConfig = ServeConfig(), load=None) -> FastAPI:
     """Build the service around an optional loaded encoder (``/expand``'s default), an optional cluster client
     and ``load(model_stamp) -> encoder`` for the models the served indices name."""
     registry = CollectorRegistry()
-    metrics = _metrics(registry)
+    metrics = service_metrics(registry)
 
     def observe(name: str, value: float) -> None:
         if name == "batch_size":
@@ -93,7 +83,10 @@ def create_app(encoder=None, client=None, cfg: ServeConfig = ServeConfig(), load
         return response
 
     # refusals (401, 408, 413, 400 depth, 429) happen before parsing and are counted here
-    app.add_middleware(Guard, cfg=cfg.guard,
+    if cfg.ui:
+        ui.install(app)
+    guard = replace(cfg.guard, public=cfg.guard.public | ui.PATHS) if cfg.ui else cfg.guard
+    app.add_middleware(Guard, cfg=guard,
                        on_reject=lambda path, status: metrics["requests"].labels(path, str(status)).inc())
     app.add_middleware(AccessLog)  # outside the guard: refusals are logged too
     install(app)
@@ -153,7 +146,7 @@ def create_app(encoder=None, client=None, cfg: ServeConfig = ServeConfig(), load
 
     async def answer(req: QueryRequest, handle):
         """``handle(searcher, held, opts)`` for the index of ``req``; once more if its concrete index vanished."""
-        name, opts = allowed_index(req.index), _options(req, explain=getattr(req, "explain", False))
+        name, opts = allowed_index(req.index), _options(req)
         for attempt in (1, 2):
             searcher, held = await resolved(name, req.inference_free)
             try:
@@ -180,8 +173,8 @@ def create_app(encoder=None, client=None, cfg: ServeConfig = ServeConfig(), load
         if client is None or not (req.index or cfg.default_index):
             check_allowed(req.index)
             opts = _options(req)
-            if opts.mode == "hybrid":
-                raise ApiError(400, "hybrid needs an index (its BM25 side searches the index's text fields)")
+            if opts.mode in ("bm25", "hybrid"):
+                raise ApiError(400, f"{opts.mode} needs an index (BM25 searches the index's text fields)")
             if pool.default is None:
                 raise ApiError(400, "no model to expand with: start the service with --model or --index")
             tokens = await tokens_of(Expander(pool.default.encoder), pool.default, req, opts.query_prune)
@@ -189,6 +182,8 @@ def create_app(encoder=None, client=None, cfg: ServeConfig = ServeConfig(), load
             return {"query": body, "tokens": len(used), "score_factor": factor}
 
         async def handle(searcher: Searcher, held, opts: SearchOptions) -> dict:
+            if opts.mode == "bm25":
+                return {"query": searcher.bm25_body(req.text, opts)}
             tokens = await tokens_of(searcher.expander, held, req, opts.query_prune)
             try:
                 body, used, factor = searcher.build_tokens(tokens, opts)
@@ -212,9 +207,17 @@ def create_app(encoder=None, client=None, cfg: ServeConfig = ServeConfig(), load
             hits = await run_in_threadpool(_search, searcher, tokens, opts, req.text)
             return {"hits": [h.as_dict() for h in hits], "took_ms": round(1000 * (time.perf_counter() - started), 2),
                     "partial": hits.partial, "shards": hits.shards, **({"fusion": hits.fusion} if hits.fusion else {}),
-                    **({"two_phase": hits.two_phase} if hits.two_phase else {})}
+                    **({"two_phase": hits.two_phase} if hits.two_phase else {}),
+                    # explained: also the query's weighted tokens and the text fields the model read
+                    **({"tokens": tokens, "text_fields": list(searcher.stamp.text_fields)} if req.explain else {})}
 
         return await answer(req, handle)
+
+    @app.get("/indices")
+    async def served() -> dict:
+        """The indices and aliases served by name, the patterns that also are, and the default index."""
+        return {"indices": allowed.names(), "patterns": [p for p in allowed.patterns if p not in allowed.names()],
+                "default": cfg.default_index}
 
     @app.get("/healthz")
     async def healthz() -> dict:
@@ -241,8 +244,7 @@ def create_app(encoder=None, client=None, cfg: ServeConfig = ServeConfig(), load
                 checks["cluster"] = "ok"
             except Exception as exc:
                 checks["cluster"] = f"unreachable: {api.describe(exc)}"
-            names = [n for n in allowed.patterns if not any(c in n for c in "*?[")]
-            for name in names if checks["cluster"] == "ok" else ():
+            for name in allowed.names() if checks["cluster"] == "ok" else ():
                 try:
                     _, stamp, _ = await run_in_threadpool(stamps.resolve, name)
                 except Exception as exc:
@@ -267,10 +269,10 @@ def create_app(encoder=None, client=None, cfg: ServeConfig = ServeConfig(), load
     return app
 
 
-def _options(req: QueryRequest, explain: bool = False) -> SearchOptions:
+def _options(req: QueryRequest) -> SearchOptions:
     try:
-        return SearchOptions(size=req.size, form=req.form, filters=tuple(req.filters), explain=explain,
-                             mode=req.mode, native=req.native)
+        return SearchOptions(size=req.size, form=req.form, filters=tuple(req.filters), mode=req.mode, native=req.native,
+                             explain=getattr(req, "explain", False), explain_top=getattr(req, "explain_top", 5))
     except BridgeError as exc:
         raise ApiError.of(exc) from None
 

@@ -31,6 +31,7 @@ class GuardConfig:
     max_in_flight: int = 64
     body_seconds: float = 10.0   # the whole body must arrive within this
     tokens: frozenset[str] = field(default=frozenset(), repr=False)  # bearer tokens; empty = no auth
+    public: frozenset[str] = frozenset()  # paths served without a token: static files that hold no data
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1 or self.max_json_depth < 1 or self.max_in_flight < 1 or self.body_seconds <= 0:
@@ -45,6 +46,10 @@ class IndexAllowList:
 
     def allows(self, name: str) -> bool:
         return bool(INDEX_NAME.match(name)) and any(fnmatchcase(name, p) for p in self.patterns)
+
+    def names(self) -> list[str]:
+        """The names served as they are (no wildcard), in order, once each."""
+        return list(dict.fromkeys(p for p in self.patterns if not any(c in p for c in "*?[")))
 
 
 def json_depth(value) -> int:
@@ -69,7 +74,7 @@ class Guard:
         path = scope.get("path", "")
         if path in EXEMPT:
             return await self.app(scope, receive, send)
-        if self._tokens and not self._authorized(scope):
+        if self._tokens and path not in self.cfg.public and not self._authorized(scope):
             return await self._refuse(send, path, 401, "a valid bearer token is required",
                                       [(b"www-authenticate", b'Bearer realm="splade-bridge"')])
         try:

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..api import SEARCH_MODES
+
 MAX_TEXT = 8192
 
 
@@ -23,8 +25,8 @@ class QueryRequest(ExpandRequest):
                                                       "terms (literal values), range, exists, ids, bool of those")
     size: int = Field(default=10, ge=0, le=10_000, description="Hits to return (no 'from': ask a larger size)")
     form: Literal["rank_feature", "neural_sparse", "sparse_vector"] | None = None
-    mode: Literal["splade", "two-phase", "hybrid"] = Field(
-        default="splade", description="two-phase: the high-weight tokens find the hits, the rest rescore the top "
+    mode: Literal[SEARCH_MODES] = Field(
+        default="splade", description="bm25: the index's text fields alone (the baseline); two-phase: the high-weight tokens find the hits, the rest rescore the top "
                                       "window (exact SPLADE scores there, fewer postings read); hybrid: BM25 + "
                                       "SPLADE fused by normalised score sum (/query returns both requests and the fusion)")
     native: Literal["auto", "always", "never"] = Field(
@@ -35,7 +37,9 @@ class QueryRequest(ExpandRequest):
 
 
 class SearchRequest(QueryRequest):
-    explain: bool = False
+    explain: bool = Field(default=False, description="each hit's top contributing tokens and SPLADE score, and the "
+                                                     "query's weighted tokens")
+    explain_top: int = Field(default=5, ge=1, le=1000, description="contributing tokens per explained hit")
 
 
 def describe_invalid(errors: list[dict]) -> str:
