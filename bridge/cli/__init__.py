@@ -9,9 +9,6 @@ Every option can also be set from the environment: ``BRIDGE_<COMMAND>_<FLAG>``, 
 """
 from __future__ import annotations
 
-import logging
-import os
-
 import click
 
 from ..api import __version__, fetch_tiny
@@ -20,31 +17,20 @@ from .cluster import cluster
 from .kafka import kafka
 from .worker import worker_cmd
 from .exits import run
-from .logs import configure
-from .options import connection_options, name_environment_variables
+from .anywhere import OUTPUT, apply_output, install, model_options_on_group, output_options
+from .options import CONNECTION_FLAGS, FORMAT, Settings, connection_options, emit, name_environment_variables
 from .serve import serve_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @connection_options(on_group=True)
-@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
-@click.option("-v", "--verbose", is_flag=True, help="Info logs on stderr.")
-@click.option("-q", "--quiet", is_flag=True, envvar="BRIDGE_QUIET", help="Errors and results only: no progress bars, "
-                                                                        "no info or warnings.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              envvar="BRIDGE_LOG_FORMAT", help="json: one JSON object per line on stderr (no progress bars).")
+@model_options_on_group
+@output_options(on_group=True)
 @click.version_option(__version__, "--version", prog_name="splade-bridge", message="%(prog)s %(version)s")
-def main_group(debug, verbose, quiet, log_format) -> None:
-    """Run SPLADE learned-sparse retrieval natively on OpenSearch/Elasticsearch.
-
-    Connection options (--url, --username, --password-file, --ca-certs, --client-cert, --client-key,
-    --insecure, --timeout, --retry-for, --engine) are accepted before or after the subcommand."""
-    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    configure(level, log_format, quiet=quiet and not debug)
-    if not debug:  # the client logs every failed attempt with a traceback; our error line says it once
-        logging.getLogger("opensearch").setLevel(logging.CRITICAL)
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+@click.pass_context
+def main_group(ctx: click.Context) -> None:
+    """Run SPLADE learned-sparse retrieval natively on OpenSearch/Elasticsearch."""
+    apply_output(ctx.ensure_object(Settings).output)
 
 
 @main_group.group("model")
@@ -53,9 +39,11 @@ def model_group() -> None:
 
 
 @model_group.command("fetch-tiny")
-def fetch_tiny_cmd() -> None:
+@FORMAT
+def fetch_tiny_cmd(fmt) -> None:
     """Download (once), verify and cache the offline SPLADE-tiny; prints its directory."""
-    click.echo(str(fetch_tiny()))
+    path = str(fetch_tiny())
+    emit(fmt, {"path": path}, path)
 
 
 documents.index_group.add_command(existing.enable_cmd)
@@ -64,7 +52,11 @@ for command in (cluster, kafka, worker_cmd, documents.index_group, documents.ing
                 documents.expand_cmd, jobs.eval_cmd, jobs.demo_cmd, serve_cmd, ops.reindex_cmd, ops.alias_group,
                 ops.status_cmd):
     main_group.add_command(command)
+install(main_group)
 name_environment_variables(main_group)
+main_group.help += ("\n\nThe connection options (" + ", ".join(CONNECTION_FLAGS) + "), the model options (--model, "
+                    "--backend, --precision) and the output options (" + ", ".join(o[0][-1] for o in OUTPUT) +
+                    ") are accepted before or after the subcommand; after it, they win.")
 
 
 def main() -> None:

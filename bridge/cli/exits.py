@@ -26,20 +26,23 @@ def run(group: click.Group, prog_name: str = "splade-bridge") -> None:
     debug = "--debug" in sys.argv[1:]
     try:
         group.main(prog_name=prog_name, standalone_mode=False)
-    except click.UsageError as exc:
-        exc.show()
-        sys.exit(2)
+    except click.UsageError as exc:  # one line like every other error, naming where the usage is
+        where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        _report(2, f"error: {exc.format_message()}{where}")
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except (Exception, KeyboardInterrupt) as exc:
         if debug and not isinstance(exc, (click.ClickException, click.exceptions.Abort, KeyboardInterrupt)):
             raise
-        code, message = exit_for(exc)
-        if json_logging():
-            logging.getLogger("bridge.cli").error(message.removeprefix("error: "), extra={"exit_code": code})
-        else:
-            click.echo(message, err=True)
-        sys.exit(code)
+        _report(*exit_for(exc))
+
+
+def _report(code: int, message: str) -> None:
+    if json_logging():
+        logging.getLogger("bridge.cli").error(message.removeprefix("error: "), extra={"exit_code": code})
+    else:
+        click.echo(message, err=True)
+    sys.exit(code)
 
 
 # a core error's hint (the API option that changes the outcome) -> what to say on the command line

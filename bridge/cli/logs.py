@@ -26,11 +26,20 @@ class JsonLines(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
+_handler: logging.Handler | None = None  # the one this module set, replaced when options come after the command
+
+
 def configure(level: int, fmt: str = "text", quiet: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines() if fmt == "json" else logging.Formatter(TEXT))
+    global _handler
+    root = logging.getLogger()
+    if _handler is not None and _handler in root.handlers:
+        root.removeHandler(_handler)
     # like basicConfig: a process that already has handlers (an embedding program, pytest) keeps its own
-    logging.basicConfig(level=logging.ERROR if quiet else level, handlers=[handler])
+    if not root.handlers:
+        _handler = logging.StreamHandler(sys.stderr)
+        _handler.setFormatter(JsonLines() if fmt == "json" else logging.Formatter(TEXT))
+        root.addHandler(_handler)
+        root.setLevel(logging.ERROR if quiet else level)
     if quiet or fmt == "json":  # progress bars are neither quiet nor JSON
         os.environ["TQDM_DISABLE"] = "1"
 
