@@ -23,6 +23,15 @@ class Hits(list):
         return self.timed_out or bool(self.shards.get("failed")) or \
             self.shards.get("successful", 0) + self.shards.get("skipped", 0) < self.shards.get("total", 0)
 
+    def as_dict(self) -> dict:
+        """The one JSON shape of a search's answer, the CLI's (``search --format json``) and the service's
+        (``/search``, which adds ``took_ms`` and, explained, the query's ``tokens`` and ``text_fields``)."""
+        return {"hits": [h.as_dict() for h in self], "partial": self.partial, "shards": self.shards,
+                **({"fusion": self.fusion} if self.fusion else {}),
+                **({"two_phase": self.two_phase} if self.two_phase else {}),
+                **({"index": self.index} if self.index else {}),
+                **({"model": {"model": self.model.model, "revision": self.model.revision}} if self.model else {})}
+
     def describe_partial(self) -> str:
         total, ok = self.shards.get("total", 0), self.shards.get("successful", 0) + self.shards.get("skipped", 0)
         return f"{total - ok} of {total} shards did not answer" + ("; the search timed out" if self.timed_out else "")

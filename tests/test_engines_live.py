@@ -49,15 +49,15 @@ def test_same_cli_commands_against_each_engine(live, tmp_path):
         assert json.loads(ingest.stdout)["indexed"] == 30
         search = cli("--url", url, "search", index, "vitamin D", "--size", "3", "--format", "json")
         assert search.returncode == 0, search.stderr[-2000:]
-        hits = json.loads(search.stdout)
+        hits = json.loads(search.stdout)["hits"]
         assert len(hits) == 3 and hits[0]["_score"] >= hits[1]["_score"] > 0
         # two-phase (standard rescore DSL) gives the same exact scores; hybrid fuses client-side everywhere
         two = json.loads(cli("--url", url, "search", index, "vitamin D", "--size", "3", "--mode", "two-phase",
-                             "--format", "json").stdout)
+                             "--format", "json").stdout)["hits"]
         assert [h["_id"] for h in two] == [h["_id"] for h in hits]
         assert [h["_score"] for h in two] == pytest.approx([h["_score"] for h in hits], rel=5e-3)
         hybrid = cli("--url", url, "search", index, "vitamin D", "--size", "3", "--mode", "hybrid", "--format", "json")
-        assert hybrid.returncode == 0 and len(json.loads(hybrid.stdout)) == 3, hybrid.stderr[-2000:]
+        assert hybrid.returncode == 0 and len(json.loads(hybrid.stdout)["hits"]) == 3, hybrid.stderr[-2000:]
         assert "client-side norm" in hybrid.stderr
         status = cli("--url", url, "status", "--format", "json")
         engine = json.loads(status.stdout)

@@ -32,7 +32,7 @@ def test_passage_beyond_512_tokens_is_found(node_url, client, encoder, tmp_path)
             assert stamp["model"]["long_documents"].startswith(mode)
             hits = cli("--url", node_url, "search", index, target["title"], "--size", "10", "--format", "json")
             assert hits.returncode == 0, hits.stderr
-            ids = [h["_id"] for h in json.loads(hits.stdout)]
+            ids = [h["_id"] for h in json.loads(hits.stdout)["hits"]]
             ranks[mode] = ids.index("long") + 1 if "long" in ids else None
         assert ranks["window"] == 1, ranks
         assert ranks["truncate"] is None, ranks  # not even in the top 10 when cut at 512 tokens

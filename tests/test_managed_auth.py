@@ -51,7 +51,7 @@ def assert_works(ingest, search, first, n=12):
     assert ingest.returncode == 0, ingest.stderr[-2000:]
     assert json.loads(ingest.stdout)["indexed"] == n
     assert search.returncode == 0, search.stderr[-2000:]
-    assert json.loads(search.stdout)[0]["_id"] == str(first["_id"])
+    assert json.loads(search.stdout)["hits"][0]["_id"] == str(first["_id"])
 
 
 def fails_in_one_line(proc, *needles):

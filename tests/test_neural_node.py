@@ -41,7 +41,7 @@ def test_the_plugins_and_the_assembled_painless_module_load_and_work(neural):
 def search(url, *args):
     out = cli("--url", url, "search", INDEX, "vitamin D deficiency", "--size", "5", "--format", "json", *args)
     assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout), out.stderr
+    return json.loads(out.stdout)["hits"], out.stderr
 
 
 def test_neural_sparse_two_phase_and_hybrid_say_which_path_ran(neural):

@@ -79,7 +79,7 @@ def test_cluster_up_ingest_search_with_no_java_and_no_maven(bare_machine, tmp_pa
         first = json.loads(src.read_text().splitlines()[0])
         search = run(env, "search", "python-only", first["title"], "--url", info["url"], "--format", "json")
         assert search.returncode == 0, search.stderr[-2000:]
-        hits = json.loads(search.stdout)
+        hits = json.loads(search.stdout)["hits"]
         assert hits and hits[0]["_id"] == str(first["_id"])
     finally:
         down = run(env, "cluster", "down", "--port", port)

@@ -143,7 +143,7 @@ def test_inference_free_index_served_as_the_cli_searches_it(node_url, client, al
     proc = cli("--url", node_url, "search", alias, "vitamin d deficiency", "--inference-free", "--format", "json",
                "--size", "10")
     assert proc.returncode == 0, proc.stderr
-    expected = [h["_id"] for h in json.loads(proc.stdout)]
+    expected = [h["_id"] for h in json.loads(proc.stdout)["hits"]]
     with running_service("--url", node_url, "serve", "--index", alias, model=None) as (base, _):
         r = httpx.post(base + "/search", json={"text": "vitamin d deficiency", "inference_free": True, "size": 10})
         assert r.status_code == 200, r.text

@@ -222,12 +222,14 @@ def test_cli_ingest_search_expand_json(node_url, index_name, tmp_path):
 
     proc = cli("--url", node_url, "search", index_name, "vitamin D", "--size", "3", "--format", "json")
     assert proc.returncode == 0, proc.stderr
-    hits = json.loads(proc.stdout)
+    answer = json.loads(proc.stdout)
+    hits = answer["hits"]
     assert len(hits) == 3 and all(set(h) >= {"_id", "_score"} for h in hits)
+    assert answer["partial"] is False and answer["index"] == index_name and answer["model"]["model"] == "splade-tiny"
     assert hits[0]["_score"] >= hits[1]["_score"] >= hits[2]["_score"] > 0
 
     proc = cli("expand", "garlic powder", "--model", "splade-tiny", "--format", "json")
-    tokens = json.loads(proc.stdout)
+    tokens = json.loads(proc.stdout)["tokens"]
     assert "garlic" in tokens and all(w > 0 for w in tokens.values())
 
 
@@ -298,7 +300,7 @@ def test_precision_is_stamped_and_queries_follow_it(client, node_url, index_name
     assert (stamp.model.precision, stamp.model.backend) == ("int8", "onnx")
     found = cli("search", index_name, "stem cells", "--format", "json", env=env)
     assert found.returncode == 0, found.stderr
-    assert json.loads(found.stdout)  # hits
+    assert json.loads(found.stdout)["hits"]
     refused = cli("search", index_name, "stem cells", "--precision", "fp32", env=env)
     assert refused.returncode == 2
     assert "precision: index 'int8' vs encoder 'fp32'" in refused.stderr

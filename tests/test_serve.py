@@ -42,7 +42,8 @@ def test_expand_equals_the_library(service, encoder):
     got = r.json()["tokens"]
     assert set(got) == set(want)
     assert all(abs(got[t] - want[t]) < 1e-5 for t in want)
-    top2 = httpx.post(service + "/expand", json={"text": text, "top_k": 2}).json()["tokens"]
+    top2 = httpx.post(service + "/expand", json={"text": text, "query_top_k": 2}).json()["tokens"]
+    assert httpx.post(service + "/expand", json={"text": text, "top_k": 2}).json()["tokens"] == top2  # the old name
     assert set(top2) == {"ounce", "powder"}
 
 

@@ -140,7 +140,7 @@ def create_app(encoder=None, client=None, cfg: ServeConfig = ServeConfig(), load
         """The one expansion step; the model forward (when there is one) is batched with concurrent requests."""
         try:
             vector = await held.batcher.expand(checked_query(req.text)) if expander.needs_model else None
-            return expander.tokens(req.text, PruneConfig(top_k=req.top_k) if req.top_k else default, vector)
+            return expander.tokens(req.text, PruneConfig(top_k=req.query_top_k) if req.query_top_k else default, vector)
         except BridgeError as exc:
             raise ApiError.of(exc) from None
 
@@ -205,9 +205,7 @@ def create_app(encoder=None, client=None, cfg: ServeConfig = ServeConfig(), load
             tokens = await tokens_of(searcher.expander, held, req, opts.query_prune)
             started = time.perf_counter()
             hits = await run_in_threadpool(_search, searcher, tokens, opts, req.text)
-            return {"hits": [h.as_dict() for h in hits], "took_ms": round(1000 * (time.perf_counter() - started), 2),
-                    "partial": hits.partial, "shards": hits.shards, **({"fusion": hits.fusion} if hits.fusion else {}),
-                    **({"two_phase": hits.two_phase} if hits.two_phase else {}),
+            return {**hits.as_dict(), "took_ms": round(1000 * (time.perf_counter() - started), 2),
                     # explained: also the query's weighted tokens and the text fields the model read
                     **({"tokens": tokens, "text_fields": list(searcher.stamp.text_fields)} if req.explain else {})}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from ..api import SEARCH_MODES
 
@@ -15,7 +15,9 @@ class ExpandRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     text: str = Field(min_length=1, max_length=MAX_TEXT)
-    top_k: int | None = Field(default=None, ge=1, le=4096)
+    # as the CLI's --query-top-k; "top_k", its old name, is accepted until 0.4
+    query_top_k: int | None = Field(default=None, ge=1, le=4096, validation_alias=AliasChoices("query_top_k", "top_k"),
+                                    description="keep the k largest query weights")
 
 
 class QueryRequest(ExpandRequest):
