@@ -41,7 +41,7 @@ from .indices import StampCache, create_index as _create_index, delete_index, re
 from .mapping import IndexConfig
 from .model_store import fetch_tiny
 from .pipeline import Edges, IngestConfig, IngestSummary, Outcome
-from .records import open_lines, read_jsonl
+from .records import count_records, open_lines, read_jsonl
 from .fusion import DEFAULT_METHOD as DEFAULT_FUSION
 from .fusion import Hybrid
 from .search_options import MODES as SEARCH_MODES, SearchOptions, TwoPhase, plan_query
@@ -53,7 +53,7 @@ from .version import __version__
 
 __all__ = [
     "__version__", "connect", "load_encoder", "create_index", "open_index", "open_for_ingest", "ingest",
-    "read_records", "StampCache", "CatchUpConfig", "Expander", "checked_query", "enable_index", "backfill", "check_backfill", "Slice",
+    "read_records", "count_records", "StampCache", "CatchUpConfig", "Expander", "checked_query", "enable_index", "backfill", "check_backfill", "Slice",
     "EnablePlan", "BackfillSummary", "expand", "open_searcher", "search", "evaluate", "require_eval_extra",
     "build_idf", "cluster_status", "plan_reindex", "reindex", "rollback_alias", "delete_index", "ConnectionConfig", "EncoderConfig",
     "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig", "IngestConfig", "IngestSummary", "Outcome", "Edges",

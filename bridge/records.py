@@ -155,3 +155,12 @@ def open_lines(path: str) -> IO[bytes]:
         return gzip.open(raw, "rb")
     raw.close()
     return gzip.open(path, "rb")
+
+
+def count_records(path: str) -> int | None:
+    """The non-blank lines of a file as ``read_jsonl`` will see them (decompressed), for a progress bar's total;
+    None for stdin, which can be read only once."""
+    if path == "-":
+        return None
+    with open_lines(path) as lines:
+        return sum(1 for line in lines if line.strip())

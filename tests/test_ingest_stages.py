@@ -6,7 +6,7 @@ import numpy as np
 
 from bridge.actions import Encoded, Unchanged, bulk_action, content_hash, encoded_actions
 from bridge.stamp import IndexStamp, ModelStamp
-from bridge.records import read_jsonl, to_documents
+from bridge.records import count_records, read_jsonl, to_documents
 from bridge.types import BadRecord, Document, SparseVector
 
 
@@ -17,6 +17,19 @@ def test_read_jsonl_reports_line_numbers_for_bad_lines():
     assert isinstance(out[1], BadRecord) and out[1].line == 2 and "malformed JSON" in out[1].reason
     assert isinstance(out[2], BadRecord) and out[2].line == 4 and "object" in out[2].reason
     assert isinstance(out[3], BadRecord) and out[3].line == 5 and "UTF-8" in out[3].reason
+
+
+def test_a_progress_total_counts_records_not_compressed_lines(tmp_path):
+    """A ``.jsonl.gz``'s total is its records (1,000), not the newline bytes of its compressed form."""
+    import gzip
+
+    lines = [json.dumps({"_id": str(i), "text": f"document {i} " * 20}) + "\n" for i in range(1000)] + ["\n"]
+    gz, plain = tmp_path / "docs.jsonl.gz", tmp_path / "docs.jsonl"
+    with gzip.open(gz, "wt") as f:
+        f.writelines(lines)
+    plain.write_text("".join(lines))
+    assert count_records(str(gz)) == count_records(str(plain)) == 1000
+    assert count_records("-") is None
 
 
 def test_to_documents_validates_and_joins_title_and_text():
