@@ -17,6 +17,7 @@ import torch
 
 from . import model_store, runtime
 from .config import DEFAULT_ACTIVATION, DEFAULT_POOLING, EncoderConfig, check_options
+from .errors import ModelLoadError
 from .pooling import Screen, pool_hidden
 from .stamp import ModelStamp
 from .types import SparseVector
@@ -107,7 +108,10 @@ class SpladeEncoder:
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
         resolved = model_store.resolve(ref)
-        tokenizer = AutoTokenizer.from_pretrained(resolved)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(resolved)
+        except OSError as exc:  # not on the hub, not in the cache offline, not a model directory: name the model
+            raise ModelLoadError(f"cannot load model {ref!r}: {str(exc).splitlines()[0]}") from exc
         precision = self.config.precision
         # torch runs the body in the precision's dtype; the other backends get an fp32 graph to compile or quantize
         body_dtype = runtime.TORCH_DTYPES[precision] if self.backend == "torch" else torch.float32
