@@ -25,7 +25,8 @@ from .sparse import from_features
 
 log = logging.getLogger(__name__)
 
-MODES = ("bm25", "splade", "two_phase", "hybrid", "exact")
+MODES = ("bm25", "splade", "two-phase", "hybrid", "exact")
+RENAMED = {"two_phase": "two-phase"}  # the old spelling, accepted with a warning until 0.4
 Run = dict[str, dict[str, float]]
 
 
@@ -146,25 +147,31 @@ def write_trec(run: Run, path: Path, tag: str) -> None:
                 f.write(f"{qid} Q0 {did} {rank} {s:.6f} {tag}\n")
 
 
+def _renamed(mode: str) -> str:
+    if mode in RENAMED:
+        log.warning("mode %r is now called %r; the old name goes in 0.4", mode, RENAMED[mode])
+    return RENAMED.get(mode, mode)
+
+
 def evaluate(client, searcher: Searcher, collection: Collection, modes: Iterable[str],
              metrics: list[str], depth: int = 100, hybrid: str = DEFAULT_METHOD,
              progress: Callable[[str], None] | None = None) -> tuple[dict[str, dict[str, float]], dict[str, Run]]:
-    modes = list(modes)
+    modes = list(dict.fromkeys(_renamed(m) for m in modes))
     unknown = set(modes) - set(MODES)
     if unknown:
         raise ConfigError(f"unknown modes {sorted(unknown)}; choose from {MODES}")
     fields = list(searcher.stamp.text_fields)
     runs: dict[str, Run] = {}
     needs = set(modes) | ({"bm25", "splade"} if "hybrid" in modes else set())
-    for mode in ("bm25", "splade", "two_phase", "exact"):
+    for mode in ("bm25", "splade", "two-phase", "exact"):
         if mode not in needs:
             continue
         if progress:
             progress(mode)
         if mode == "bm25":
             runs[mode] = bm25_run(client, searcher.index, fields, collection.queries, depth)
-        elif mode in ("splade", "two_phase"):
-            runs[mode] = splade_run(searcher, collection.queries, depth, mode.replace("_", "-"))
+        elif mode in ("splade", "two-phase"):
+            runs[mode] = splade_run(searcher, collection.queries, depth, mode)
         else:
             vectors = StoredVectors(client, searcher.index, searcher.field, searcher.scale)
             runs[mode] = exact_run(searcher, vectors, collection.queries, depth)

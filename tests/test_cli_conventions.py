@@ -74,6 +74,49 @@ def test_cluster_commands_talking_to_a_cluster_accept_connection_options():
             assert {"--username", "--password-file", "--ca-certs", "--insecure", "--timeout", "--retry-for"} <= names
 
 
+@pytest.mark.model
+def test_model_and_output_options_before_or_after_the_subcommand():
+    """-q, -v, --debug, --log-format and --model/--backend/--precision mean the same on either side of the
+    subcommand; written on both, the later wins (as the connection options)."""
+    before = cli("-q", "--model", "splade-tiny", "expand", "vitamin d", "--format", "json")
+    after = cli("expand", "vitamin d", "--format", "json", "-q", "--model", "splade-tiny")
+    for proc in (before, after):
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stderr == ""  # quiet: no warnings, no progress
+    assert json.loads(before.stdout) == json.loads(after.stdout) and "vitamin" in json.loads(after.stdout)["tokens"]
+    # the group's --model is overridden by the command's, wherever the environment points
+    wins = cli("--model", "no/such-model", "expand", "vitamin d", "--model", "splade-tiny", "--format", "json",
+               env={"BRIDGE_MODEL": "no/such-model-either"})
+    assert wins.returncode == 0 and json.loads(wins.stdout) == json.loads(after.stdout), wins.stderr[-2000:]
+    lost = cli("--model", "no/such-model", "expand", "vitamin d", env={"HF_HUB_OFFLINE": "1"})
+    assert lost.returncode == 2 and "no/such-model" in lost.stderr
+    logged = cli("expand", "vitamin d", "--model", "splade-tiny", "--precision", "bf16", "--backend", "torch",
+                 "--log-format", "json", "--format", "json")
+    lines = [json.loads(line) for line in logged.stderr.splitlines()]  # every stderr line is a JSON object
+    assert logged.returncode in (0, 2) and all("message" in line for line in lines)
+
+
+def test_usage_errors_are_one_line_naming_the_help_to_read():
+    for args, said in ((("expand", "x", "--bogus"), "No such option '--bogus'"),
+                       (("index", "create"), "Missing argument 'NAME'"),
+                       (("nosuch",), "No such command 'nosuch'")):
+        proc = cli(*args)
+        assert proc.returncode == 2 and proc.stdout == ""
+        line, = proc.stderr.splitlines()
+        assert line.startswith("error: ") and said in line and "--help)" in line, line
+    assert "(see splade-bridge index create --help)" in cli("index", "create").stderr
+
+
+def test_down_and_status_take_only_what_finds_the_server():
+    commands = dict(_commands(main_group))
+    for group in ("cluster", "kafka"):
+        up = {o for p in commands[(group, "up")].params for o in getattr(p, "opts", ())}
+        for name in ("down", "status"):
+            names = {o for p in commands[(group, name)].params for o in getattr(p, "opts", ())}
+            assert names <= up and not names & {"--heap", "--java-home", "--setting", "--plugin", "--wait"}, names
+            assert {"--port", "--server-version", "--data-dir", "--format"} <= names
+
+
 @pytest.mark.integration
 @pytest.mark.model
 def test_connection_options_before_or_after_the_subcommand(node_url, client, tmp_path):
@@ -110,7 +153,7 @@ def test_every_option_reads_a_bridge_environment_variable(node_url, client, tmp_
         env = {"BRIDGE_URL": node_url, "BRIDGE_SEARCH_SIZE": "2", "BRIDGE_SEARCH_FORMAT": "json"}
         proc = cli("search", "test-cli-env", "vitamin D", env=env)
         assert proc.returncode == 0, proc.stderr[-2000:]
-        assert len(json.loads(proc.stdout)) == 2
+        assert len(json.loads(proc.stdout)["hits"]) == 2
         flag = cli("search", "test-cli-env", "vitamin D", env={**env, "BRIDGE_SEARCH_PRINT_QUERY": "1"})
         assert "rank_feature" in json.loads(flag.stdout)["query"]["bool"]["should"][0]
     finally:

@@ -4,13 +4,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import datetime, timezone
 
 import click
 
 from .. import api
 from .logs import say
-from .options import BACKEND, DEAD_LETTER, FORMAT, MODEL, PRECISION, STORAGE, TRUNCATE, WRITE, connection_options, emit, encoding, storage
+from .options import (BACKEND, CHUNK_SIZE, DEAD_LETTER, FORMAT, HYBRID_METHOD, MAX_RETRIES, MODEL, PRECISION, STORAGE,
+                      TRUNCATE, WRITE, connection_options, emit, encoding, model_option, query_top_k_option,
+                      renamed_option, storage, window_option)
 
 
 @click.group("index")
@@ -20,7 +23,7 @@ def index_group() -> None:
 
 def _index_options(f):
     opts = [
-        MODEL,
+        model_option(api.DEFAULT_MODEL, what="Model whose vectors the index stores"),
         BACKEND,
         PRECISION,
         click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True,
@@ -67,10 +70,7 @@ def ingest_file(client, name: str, source: str, model: str | None, *, create: bo
 
     if dead_letter is None:
         dead_letter = f"{name}-deadletter-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.jsonl"
-    total = None
-    if source != "-":
-        with open(source, "rb") as f:
-            total = sum(1 for line in f if line.strip())
+    total = api.count_records(source)
     config = config or api.IngestConfig(text_fields=tuple(text_fields))
     with tqdm(total=total, unit="doc", file=sys.stderr, desc=f"ingest {name}", dynamic_ncols=True) as bar:
         return api.ingest(client, name, api.read_records(source), model=model, create=create,
@@ -87,11 +87,9 @@ def ingest_file(client, name: str, source: str, model: str | None, *, create: bo
 @click.option("--id-field", default="_id", show_default=True, help="Record field holding the document id.")
 @click.option("--create/--no-create", default=True, show_default=True,
               help="Create the index (with --text-field defaults) when it does not exist.")
-@click.option("--window", default=1024, show_default=True,
-              help="Documents encoded together, sorted by length inside (larger: less padding, coarser progress).")
-@click.option("--chunk-size", default=500, show_default=True, help="Documents per bulk request.")
-@click.option("--max-retries", default=8, show_default=True,
-              help="Resends of a document the cluster rejected with 429 (write queue full).")
+@window_option(1024)
+@CHUNK_SIZE
+@MAX_RETRIES
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 16),
               help="Bulk requests in flight at once.")
 @DEAD_LETTER
@@ -148,16 +146,12 @@ def ingest_cmd(settings, name, source, model, backend, precision, id_field, crea
                    "and SPLADE requests at once, fused client-side (scores are then fused scores).")
 @click.option("--two-phase-ratio", type=click.FloatRange(0, 1, min_open=True), default=0.4, show_default=True)
 @click.option("--two-phase-window", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--hybrid-method", type=click.Choice(["rrf", "norm"]), default=api.DEFAULT_FUSION,
-              show_default=True,
-              help="The sum of min-max normalised scores (better than RRF on all three collections of "
-                   "EVALUATION.md), or reciprocal rank fusion.")
+@HYBRID_METHOD
 @click.option("--native", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
               help="Let OpenSearch's neural-search plugin run two-phase (its processor, with --form neural_sparse) "
                    "and hybrid (its hybrid query, fused by the cluster): auto where installed, always (or an "
                    "error saying why not), never (standard DSL, fused client-side). The output says which ran.")
-@click.option("--query-top-k", type=click.IntRange(0), default=api.DEFAULT_QUERY_TOP_K, show_default=True,
-              help="Keep the k largest query weights (0 keeps all; fewer postings read, see BENCHMARKS.md).")
+@query_top_k_option(api.DEFAULT_QUERY_TOP_K)
 @click.option("--explain", is_flag=True, help="Show each hit's top contributing tokens.")
 @click.option("--allow-model-mismatch", is_flag=True, help="Query even if the index was built with another model.")
 @click.option("--print-query", is_flag=True, help="Print the request body instead of searching.")
@@ -187,9 +181,11 @@ def search_cmd(settings, name, text, model, backend, precision, size, form, filt
         if mode == "hybrid":
             body = searcher.native_hybrid_body(text, tokens, opts) or {
                 "splade": body, "bm25": searcher.bm25_body(text, opts), "fusion": opts.hybrid.__dict__}
-        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(body, indent=None if fmt == "json" else 2, ensure_ascii=False))
         return
+    started = time.perf_counter()
     hits = searcher.search(text, opts)
+    took_ms = round(1000 * (time.perf_counter() - started), 2)
     if hits.partial:
         say(f"warning: partial results: {hits.describe_partial()}", logging.WARNING)
     if hits.fusion:
@@ -203,7 +199,7 @@ def search_cmd(settings, name, text, model, backend, precision, size, form, filt
         lines.append(f"{rank:>3}. {h.score:8.4f}  {h.id}  {title}")
         if h.explain:
             lines.append("       " + ", ".join(f"{t}={c:.3f}" for t, c in h.explain))
-    emit(fmt, [h.as_dict() for h in hits], "\n".join(lines) or "no hits")
+    emit(fmt, {**hits.as_dict(), "took_ms": took_ms}, "\n".join(lines) or "no hits")
 
 
 @click.group("idf")
@@ -224,12 +220,14 @@ def idf_build(settings, name, fmt) -> None:
 
 @click.command("expand")
 @click.argument("text")
-@MODEL
+@model_option(api.DEFAULT_MODEL)
 @BACKEND
 @PRECISION
-@click.option("--top-k", type=int, default=None, help="Keep only the k largest weights.")
+@query_top_k_option(None)
+@renamed_option("--top-k", "--query-top-k", type=click.IntRange(0))
 @FORMAT
-def expand_cmd(text, model, backend, precision, top_k, fmt) -> None:
-    """Print the SPLADE query expansion of TEXT as {token: weight}."""
-    tokens = api.expand(api.load_encoder(model, **encoding(backend, precision)), text, top_k)
-    emit(fmt, tokens, "\n".join(f"{w:8.4f}  {t}" for t, w in tokens.items()) or "(no tokens)")
+def expand_cmd(text, model, backend, precision, query_top_k, top_k, fmt) -> None:
+    """Print the SPLADE query expansion of TEXT: its tokens and weights (json: {"tokens": {token: weight}}, as the
+    service's /expand)."""
+    tokens = api.expand(api.load_encoder(model, **encoding(backend, precision)), text, (query_top_k if top_k is None else top_k) or None)
+    emit(fmt, {"tokens": tokens}, "\n".join(f"{w:8.4f}  {t}" for t, w in tokens.items()) or "(no tokens)")

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 import click
 
 from .. import api
-from .options import BACKEND, DEAD_LETTER, DRY_RUN, SLICE, FORMAT, MODEL, PRECISION, STORAGE, TRUNCATE, connection_options, emit, encoding, storage
+from .options import (BACKEND, CHUNK_SIZE, DEAD_LETTER, DRY_RUN, FORMAT, MAX_RETRIES, MODEL, PRECISION, SLICE,
+                      STORAGE, TRUNCATE, connection_options, emit, encoding, storage, window_option)
 
 
 def _storage_options(f):
@@ -58,12 +59,11 @@ def enable_cmd(settings, name, text_fields, vector_field, field_type, model, bac
 @PRECISION
 @SLICE
 @click.option("--query", default=None, metavar="JSON", help="Only the documents this query matches (query DSL).")
-@click.option("--window", default=1024, show_default=True, help="Documents encoded together.")
-@click.option("--chunk-size", default=500, show_default=True, help="Documents per bulk request.")
+@window_option(1024)
+@CHUNK_SIZE
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 16),
               help="Bulk requests in flight at once.")
-@click.option("--max-retries", default=8, show_default=True,
-              help="Resends of a document the cluster rejected with 429 (write queue full).")
+@MAX_RETRIES
 @click.option("--conflict-retries", default=5, show_default=True, type=click.IntRange(0),
               help="Times a document changed by another writer meanwhile is read and encoded again.")
 @DEAD_LETTER

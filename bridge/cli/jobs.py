@@ -11,7 +11,7 @@ import click
 from .. import api
 from .logs import say
 from .documents import ingest_file
-from .options import BACKEND, FORMAT, PRECISION, connection_options, encoding
+from .options import BACKEND, FORMAT, HYBRID_METHOD, PRECISION, connection_options, encoding, model_option, renamed_option
 
 
 @click.command("eval")
@@ -22,23 +22,23 @@ from .options import BACKEND, FORMAT, PRECISION, connection_options, encoding
 @click.option("--split", default="test", show_default=True)
 @click.option("--ingest/--no-ingest", "do_ingest", default=False, show_default=True,
               help="Build the index from corpus.jsonl first (created if missing).")
-@click.option("--model", envvar="BRIDGE_MODEL", default=None, help="Model for --ingest / queries "
-              "(default: the index's stamped model).")
+@model_option("the index's stamped model", what="Model for --ingest and the queries")
 @BACKEND
 @PRECISION
 @click.option("--modes", default="bm25,splade,hybrid,exact", show_default=True,
-              help="Comma-separated: bm25, splade, two_phase (see search --mode), hybrid, exact.")
+              help="Comma-separated: bm25, splade, two-phase, hybrid (as search --mode), exact (the exact "
+                   "SPLADE dot product over every stored vector).")
 @click.option("--metrics", default="nDCG@10,RR@10,R@100", show_default=True,
               help="ir_measures names, comma-separated (MRR@10 is accepted for RR@10).")
-@click.option("--hybrid", type=click.Choice(["rrf", "norm"]), default=api.DEFAULT_FUSION, show_default=True,
-              help="Hybrid fusion: reciprocal rank fusion or min-max normalised score sum.")
+@HYBRID_METHOD
+@renamed_option("--hybrid", "--hybrid-method", type=click.Choice(["rrf", "norm"]))
 @click.option("--depth", default=100, show_default=True, help="Hits retrieved per query and mode.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
               help="Write each mode's run in TREC format here.")
 @FORMAT
 @connection_options()
 @click.pass_obj
-def eval_cmd(settings, dataset, index, split, do_ingest, model, backend, precision, modes, metrics, hybrid, depth, runs_dir, fmt):
+def eval_cmd(settings, dataset, index, split, do_ingest, model, backend, precision, modes, metrics, hybrid_method, hybrid, depth, runs_dir, fmt):
     """Score BM25, SPLADE, hybrid and exact runs of a BEIR collection through the live cluster."""
     api.require_eval_extra()
     client = settings.client()
@@ -48,7 +48,7 @@ def eval_cmd(settings, dataset, index, split, do_ingest, model, backend, precisi
         say(f"ingested {summary.indexed} documents ({summary.failed} failed) in {summary.seconds:.0f}s")
     started = time.monotonic()
     out = api.evaluate(client, index, dataset, modes=[m.strip() for m in modes.split(",")],
-                       metrics=metrics.split(","), split=split, model=model, depth=depth, hybrid=hybrid,
+                       metrics=metrics.split(","), split=split, model=model, depth=depth, hybrid=hybrid or hybrid_method,
                        runs_dir=runs_dir, progress=lambda m: say(f"running {m} ..."),
                        encoder_options=encoding(backend, precision))
     report = {"dataset": str(dataset), "split": split, "index": index, "queries": out["queries"],
@@ -66,8 +66,7 @@ def eval_cmd(settings, dataset, index, split, do_ingest, model, backend, precisi
 
 @click.command("demo")
 @click.option("--index", default="scifact-demo", show_default=True)
-@click.option("--model", default="splade-tiny", show_default=True,
-              help="Model to use (default: the offline SPLADE-tiny, no hub needed).")
+@model_option("splade-tiny, the offline SPLADE-tiny: no hub needed", value="splade-tiny")
 @BACKEND
 @PRECISION
 @click.option("--corpus", type=click.Path(dir_okay=False), default=None,

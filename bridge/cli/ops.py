@@ -7,19 +7,19 @@ import sys
 import click
 
 from .. import api
-from .options import DRY_RUN, BACKEND, SLICE, FORMAT, PRECISION, connection_options, emit, encoding
+from .options import (BACKEND, DRY_RUN, FORMAT, PRECISION, SLICE, connection_options, emit, encoding, model_option,
+                      window_option)
 
 
 @click.command("reindex")
 @click.option("--source", required=True, help="Index or alias to read (its text fields are re-encoded).")
 @click.option("--alias", required=True, help="Alias to move to the new index once it is verified.")
-@click.option("--model", envvar="BRIDGE_MODEL", default=None,
-              help="Model for the new index (default: the source's stamped model).")
+@model_option("the source's stamped model", what="Model for the new index")
 @BACKEND
 @PRECISION
 @click.option("--text-field", "text_fields", multiple=True,
               help="Text field(s) to encode (default: the source's stamped fields, else title + text).")
-@click.option("--window", default=128, show_default=True, help="Documents encoded per batch (the resume unit).")
+@window_option(128, "each window is also one bulk request and the unit a rerun resumes from")
 @click.option("--sample-queries", default=5, show_default=True,
               help="Queries (source titles) whose top-10 must equal exact scoring before the swap.")
 @click.option("--max-write-block", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
@@ -90,15 +90,16 @@ def reindex_cmd(settings, source, alias, model, backend, precision, text_fields,
 @click.command("delete")
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Don't ask before deleting.")
+@FORMAT
 @connection_options()
 @click.pass_obj
-def delete_cmd(settings, name, yes):
+def delete_cmd(settings, name, yes, fmt):
     """Delete index NAME, e.g. an abandoned reindex target (`status` names them). Refused for an alias, an
     index an alias points at, and the target of a running reindex."""
     if not yes and not click.confirm(f"delete index {name}?", err=True, default=False):
         raise click.Abort()
     api.delete_index(settings.client(), name)
-    click.echo(f"deleted {name}")
+    emit(fmt, {"deleted": name}, f"deleted {name}")
 
 
 @click.group("alias")
@@ -108,12 +109,13 @@ def alias_group():
 
 @alias_group.command("rollback")
 @click.argument("name")
+@FORMAT
 @connection_options()
 @click.pass_obj
-def rollback_cmd(settings, name):
+def rollback_cmd(settings, name, fmt):
     """Point alias NAME back at the index it named before the last reindex."""
     before, after = api.rollback_alias(settings.client(), name)
-    click.echo(f"alias {name}: {before} -> {after}")
+    emit(fmt, {"alias": name, "before": before, "after": after}, f"alias {name}: {before} -> {after}")
 
 
 @click.command("status")

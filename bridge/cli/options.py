@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import click
 from click.core import ParameterSource
 
-from ..api import (BACKENDS, DEFAULT_DOC_TOP_K, ENGINES, PRECISIONS, ConnectionConfig, PruneConfig, QuantConfig,
-                   RetryPolicy, connect)
+from ..api import (BACKENDS, DEFAULT_DOC_TOP_K, DEFAULT_FUSION, DEFAULT_MODEL, ENGINES, PRECISIONS, ConnectionConfig,
+                   PruneConfig, QuantConfig, RetryPolicy, connect)
+from .logs import say
 
 
 class Settings:
     """Connection options from the group and the subcommand (``ctx.obj``); the subcommand's win."""
 
     def __init__(self):
-        self.values: dict = {}
+        self.values: dict = {}   # connection options
+        self.output: dict = {}   # -q, -v, --debug, --log-format (anywhere.py)
+        self.model: dict = {}    # --model, --backend, --precision written before the subcommand (anywhere.py)
 
     def connection(self) -> ConnectionConfig:
         v = self.values
@@ -80,6 +84,8 @@ _CONNECTION = (
                          help="The cluster's engine; skips detection from GET / (default: detected).")),
 )
 
+CONNECTION_FLAGS = tuple(decls[0] for decls, _ in _CONNECTION)
+
 
 def _store(ctx: click.Context, param: click.Parameter, value) -> None:
     settings = ctx.ensure_object(Settings)
@@ -109,9 +115,14 @@ def emit(fmt: str, data, text: str) -> None:
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
                       help="text for people, json for machines.")
-MODEL = click.option("--model", envvar="BRIDGE_MODEL", default=None,
-                     help="Hub id, local directory, or 'splade-tiny' (offline). Default: the index's "
-                          "stamped model, else rasyosef/splade-small.")
+def model_option(default: str, value: str | None = None, what: str = "Model"):
+    """``--model``: one option, one environment variable (``BRIDGE_MODEL``); ``default`` says in words what
+    the command uses without it."""
+    return click.option("--model", envvar="BRIDGE_MODEL", default=value,
+                        help=f"{what}: a hub id, a local directory, or 'splade-tiny' (offline) [default: {default}].")
+
+
+MODEL = model_option(f"the index's stamped model, else {DEFAULT_MODEL}")
 BACKEND = click.option("--backend", envvar="BRIDGE_BACKEND", type=click.Choice(BACKENDS), default=None,
                        help="Where the model's transformer runs: openvino or onnx (ONNX Runtime), each its own extra, "
                             "on a graph exported from the same weights on first use and cached; torch; or auto "
@@ -166,6 +177,41 @@ SLICE = click.option("--slice", "part", default="0/1", show_default=True, metava
                      help="Do part I of N: N processes (on N machines) given 0/N ... N-1/N share the work.")
 DRY_RUN = click.option("--dry-run", is_flag=True, help="Show what would be done (the plan, or what would be "
                                                        "written); change nothing.")
+def window_option(default: int, why: str = ""):
+    """``--window``: documents encoded together, with the command's default and why it differs."""
+    return click.option("--window", default=default, show_default=True, type=click.IntRange(1),
+                        help="Documents encoded together, sorted by length inside (larger: less padding, coarser "
+                             "progress)" + (f"; {why}." if why else "."))
+
+
+CHUNK_SIZE = click.option("--chunk-size", default=500, show_default=True, type=click.IntRange(1),
+                          help="Documents per bulk request.")
+MAX_RETRIES = click.option("--max-retries", default=8, show_default=True,
+                           help="Resends of a document the cluster rejected one by one with 429 (write queue full) "
+                                "or 503 (shard not yet recovered), with --retry-for's backoff.")
+HYBRID_METHOD = click.option("--hybrid-method", type=click.Choice(["rrf", "norm"]), default=DEFAULT_FUSION,
+                             show_default=True,
+                             help="How hybrid fuses BM25 and SPLADE: norm, the sum of min-max normalised scores "
+                                  "(better than RRF on all three collections of EVALUATION.md), or rrf, reciprocal "
+                                  "rank fusion.")
+
+
+def query_top_k_option(default: int | None):
+    return click.option("--query-top-k", type=click.IntRange(0), default=default, show_default=default is not None,
+                        help="Query pruning: keep the k largest query weights (0 or unset keeps all; fewer postings "
+                             "read, see BENCHMARKS.md).")
+
+
+def renamed_option(old: str, new: str, **kw):
+    """A hidden option under its old name (``old``), accepted with a warning for one release; the command uses
+    its value when given, else the new option's."""
+    def warn(ctx: click.Context, param: click.Parameter, value):
+        if value is not None:
+            say(f"warning: {old} is now {new}; {old} goes in 0.4", logging.WARNING)
+        return value
+    return click.option(old, hidden=True, default=None, callback=warn, allow_from_autoenv=False, **kw)
+
+
 DEAD_LETTER = click.option("--dead-letter", type=click.Path(dir_okay=False), default=None,
                            help="JSONL of rejected records (default: ./<index>-deadletter-<UTC time>.jsonl, "
                                 "written only when something is rejected).")

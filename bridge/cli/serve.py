@@ -8,7 +8,7 @@ import click
 
 from .. import api
 from .logs import say
-from .options import BACKEND, PRECISION, connection_options, encoding
+from .options import BACKEND, PRECISION, connection_options, encoding, model_option
 
 log = logging.getLogger(__name__)
 
@@ -16,10 +16,9 @@ log = logging.getLogger(__name__)
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--model", envvar="BRIDGE_MODEL", default=None,
-              help="Model loaded at start, for /expand and indices stamped with it (default: the first --index's "
-                   "stamped model; without a cluster, rasyosef/splade-small). Each served index's queries are "
-                   "expanded by the model its stamp names, loaded when first needed.")
+@model_option(f"the first --index's stamped model; without a cluster, {api.DEFAULT_MODEL}",
+              what="Model loaded at start, for /expand and the indices stamped with it (each served index's "
+                   "queries are expanded by the model its stamp names, loaded when first needed)")
 @click.option("--allow-model", "allowed_models", multiple=True, metavar="PATTERN",
               help="Only load models matching this pattern (repeatable; default: any an index's stamp names).")
 @BACKEND

@@ -9,7 +9,8 @@ import threading
 import click
 
 from .. import api
-from .options import BACKEND, KAFKA, KAFKA_CONFIG, MODEL, PRECISION, TRUNCATE, WRITE, connection_options, encoding
+from .options import (BACKEND, CHUNK_SIZE, KAFKA, KAFKA_CONFIG, MAX_RETRIES, MODEL, PRECISION, TRUNCATE, WRITE,
+                      connection_options, encoding, window_option)
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +53,13 @@ def kafka_properties(bootstrap: str | None, kafka_config: str | None) -> dict:
 @click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True)
 @click.option("--batch-size", default=1024, show_default=True, type=click.IntRange(1),
               help="Messages per poll; each batch is indexed, then its offsets are committed.")
-@click.option("--window", default=256, show_default=True, help="Documents encoded together.")
-@click.option("--chunk-size", default=500, show_default=True, help="Documents per bulk request.")
+@window_option(256, "smaller than ingest's: a poll's documents are indexed and committed sooner")
+@CHUNK_SIZE
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 16),
               help="Bulk requests in flight at once.")
-@click.option("--max-retries", default=8, show_default=True,
-              help="Resends of a document the cluster rejected with 429 (write queue full).")
-@click.option("--threads", type=click.IntRange(1), default=None, help="Torch threads (default: torch's choice).")
+@MAX_RETRIES
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="Threads of the model's backend (ONNX Runtime, OpenVINO or torch) [default: the CPU's cores].")
 @click.option("--metrics-port", type=int, default=None,
               help="Serve Prometheus /metrics, /healthz (liveness) and /readyz (readiness) on this port.")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True,

@@ -104,7 +104,7 @@ def _resolve_with_maven(version: str, tmp: Path) -> None:
     if mvn is None:
         raise NodeError(f"Kafka {version}'s classpath is not pinned in splade-bridge (pinned: "
                         f"{', '.join(CLASSPATHS)}) and Maven (mvn) is not installed to resolve it: use "
-                        f"--version {DEFAULT_VERSION} or install Maven")
+                        f"Kafka {DEFAULT_VERSION} (--server-version) or install Maven")
     (tmp / "pom.xml").write_text(_POM.format(version=version))
     log.info("resolving org.apache.kafka:kafka_2.13:%s and its dependencies with Maven", version)
     proc = subprocess.run([mvn, "-B", "-q", "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies",
