@@ -22,7 +22,8 @@ nodes=()
 # A Kafka broker for the stream-worker tests (BRIDGE_KAFKA), unless the variable points at one.
 kafka_port=${BRIDGE_KAFKA_PORT:-19092}
 stop_nodes() {
-  for node in "${nodes[@]}"; do .venv/bin/splade-bridge cluster down ${node#* } || true; done
+  # down finds a node by its port (and version); --plugin only says what `up` installs
+  for node in "${nodes[@]}"; do args=${node#* }; .venv/bin/splade-bridge cluster down ${args//--plugin neural-search/} || true; done
   [ -n "${started_kafka:-}" ] && .venv/bin/splade-bridge kafka down --port "$kafka_port" || true
 }
 trap stop_nodes EXIT
