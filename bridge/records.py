@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import sys
+import zlib
 from typing import IO, Iterable, Iterator
 
 from .types import BadRecord, Deletion, Document
@@ -159,8 +160,12 @@ def open_lines(path: str) -> IO[bytes]:
 
 def count_records(path: str) -> int | None:
     """The non-blank lines of a file as ``read_jsonl`` will see them (decompressed), for a progress bar's total;
-    None for stdin, which can be read only once."""
+    None for stdin, which can be read only once, and for a file that cannot be read to its end (a damaged
+    ``.gz``: the ingest itself then indexes what it can read and names the error)."""
     if path == "-":
         return None
-    with open_lines(path) as lines:
-        return sum(1 for line in lines if line.strip())
+    try:
+        with open_lines(path) as lines:
+            return sum(1 for line in lines if line.strip())
+    except (OSError, EOFError, zlib.error):
+        return None

@@ -30,6 +30,9 @@ def test_a_progress_total_counts_records_not_compressed_lines(tmp_path):
     plain.write_text("".join(lines))
     assert count_records(str(gz)) == count_records(str(plain)) == 1000
     assert count_records("-") is None
+    damaged = tmp_path / "damaged.jsonl.gz"
+    damaged.write_bytes(gz.read_bytes()[:-200])
+    assert count_records(str(damaged)) is None  # no total rather than no ingest
 
 
 def test_to_documents_validates_and_joins_title_and_text():
