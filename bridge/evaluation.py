@@ -156,7 +156,8 @@ def _renamed(mode: str) -> str:
 def evaluate(client, searcher: Searcher, collection: Collection, modes: Iterable[str],
              metrics: list[str], depth: int = 100, hybrid: str = DEFAULT_METHOD,
              progress: Callable[[str], None] | None = None) -> tuple[dict[str, dict[str, float]], dict[str, Run]]:
-    modes = list(dict.fromkeys(_renamed(m) for m in modes))
+    asked = list(dict.fromkeys(modes))  # results and runs keep the names asked, old spellings included
+    modes = [_renamed(m) for m in asked]
     unknown = set(modes) - set(MODES)
     if unknown:
         raise ConfigError(f"unknown modes {sorted(unknown)}; choose from {MODES}")
@@ -177,5 +178,5 @@ def evaluate(client, searcher: Searcher, collection: Collection, modes: Iterable
             runs[mode] = exact_run(searcher, vectors, collection.queries, depth)
     if "hybrid" in modes:
         runs["hybrid"] = fuse(runs["bm25"], runs["splade"], hybrid, depth)
-    results = {m: score(runs[m], collection.qrels, metrics) for m in modes}
-    return results, {m: runs[m] for m in modes}
+    results = {a: score(runs[m], collection.qrels, metrics) for a, m in zip(asked, modes)}
+    return results, {a: runs[m] for a, m in zip(asked, modes)}

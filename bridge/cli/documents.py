@@ -13,7 +13,7 @@ from .. import api
 from .logs import say
 from .options import (BACKEND, CHUNK_SIZE, DEAD_LETTER, FORMAT, HYBRID_METHOD, MAX_RETRIES, MODEL, PRECISION, STORAGE,
                       TRUNCATE, WRITE, connection_options, emit, encoding, model_option, query_top_k_option,
-                      renamed_option, storage, window_option)
+                      renamed_option, renamed_value, storage, window_option)
 
 
 @click.group("index")
@@ -183,8 +183,9 @@ def search_cmd(settings, name, text, model, backend, precision, size, form, filt
                 "splade": body, "bm25": searcher.bm25_body(text, opts), "fusion": opts.hybrid.__dict__}
         click.echo(json.dumps(body, indent=None if fmt == "json" else 2, ensure_ascii=False))
         return
-    started = time.perf_counter()
-    hits = searcher.search(text, opts)
+    tokens = searcher.expand(text, opts.query_prune)
+    started = time.perf_counter()  # took_ms: the search, as /search's (the expansion before it is not counted)
+    hits = searcher.search_tokens(tokens, opts, text=text)
     took_ms = round(1000 * (time.perf_counter() - started), 2)
     if hits.partial:
         say(f"warning: partial results: {hits.describe_partial()}", logging.WARNING)
@@ -229,5 +230,6 @@ def idf_build(settings, name, fmt) -> None:
 def expand_cmd(text, model, backend, precision, query_top_k, top_k, fmt) -> None:
     """Print the SPLADE query expansion of TEXT: its tokens and weights (json: {"tokens": {token: weight}}, as the
     service's /expand)."""
-    tokens = api.expand(api.load_encoder(model, **encoding(backend, precision)), text, (query_top_k if top_k is None else top_k) or None)
+    keep = renamed_value("--top-k", top_k, "--query-top-k", query_top_k)
+    tokens = api.expand(api.load_encoder(model, **encoding(backend, precision)), text, keep or None)
     emit(fmt, {"tokens": tokens}, "\n".join(f"{w:8.4f}  {t}" for t, w in tokens.items()) or "(no tokens)")

@@ -11,7 +11,8 @@ import click
 from .. import api
 from .logs import say
 from .documents import ingest_file
-from .options import BACKEND, FORMAT, HYBRID_METHOD, PRECISION, connection_options, encoding, model_option, renamed_option
+from .options import (BACKEND, FORMAT, HYBRID_METHOD, PRECISION, connection_options, encoding, model_option,
+                      renamed_option, renamed_value)
 
 
 @click.command("eval")
@@ -48,7 +49,8 @@ def eval_cmd(settings, dataset, index, split, do_ingest, model, backend, precisi
         say(f"ingested {summary.indexed} documents ({summary.failed} failed) in {summary.seconds:.0f}s")
     started = time.monotonic()
     out = api.evaluate(client, index, dataset, modes=[m.strip() for m in modes.split(",")],
-                       metrics=metrics.split(","), split=split, model=model, depth=depth, hybrid=hybrid or hybrid_method,
+                       metrics=metrics.split(","), split=split, model=model, depth=depth,
+                       hybrid=renamed_value("--hybrid", hybrid, "--hybrid-method", hybrid_method),
                        runs_dir=runs_dir, progress=lambda m: say(f"running {m} ..."),
                        encoder_options=encoding(backend, precision))
     report = {"dataset": str(dataset), "split": split, "index": index, "queries": out["queries"],

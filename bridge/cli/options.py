@@ -203,13 +203,30 @@ def query_top_k_option(default: int | None):
 
 
 def renamed_option(old: str, new: str, **kw):
-    """A hidden option under its old name (``old``), accepted with a warning for one release; the command uses
-    its value when given, else the new option's."""
+    """A hidden option under its old name (``old``) and its old variable, accepted with a warning for one
+    release; ``renamed_value`` picks between it and the new option."""
     def warn(ctx: click.Context, param: click.Parameter, value):
         if value is not None:
-            say(f"warning: {old} is now {new}; {old} goes in 0.4", logging.WARNING)
+            where = f" ({param.envvar})" if ctx.get_parameter_source(param.name) is ParameterSource.ENVIRONMENT else ""
+            say(f"warning: {old}{where} is now {new}; the old name goes in 0.4", logging.WARNING)
         return value
-    return click.option(old, hidden=True, default=None, callback=warn, allow_from_autoenv=False, **kw)
+    return click.option(old, hidden=True, default=None, callback=warn, **kw)
+
+
+_RANK = {ParameterSource.COMMANDLINE: 2, ParameterSource.ENVIRONMENT: 1}
+
+
+def renamed_value(old: str, old_value, new: str, new_value):
+    """The value of a renamed option: the command line beats the environment beats the default, and at a tie
+    the new name wins; both names on the command line are an error."""
+    ctx = click.get_current_context()
+    if old_value is None:
+        return new_value
+    old_rank = _RANK.get(ctx.get_parameter_source(old.lstrip("-").replace("-", "_")), 0)
+    new_rank = _RANK.get(ctx.get_parameter_source(new.lstrip("-").replace("-", "_")), 0)
+    if old_rank == new_rank == 2:
+        raise click.UsageError(f"{old} is the old name of {new}: give {new} only")
+    return old_value if old_rank > new_rank else new_value
 
 
 DEAD_LETTER = click.option("--dead-letter", type=click.Path(dir_okay=False), default=None,
