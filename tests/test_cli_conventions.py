@@ -90,6 +90,19 @@ def test_model_and_output_options_before_or_after_the_subcommand():
     assert wins.returncode == 0 and json.loads(wins.stdout) == json.loads(after.stdout), wins.stderr[-2000:]
     lost = cli("--model", "no/such-model", "expand", "vitamin d", env={"HF_HUB_OFFLINE": "1"})
     assert lost.returncode == 2 and "no/such-model" in lost.stderr
+    # an old spelling: still read (its variable too) with a warning that -q after the subcommand silences;
+    # given with its new name on the command line, an error
+    old = cli("expand", "vitamin d", "--model", "splade-tiny", "--top-k", "2", "--format", "json")
+    assert old.returncode == 0 and len(json.loads(old.stdout)["tokens"]) == 2 and "--query-top-k" in old.stderr
+    silenced = cli("expand", "vitamin d", "--model", "splade-tiny", "--top-k", "2", "-q")
+    assert silenced.returncode == 0 and silenced.stderr == ""
+    from_env = cli("expand", "vitamin d", "--model", "splade-tiny", "--format", "json", env={"BRIDGE_EXPAND_TOP_K": "3"})
+    assert len(json.loads(from_env.stdout)["tokens"]) == 3 and "BRIDGE_EXPAND_TOP_K" in from_env.stderr
+    new_wins = cli("expand", "vitamin d", "--model", "splade-tiny", "--query-top-k", "1", "--format", "json",
+                   env={"BRIDGE_EXPAND_TOP_K": "3"})
+    assert len(json.loads(new_wins.stdout)["tokens"]) == 1
+    both = cli("expand", "vitamin d", "--model", "splade-tiny", "--top-k", "2", "--query-top-k", "3")
+    assert both.returncode == 2 and "give --query-top-k only" in both.stderr
     logged = cli("expand", "vitamin d", "--model", "splade-tiny", "--precision", "bf16", "--backend", "torch",
                  "--log-format", "json", "--format", "json")
     lines = [json.loads(line) for line in logged.stderr.splitlines()]  # every stderr line is a JSON object
@@ -105,6 +118,10 @@ def test_usage_errors_are_one_line_naming_the_help_to_read():
         line, = proc.stderr.splitlines()
         assert line.startswith("error: ") and said in line and "--help)" in line, line
     assert "(see splade-bridge index create --help)" in cli("index", "create").stderr
+    # asked for JSON logs, even after the mistake, the error is a JSON record
+    logged = cli("expand", "x", "--bogus", "--log-format", "json")
+    record, = [json.loads(line) for line in logged.stderr.splitlines()]
+    assert logged.returncode == 2 and record["exit_code"] == 2 and "--bogus" in record["message"]
 
 
 def test_down_and_status_take_only_what_finds_the_server():

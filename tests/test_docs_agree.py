@@ -112,7 +112,7 @@ def _check(words: list[str]) -> list[str]:
         elif isinstance(command, click.Group) and word in command.commands:
             command = command.commands[word]
             path.append(word)
-        elif isinstance(command, click.Group) and not _placeholder(word) and word.isidentifier():
+        elif isinstance(command, click.Group) and not _placeholder(word) and re.fullmatch(r"[a-z][a-z0-9-]*", word):
             return [*problems, f"{' '.join(path)} has no command {word}"]
         i += 1
     return problems
@@ -141,6 +141,7 @@ def test_the_checker_catches_drift():
     assert _check(["eval", "--modes", "x", "--hybrid-method", "mean"]) == [
         "splade-bridge eval --hybrid-method: 'mean' is not one of ['rrf', 'norm']"]
     assert _check(["nosuch", "x"]) == ["splade-bridge has no command nosuch"]
+    assert _check(["model", "fetch-tinyy"]) == ["splade-bridge model has no command fetch-tinyy"]
     assert _check(["--model", "splade-tiny", "-q", "expand", "x", "--query-top-k", "3"]) == []
     lines = list(_lines("README.md"))
     assert len(lines) > 40 and sum(len(list(_commands(line))) for _, line in lines) > 40

@@ -59,9 +59,16 @@ def apply_output(values: dict) -> None:
     configure(level, values.get("log_format") or "text", quiet=bool(values.get("quiet")) and not debug)
     # the client logs every failed attempt with a traceback; our error line says it once
     logging.getLogger("opensearch").setLevel(logging.NOTSET if debug else logging.CRITICAL)
-    if not debug:
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    for name, value in (("TRANSFORMERS_VERBOSITY", "error"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1")):
+        if not debug and name not in os.environ:
+            os.environ[name] = value
+            _SET.add(name)
+        elif debug and name in _SET:  # --debug after the subcommand: undo what the group set, not the user
+            del os.environ[name]
+            _SET.discard(name)
+
+
+_SET: set[str] = set()  # the variables apply_output set (the user's own stay as they are)
 
 
 def model_options_on_group(f):
@@ -87,8 +94,9 @@ def install(group: click.Group) -> None:
             install(command)
             continue
         for decls, kw in OUTPUT:
+            # eager: read before the command's other options, whose callbacks may already say something
             command.params.append(click.Option(decls, expose_value=False, callback=_output, show_envvar=True,
-                                               **_command_line_only(kw)))
+                                               is_eager=True, **_command_line_only(kw)))
         for param in command.params:
             if param.name in MODEL_OPTIONS and param.expose_value and param.callback is None:
                 param.callback = _model_from_group

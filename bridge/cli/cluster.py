@@ -18,7 +18,8 @@ def _node_options(f):
     """Which node: what ``up`` starts and ``down`` / ``status`` find."""
     options = [
         click.option("--distribution", "engine", type=click.Choice(DISTRIBUTIONS), default="opensearch",
-                     show_default=True, help="Which server to run."),
+                     show_default=True,
+                     help="Which server (up starts it, down and status find it)."),
         click.option("--server-version", "version", default="",
                      help="Server version (default: opensearch 2.19.6, which runs on Java 11-23, or 3.8.0 when "
                           "only Java 24+ is found; elasticsearch 7.17.29). 3.x needs Java 21+."),

@@ -3,12 +3,13 @@ stderr (tracebacks only with ``--debug``)."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
 
 from ..api import BridgeError, as_bridge_error
-from .logs import json_logging
+from .logs import configure, json_logging
 
 # failure -> (exit code, fixed message or None for the error's own); first match wins. Exit codes:
 # 0 success, 1 partial failure (raised as SystemExit by the command), 2 failure, 3 node not running,
@@ -23,26 +24,40 @@ EXIT_CODES: tuple[tuple[type[BaseException], int, str | None], ...] = (
 
 
 def run(group: click.Group, prog_name: str = "splade-bridge") -> None:
-    debug = "--debug" in sys.argv[1:]
+    argv = sys.argv[1:]
+    debug = "--debug" in argv or _true(os.environ.get("BRIDGE_DEBUG"))
     try:
         group.main(prog_name=prog_name, standalone_mode=False)
+    except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:  # a group with no command: its help
+        click.echo(exc.format_message(), err=True)
+        sys.exit(2)
     except click.UsageError as exc:  # one line like every other error, naming where the usage is
         where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
-        _report(2, f"error: {exc.format_message()}{where}")
+        _report(2, f"error: {exc.format_message()}{where}", argv)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except (Exception, KeyboardInterrupt) as exc:
         if debug and not isinstance(exc, (click.ClickException, click.exceptions.Abort, KeyboardInterrupt)):
             raise
-        _report(*exit_for(exc))
+        _report(*exit_for(exc), argv)
 
 
-def _report(code: int, message: str) -> None:
+def _report(code: int, message: str, argv: list[str]) -> None:
+    """The last line, as a JSON log record when JSON logs were asked for (even if the command line failed
+    before the option was read)."""
+    asked = os.environ.get("BRIDGE_LOG_FORMAT") == "json" or "--log-format=json" in argv or any(
+        a == "--log-format" and b == "json" for a, b in zip(argv, argv[1:]))
+    if asked and not json_logging():
+        configure(logging.WARNING, "json")
     if json_logging():
         logging.getLogger("bridge.cli").error(message.removeprefix("error: "), extra={"exit_code": code})
     else:
         click.echo(message, err=True)
     sys.exit(code)
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "t", "yes", "y", "on")
 
 
 # a core error's hint (the API option that changes the outcome) -> what to say on the command line

@@ -26,11 +26,12 @@ class JsonLines(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
+_tqdm_disabled = False  # whether configure set TQDM_DISABLE (the user's own stays)
 _handler: logging.Handler | None = None  # the one this module set, replaced when options come after the command
 
 
 def configure(level: int, fmt: str = "text", quiet: bool = False) -> None:
-    global _handler
+    global _handler, _tqdm_disabled
     root = logging.getLogger()
     if _handler is not None and _handler in root.handlers:
         root.removeHandler(_handler)
@@ -41,7 +42,11 @@ def configure(level: int, fmt: str = "text", quiet: bool = False) -> None:
         root.addHandler(_handler)
         root.setLevel(logging.ERROR if quiet else level)
     if quiet or fmt == "json":  # progress bars are neither quiet nor JSON
+        _tqdm_disabled = _tqdm_disabled or "TQDM_DISABLE" not in os.environ
         os.environ["TQDM_DISABLE"] = "1"
+    elif _tqdm_disabled:  # an option after the subcommand turned them back on
+        os.environ.pop("TQDM_DISABLE", None)
+        _tqdm_disabled = False
 
 
 def json_logging() -> bool:

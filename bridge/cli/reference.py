@@ -15,7 +15,8 @@ differ). Every option can also be set from its environment variable; the options
 
 def reference(group: click.Group) -> str:
     ctx = click.Context(group, info_name="splade-bridge")
-    shared = {o for p in group.params for o in getattr(p, "opts", ()) if o not in ("--model", "--backend", "--precision")}
+    model = ("--model", "--backend", "--precision")  # their defaults differ by command: listed with each
+    shared = {o for p in group.params for o in getattr(p, "opts", ()) if o not in model}
     return HEADER + "".join(_section(ctx, name, command, shared if command is not group else set())
                             for name, command in _walk(group, ()))
 
