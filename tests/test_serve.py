@@ -44,6 +44,8 @@ def test_expand_equals_the_library(service, encoder):
     assert all(abs(got[t] - want[t]) < 1e-5 for t in want)
     top2 = httpx.post(service + "/expand", json={"text": text, "query_top_k": 2}).json()["tokens"]
     assert httpx.post(service + "/expand", json={"text": text, "top_k": 2}).json()["tokens"] == top2  # the old name
+    every = httpx.post(service + "/expand", json={"text": text, "query_top_k": 0}).json()["tokens"]
+    assert len(every) > len(top2) and every == httpx.post(service + "/expand", json={"text": text}).json()["tokens"]
     assert set(top2) == {"ounce", "powder"}
 
 

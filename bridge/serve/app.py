@@ -140,7 +140,8 @@ def create_app(encoder=None, client=None, cfg: ServeConfig = ServeConfig(), load
         """The one expansion step; the model forward (when there is one) is batched with concurrent requests."""
         try:
             vector = await held.batcher.expand(checked_query(req.text)) if expander.needs_model else None
-            return expander.tokens(req.text, PruneConfig(top_k=req.query_top_k) if req.query_top_k else default, vector)
+            prune = default if req.query_top_k is None else PruneConfig(top_k=req.query_top_k or None)
+            return expander.tokens(req.text, prune, vector)
         except BridgeError as exc:
             raise ApiError.of(exc) from None
 

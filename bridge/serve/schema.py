@@ -2,22 +2,31 @@
 field is refused, naming it: a misspelt ``filter`` must not silently search unfiltered)."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from ..api import SEARCH_MODES
 
 MAX_TEXT = 8192
+log = logging.getLogger(__name__)
 
 
 class ExpandRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     text: str = Field(min_length=1, max_length=MAX_TEXT)
-    # as the CLI's --query-top-k; "top_k", its old name, is accepted until 0.4
-    query_top_k: int | None = Field(default=None, ge=1, le=4096, validation_alias=AliasChoices("query_top_k", "top_k"),
-                                    description="keep the k largest query weights")
+    # as the CLI's --query-top-k (0 keeps all); "top_k", its old name, is accepted (and logged) until 0.4
+    query_top_k: int | None = Field(default=None, ge=0, le=4096, validation_alias=AliasChoices("query_top_k", "top_k"),
+                                    description="keep the k largest query weights (0 keeps all)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "top_k" in data:
+            log.warning("request field 'top_k' is now 'query_top_k'; the old name goes in 0.4")
+        return data
 
 
 class QueryRequest(ExpandRequest):
