@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
+from . import passages
 from .errors import ConfigError
 from .sparse import KeyCodec, prune, quantize, to_features
 from .stamp import IndexStamp
@@ -46,7 +47,8 @@ def update_action(doc: Document, features: dict[str, float], vector_field: str, 
     stored = doc.stored
     return {"_op_type": "update", "_index": stored.index, "_id": doc.id, "if_seq_no": stored.seq_no,
             "if_primary_term": stored.primary_term,
-            "doc": {**doc.fields, vector_field: [features], HASH_FIELD: digest}}
+            "doc": {**doc.fields, vector_field: features if isinstance(features, list) else [features],
+                    HASH_FIELD: digest}}
 
 
 def create_action(index: str, doc: Document, features: dict[str, float], vector_field: str, digest: str) -> dict:
@@ -121,6 +123,10 @@ def encoded_actions(docs: Iterable[Document | Deletion | BadRecord], encoder, in
     if write != "index" and current is None:
         raise ConfigError("a partial write needs the stored documents (current)")
     field_name, key = stamp.vector_field, stamp.content_key()
+
+    def features(vector):
+        return to_features(quantize(prune(vector, prune_cfg), quant_cfg), encoder.vocab)
+    to_stored = (lambda vector: passages.stored(vector, features)) if stamp.model.passages else features
     buf: list[Document | Deletion | BadRecord] = []
     encoded = 0
 
@@ -149,11 +155,11 @@ def encoded_actions(docs: Iterable[Document | Deletion | BadRecord], encoder, in
             elif skipped:
                 out.append(Unchanged(item.id, item.line))
             else:
-                features = to_features(quantize(prune(next(vectors), prune_cfg), quant_cfg), encoder.vocab)
-                if not features:
+                value = to_stored(next(vectors))  # a feature object, or passage mode's list of passages
+                if not value:
                     out.append(BadRecord("the text encodes to an empty vector", line=item.line, id=item.id))
                 else:
-                    out.append(_write(write, index, item, features, field_name, digest))
+                    out.append(_write(write, index, item, value, field_name, digest))
         return out
 
     for d in docs:

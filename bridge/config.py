@@ -12,7 +12,9 @@ DEFAULT_MODEL = "rasyosef/splade-small"
 BACKENDS = ("auto", "torch", "onnx", "openvino")  # where the transformer runs (bridge/runtime.py)
 # the arithmetic of the matrix multiplies; below fp32 is opt-in, and which backend runs which is runtime.SUPPORTED
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
-LONG_DOCUMENTS = ("window", "truncate")
+# documents longer than the model's input: overlapping windows max-pooled into one vector, cut at the limit, or
+# one nested passage per window, scored by its best passage (MaxP)
+LONG_DOCUMENTS = ("window", "truncate", "passages")
 POOLINGS = ("max", "sum")
 ACTIVATIONS = ("log1p_relu", "relu", "log1p_log1p_relu")
 DEFAULT_POOLING, DEFAULT_ACTIVATION = "max", "log1p_relu"
@@ -46,8 +48,7 @@ class EncoderConfig:
     batch_tokens: int = 8192  # padded tokens per forward pass
     max_batch: int = 64
     threads: int | None = None
-    # documents longer than doc_max_length: overlapping windows max-pooled into one vector, or truncated
-    long_documents: str = "window"
+    long_documents: str = "window"  # LONG_DOCUMENTS
     window_overlap: int = 64  # tokens shared by consecutive windows
     max_windows: int = 64     # windows per document at most (~28k tokens at 512); the rest is not encoded
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from . import passages
 from .actions import HASH_FIELD
 from .connection.failures import client_exceptions
 from .errors import ConfigError, IndexNotFound
@@ -78,7 +79,9 @@ def plan(mappings: dict, closed: set[str], cfg: IndexConfig, model: ModelStamp) 
 def _change(index: str, current: dict, properties: dict, cfg: IndexConfig, stamp: IndexStamp) -> dict:
     meta = dict(current.get("_meta") or {})
     existing = meta.get(META_KEY)
-    wanted = {cfg.vector_field: {"type": cfg.field_type}, HASH_FIELD: {"type": "keyword"}}
+    vector = {"type": cfg.field_type}
+    wanted = {cfg.vector_field: passages.mapping(vector) if stamp.model.passages else vector,
+              HASH_FIELD: {"type": "keyword"}}
     for name, spec in wanted.items():
         have = properties.get(name)
         if have is not None and have.get("type") != spec["type"]:
@@ -105,6 +108,10 @@ def enable(client, name: str, model: ModelStamp, cfg: IndexConfig, dry_run: bool
         raise IndexNotFound(f"index {name!r} not found (no such index or alias on the cluster)") from None
     closed = {row["index"] for row in rows if row.get("status") == "close"}
     p = plan(mappings, closed, cfg, model)
+    if model.passages:
+        from .indices import nested_limit
+        for index in p.changes:
+            passages.check_limit(index, nested_limit(client, index), model.encoder_options()["max_windows"])
     if not dry_run:
         for index, body in p.changes.items():
             if body:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -20,7 +20,7 @@ from .config import DEFAULT_ACTIVATION, DEFAULT_POOLING, EncoderConfig, check_op
 from .errors import ModelLoadError
 from .pooling import Screen, pool_hidden
 from .stamp import ModelStamp
-from .types import SparseVector
+from .types import Passage, SparseVector
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +148,15 @@ class SpladeEncoder:
         c = self.config
         if c.long_documents == "truncate":
             return f"truncate:{self._doc.max_length}"
-        return f"window:{self._doc.max_length}:{c.window_overlap}:{c.max_windows}"
+        return f"{c.long_documents}:{self._doc.max_length}:{c.window_overlap}:{c.max_windows}"
 
     def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
         """One vector per text; a text over the model's limit is split into overlapping windows whose
-        vectors are max-pooled (``long_documents="window"``, the default) or truncated."""
-        return list(self._encode(self._doc, texts, windows=self.config.long_documents == "window"))
+        vectors are max-pooled (``long_documents="window"``, the default), or kept one per window as the
+        vector's ``passages`` (``"passages"``, each with the character offset its text starts at), or the text
+        is truncated (``"truncate"``)."""
+        mode = self.config.long_documents
+        return list(self._encode(self._doc, texts, windows=mode != "truncate", passages=mode == "passages"))
 
     def encode_query(self, texts: Sequence[str] | str) -> list[SparseVector] | SparseVector:
         if isinstance(texts, str):
@@ -192,34 +195,40 @@ class SpladeEncoder:
         if batch:
             yield batch
 
-    def _tokenize(self, side: _Side, texts: Sequence[str], windows: bool) -> tuple[list[list[int]], list[int]]:
-        """Token ids per model input row and the text each row belongs to. With ``windows``, a text longer
-        than the model's limit becomes overlapping windows (the tokenizer's overflow with ``stride``)."""
+    def _tokenize(self, side: _Side, texts: Sequence[str], windows: bool
+                  ) -> tuple[list[list[int]], list[int], list[int]]:
+        """Token ids per model input row, the text each row belongs to and the character its text starts at.
+        With ``windows``, a text longer than the model's limit becomes overlapping windows (the tokenizer's
+        overflow with ``stride``)."""
         if not windows and len(texts) == 1 and side.one_text is not None:
-            return [side.one_text(texts[0])], [0]
+            return [side.one_text(texts[0])], [0], [0]
         if not windows:
             enc = side.tokenizer(texts, truncation=True, max_length=side.max_length)
-            return enc["input_ids"], list(range(len(texts)))
+            return enc["input_ids"], list(range(len(texts))), [0] * len(texts)
         enc = side.tokenizer(texts, truncation=True, max_length=side.max_length, stride=self.config.window_overlap,
-                             return_overflowing_tokens=True)
-        ids, owners, seen = [], [], [0] * len(texts)
-        for row, owner in zip(enc["input_ids"], enc["overflow_to_sample_mapping"]):
+                             return_overflowing_tokens=True, return_offsets_mapping=True)
+        ids, owners, starts, seen = [], [], [], [0] * len(texts)
+        for row, owner, spans in zip(enc["input_ids"], enc["overflow_to_sample_mapping"], enc["offset_mapping"]):
             seen[owner] += 1
             if seen[owner] <= self.config.max_windows:
                 ids.append(row)
                 owners.append(owner)
+                # the first real token's start (special tokens span (0, 0)), less the prompt
+                first = next((a for a, b in spans if b > a), 0)
+                starts.append(max(0, first - len(side.prompt)))
         for owner, n in enumerate(seen):
             if n > self.config.max_windows:
                 log.warning("text %d of the batch has %d windows; encoding the first %d (max_windows)",
                             owner, n, self.config.max_windows)
-        return ids, owners
+        return ids, owners, starts
 
     @torch.inference_mode()
-    def _encode(self, side: _Side, texts: Sequence[str], windows: bool = False) -> Iterator[SparseVector]:
+    def _encode(self, side: _Side, texts: Sequence[str], windows: bool = False,
+                passages: bool = False) -> Iterator[SparseVector]:
         if not texts:
             return
         texts = [side.prompt + t for t in texts]
-        ids, owners = self._tokenize(side, texts, windows)
+        ids, owners, starts = self._tokenize(side, texts, windows)
         rows: list[SparseVector | None] = [None] * len(ids)
         for batch in self._batches([len(x) for x in ids]):
             if len(batch) == 1:  # nothing to pad (a query, most often)
@@ -233,13 +242,19 @@ class SpladeEncoder:
                                   screen=side.screen).cpu().numpy()
             for row, i in enumerate(batch):
                 rows[i] = _to_sparse(weights[row])
-        if len(rows) == len(texts):
+        if len(rows) == len(texts) and not passages:
             yield from rows  # type: ignore[misc]
             return
         parts: list[list[SparseVector]] = [[] for _ in texts]
-        for owner, vec in zip(owners, rows):
+        offsets: list[list[int]] = [[] for _ in texts]
+        for owner, vec, start in zip(owners, rows, starts):
             parts[owner].append(vec)  # type: ignore[arg-type]
-        yield from (p[0] if len(p) == 1 else max_merge(p, side.weight.shape[0]) for p in parts)
+            offsets[owner].append(start)
+        for p, o in zip(parts, offsets):
+            merged = p[0] if len(p) == 1 else max_merge(p, side.weight.shape[0])
+            if passages:
+                merged = replace(merged, passages=tuple(Passage(start, v) for start, v in zip(o, p)))
+            yield merged
 
 
 def _one_text_ids(tokenizer, max_length: int) -> Callable[[str], list[int]] | None:

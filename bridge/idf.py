@@ -11,6 +11,7 @@ import math
 from collections import Counter
 from typing import Iterable
 
+from . import passages
 from .errors import ConfigError
 from .sparse import from_features
 
@@ -42,7 +43,8 @@ def build(client, index: str, field: str) -> dict:
     from .connection.engines import helpers
 
     hits = helpers(client).scan(client, index=index, query={"query": {"match_all": {}}}, _source=[field], size=1000)
-    table, n = idf_table(from_features(h["_source"].get(field) or {}).keys() for h in hits)
+    table, n = idf_table({token for part in passages.feature_objects(h["_source"].get(field) or {})
+                          for token in from_features(part)} for h in hits)  # a document's tokens, all passages
     name = side_index(index)
     client.indices.delete(index=name, ignore_unavailable=True)
     client.indices.create(index=name, body={"settings": {"index": {"number_of_shards": 1}},

@@ -6,7 +6,7 @@ import time
 from dataclasses import replace
 from typing import Callable
 
-from . import lease, mapping
+from . import lease, mapping, passages
 from .connection.engines import server_capabilities
 from .connection.failures import client_exceptions
 from .errors import ConfigError, IndexExists, IndexNotBridged, IndexNotFound
@@ -32,7 +32,22 @@ def create_index(client, name: str, model: ModelStamp, cfg: mapping.IndexConfig 
         if "resource_already_exists_exception" in str(getattr(exc, "error", "")) + str(getattr(exc, "info", "")):
             raise IndexExists(f"index {name!r} exists already", 400) from None
         raise
+    if model.passages:
+        try:
+            passages.check_limit(name, nested_limit(client, name), model.encoder_options()["max_windows"])
+        except ConfigError:  # an index template set it lower: the index cannot be used as asked
+            client.indices.delete(index=name)
+            raise
     return cfg.stamp(model)
+
+
+def nested_limit(client, index: str) -> int:
+    """The nested objects a document of ``index`` may hold (its setting, else the engine's default)."""
+    response = client.indices.get_settings(index=index, name=passages.LIMIT_SETTING, include_defaults=True,
+                                           flat_settings=True)
+    values = [(body.get("settings") or {}).get(passages.LIMIT_SETTING) or
+              (body.get("defaults") or {}).get(passages.LIMIT_SETTING) for body in response.values()]
+    return min(int(v) for v in values if v is not None) if any(v is not None for v in values) else 10_000
 
 
 def read_stamp(client, name: str) -> tuple[str, IndexStamp, str]:

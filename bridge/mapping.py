@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 
+from . import passages
 from .config import DEFAULT_DOC_TOP_K, PruneConfig, QuantConfig
 from .errors import ConfigError, IndexNotBridged
 from .stamp import META_KEY, IndexStamp, ModelStamp
@@ -62,6 +63,8 @@ def build(cfg: IndexConfig, model: ModelStamp) -> dict:
         props[cfg.vector_field] = {"type": "sparse_vector"}
         if cfg.engine_prune is not None:  # don't let the engine prune what we already pruned, unknowingly
             props[cfg.vector_field]["index_options"] = {"prune": cfg.engine_prune}
+    if model.passages:
+        props[cfg.vector_field] = passages.mapping(props[cfg.vector_field])
     for name in cfg.text_fields:
         props[name] = copy.deepcopy(text_mapping)
     if cfg.exclude_vector_from_source:
@@ -77,7 +80,10 @@ def build(cfg: IndexConfig, model: ModelStamp) -> dict:
 def vector_field_type(mapping_response: dict, field_name: str) -> str:
     """The vector field's type; ``IndexNotBridged`` when it cannot hold SPLADE weights."""
     (index, body), = mapping_response.items()
-    field_type = ((body.get("mappings") or {}).get("properties", {}).get(field_name) or {}).get("type")
+    field = (body.get("mappings") or {}).get("properties", {}).get(field_name) or {}
+    if field.get("type") == "nested":  # passage mode: the weights inside each passage
+        field = (field.get("properties") or {}).get(passages.WEIGHTS) or {}
+    field_type = field.get("type")
     if field_type not in VECTOR_FIELD_TYPES:
         raise IndexNotBridged(f"field {field_name!r} of index {index!r} is {field_type!r}, not rank_features: "
                               "SPLADE weights cannot be stored or scored there")

@@ -29,9 +29,15 @@ class ModelStamp:
     query_revision: str | None = None
     pooling: str = "max"
     activation: str = "log1p_relu"
-    long_documents: str | None = None  # "window:<max>:<overlap>:<windows>" or "truncate:<max>"
+    # "window:<max>:<overlap>:<windows>", "passages:<max>:<overlap>:<windows>" or "truncate:<max>"
+    long_documents: str | None = None
     precision: str = "fp32"  # indices stamped before precisions existed are fp32
     backend: str | None = None  # which one ran: every backend's fp32 agrees within 1e-4; below fp32 they differ
+
+    @property
+    def passages(self) -> bool:
+        """Long documents stored as nested passages, scored by their best one (``passages.py``)."""
+        return (self.long_documents or "").startswith("passages:")
 
     def as_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -75,8 +81,8 @@ class ModelStamp:
         kind, *numbers = self.long_documents.split(":")
         if kind == "truncate":
             return {**out, "long_documents": "truncate"}
-        if kind == "window" and len(numbers) == 3:
-            return {**out, "long_documents": "window", "window_overlap": int(numbers[1]),
+        if kind in ("window", "passages") and len(numbers) == 3:
+            return {**out, "long_documents": kind, "window_overlap": int(numbers[1]),
                     "max_windows": int(numbers[2])}
         raise ConfigError(f"unknown long_documents stamp {self.long_documents!r} (written by a newer splade-bridge?)")
 

@@ -14,6 +14,9 @@ class SparseVector:
     indices: np.ndarray
     values: np.ndarray
     windows: int = 1
+    # long_documents="passages": each window's own vector and where its text starts (the vector above is their
+    # element-wise max)
+    passages: tuple["Passage", ...] = ()
 
     def __post_init__(self) -> None:
         if self.indices.shape != self.values.shape or self.indices.ndim != 1:
@@ -32,6 +35,15 @@ class SparseVector:
     @classmethod
     def empty(cls) -> "SparseVector":
         return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+
+
+@dataclass(frozen=True, eq=False)
+class Passage:
+    """One window of a long document in passage mode: the character ``offset`` where its text starts and its
+    own vector."""
+
+    offset: int
+    vector: SparseVector
 
 
 @dataclass(frozen=True)
