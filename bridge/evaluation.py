@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from . import query as dsl
+from . import passages, query as dsl
 from .connection.engines import helpers
 from .errors import ConfigError
 from .fusion import DEFAULT_METHOD, fuse_scores
@@ -68,32 +68,44 @@ def load_beir(folder: str | Path, split: str = "test") -> Collection:
 
 class StoredVectors:
     """The document vectors stored in an index, as compressed sparse rows for exact scoring (numpy only:
-    ``reindex`` verifies with it on a plain install)."""
+    ``reindex`` verifies with it on a plain install). ``in_passages`` (passage mode): one row per stored
+    passage, and a document's score is its best passage's."""
 
-    def __init__(self, client, index: str, field: str, scale: float = 1.0):
+    def __init__(self, client, index: str, field: str, scale: float = 1.0, in_passages: bool = False):
         self.ids: list[str] = []
         self.columns: dict[str, int] = {}
-        lengths, cols, vals = [], [], []
+        lengths, cols, vals, owners = [], [], [], []
         hits = helpers(client).scan(client, index=index, query={"query": {"match_all": {}}}, _source=[field], size=1000)
         for hit in hits:
-            features = from_features(hit["_source"].get(field) or {})
+            stored = hit["_source"].get(field) or {}
+            rows = [w for _, w in passages.read(stored)] if in_passages else [stored]
+            for weights in rows:
+                features = from_features(weights)
+                for token, value in features.items():
+                    cols.append(self.columns.setdefault(token, len(self.columns)))
+                    vals.append(value / scale)
+                lengths.append(len(features))
+                owners.append(len(self.ids))
             self.ids.append(hit["_id"])
-            for token, value in features.items():
-                cols.append(self.columns.setdefault(token, len(self.columns)))
-                vals.append(value / scale)
-            lengths.append(len(features))
-        self._rows = np.repeat(np.arange(len(self.ids)), lengths)
+        self._owner = np.asarray(owners, dtype=np.int64)  # the document of each row
+        self._rows = np.repeat(np.arange(len(owners)), lengths)
         self._cols = np.asarray(cols, dtype=np.int64)
         self._vals = np.asarray(vals, dtype=np.float64)
 
     def scores(self, tokens: dict[str, float]) -> np.ndarray:
-        """Every document's dot product with ``tokens`` (a sparse matrix times a dense vector)."""
+        """Every document's dot product with ``tokens`` (a sparse matrix times a dense vector); in passage
+        mode, its best passage's."""
         q = np.zeros(max(1, len(self.columns)))
         for t, w in tokens.items():
             col = self.columns.get(t)
             if col is not None:
                 q[col] = w
-        return np.bincount(self._rows, weights=self._vals * q[self._cols], minlength=len(self.ids))
+        rows = np.bincount(self._rows, weights=self._vals * q[self._cols], minlength=len(self._owner))
+        if len(self._owner) == len(self.ids):  # one row per document
+            return rows
+        best = np.zeros(len(self.ids))
+        np.maximum.at(best, self._owner, rows)
+        return best
 
     def top(self, tokens: dict[str, float], k: int) -> dict[str, float]:
         s = self.scores(tokens)
@@ -174,7 +186,8 @@ def evaluate(client, searcher: Searcher, collection: Collection, modes: Iterable
         elif mode in ("splade", "two-phase"):
             runs[mode] = splade_run(searcher, collection.queries, depth, mode)
         else:
-            vectors = StoredVectors(client, searcher.index, searcher.field, searcher.scale)
+            vectors = StoredVectors(client, searcher.index, searcher.field, searcher.scale,
+                                    searcher.stamp.model.passages)
             runs[mode] = exact_run(searcher, vectors, collection.queries, depth)
     if "hybrid" in modes:
         runs["hybrid"] = fuse(runs["bm25"], runs["splade"], hybrid, depth)

@@ -44,6 +44,7 @@ class Hit:
     source: dict
     explain: tuple[tuple[str, float], ...] | None = None
     splade: float | None = None  # explained: the SPLADE dot product of the query and the stored document weights
+    passage: int | None = None  # explained, passage mode: where the passage that scored starts (a character offset)
 
     def as_dict(self) -> dict:
         out = {"_id": self.id, "_score": self.score, **({"_source": self.source} if self.source else {})}
@@ -51,6 +52,8 @@ class Hit:
             out["explain"] = [{"token": t, "contribution": c} for t, c in self.explain]
         if self.splade is not None:
             out["splade_score"] = self.splade
+        if self.passage is not None:
+            out["passage"] = {"offset": self.passage}
         return out
 
 

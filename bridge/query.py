@@ -72,10 +72,11 @@ def split_tokens(weights: dict[str, float], ratio: float, max_first: int | None 
     return dict(first), dict(ranked[len(first):])
 
 
-def rescore(rest_scoring: dict, window: int) -> dict:
+def rescore(rest_scoring: dict, window: int, replace: bool = False) -> dict:
     """A rescore that adds the second phase's score to the first's (``total``, both weights 1): every hit in
-    the window ends with the full dot product."""
-    return {"window_size": window, "query": {"rescore_query": rest_scoring, "query_weight": 1.0,
+    the window ends with the full dot product. ``replace``: the rescore query scores every token and its score
+    replaces the first phase's (``query_weight`` 0)."""
+    return {"window_size": window, "query": {"rescore_query": rest_scoring, "query_weight": 0.0 if replace else 1.0,
                                              "rescore_query_weight": 1.0, "score_mode": "total"}}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from . import native, query
+from . import native, passages, query
 from .config import DEFAULT_QUERY_TOP_K, PruneConfig
 from .errors import ConfigError, QueryError
 from .filters import check_filters
@@ -64,11 +64,14 @@ class SearchOptions:
 
 
 def plan_query(tokens: dict[str, float], field: str, opts: SearchOptions = SearchOptions(), scale: float = 1.0,
-               budget: int | None = None) -> tuple[dict, dict[str, float], float]:
+               budget: int | None = None, in_passages: bool = False) -> tuple[dict, dict[str, float], float]:
     """Pure: plain query tokens -> (request body, tokens kept, score factor).
 
     Weights are divided by the index's quantization scale, cut to the clause budget (largest kept) and,
-    for ``neural_sparse``, scaled into (0, 64]; ``cluster score / factor`` is the SPLADE score.
+    for ``neural_sparse``, scaled into (0, 64]; ``cluster score / factor`` is the SPLADE score. ``in_passages``
+    (passage mode): the scoring runs in each nested passage and a document scores its best one; two-phase's
+    rescore then scores the top hits' passages with every token (a sum of two maxima over different passages
+    would not be a passage's score).
     """
     if opts.mode == "bm25":
         raise QueryError("bm25 is not a SPLADE query: it searches the index's text fields (search an index)")
@@ -81,8 +84,13 @@ def plan_query(tokens: dict[str, float], field: str, opts: SearchOptions = Searc
     first, rest = weights, {}
     if opts.mode == "two-phase":
         first, rest = query.split_tokens(weights, opts.two_phase.ratio, opts.two_phase.max_first)
-    body = query.search_body(query.scoring_query(form, field, first), size=opts.size,
-                             filters=opts.filters, source=source)
+    def scoring(part: dict[str, float]) -> dict:
+        if not in_passages:
+            return query.scoring_query(form, field, part)
+        return passages.nested(field, query.scoring_query(form, passages.weights_path(field), part))
+    body = query.search_body(scoring(first), size=opts.size, filters=opts.filters, source=source)
     if rest:
-        body["rescore"] = query.rescore(query.scoring_query(form, field, rest), max(opts.two_phase.window, opts.size))
+        window = max(opts.two_phase.window, opts.size)
+        body["rescore"] = query.rescore(scoring(weights), window, replace=True) if in_passages else \
+            query.rescore(scoring(rest), window)
     return body, used, factor

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Callable
 
-from . import idf, native, query
+from . import idf, native, passages, query
 from .config import PruneConfig
 from .connection.client import clause_budget
 from .connection.engines import server_capabilities
@@ -101,13 +101,14 @@ class Searcher:
         opts = replace(opts, form=form)
         if opts.mode == "two-phase" and self._native_two_phase(opts):
             body, used, factor = plan_query(tokens, self.field, replace(opts, mode="splade"), scale=self.scale,
-                                            budget=self.budget)
+                                            budget=self.budget, in_passages=self.stamp.model.passages)
             scoring = body["query"]["bool"]["must"][0] if opts.filters else body["query"]
             body = {**native.two_phase_body(scoring, opts.size, opts.filters, opts.two_phase.ratio,
                                             opts.two_phase.window), **({"_source": body["_source"]}
                                                                        if "_source" in body else {})}
         else:
-            body, used, factor = plan_query(tokens, self.field, opts, scale=self.scale, budget=self.budget)
+            body, used, factor = plan_query(tokens, self.field, opts, scale=self.scale, budget=self.budget,
+                                            in_passages=self.stamp.model.passages)
         if not opts.explain and opts.source is True and not self.stamp.source_excludes_vector:
             body["_source"] = {"excludes": [self.field]}
         return body, used, factor
@@ -142,11 +143,21 @@ class Searcher:
                 if features is None:
                     raise QueryError(f"index {self.index!r} does not keep {self.field!r} in _source; "
                                      "explain needs the stored document weights")
-                doc = {t: v / self.scale for t, v in from_features(features).items()}
+                passage, doc = self._stored_weights(features, used)
                 explained = explain_hit(used, doc, opts.explain_top)
                 splade = sum(w * doc[t] for t, w in used.items() if t in doc)
-            hits.append(Hit(h["_id"], h["_score"] / factor, source, explained, splade))
+            hits.append(Hit(h["_id"], h["_score"] / factor, source, explained, splade, passage))
         return hits
+
+    def _stored_weights(self, stored, query_tokens: dict[str, float]) -> tuple[int | None, dict[str, float]]:
+        """(passage offset, token weights) of a hit's stored vector; in passage mode, of the passage that
+        scores highest for ``query_tokens`` (the one that gave the hit its score)."""
+        if not self.stamp.model.passages:
+            return None, {t: v / self.scale for t, v in from_features(stored).items()}
+        parts = [(offset, {t: v / self.scale for t, v in from_features(weights).items()})
+                 for offset, weights in passages.read(stored)]
+        offset, _ = passages.best(query_tokens, parts)
+        return offset, dict(parts)[offset] if offset is not None else {}
 
     def bm25_body(self, text: str, opts: SearchOptions) -> dict:
         """BM25 over the index's text fields, with the same filters: the bm25 mode's request (which keeps the
@@ -159,7 +170,9 @@ class Searcher:
         return body
 
     def _native_two_phase(self, opts: SearchOptions) -> bool:
-        why = ("the cluster has no neural-search plugin (2.15+)" if not self.capabilities["native_two_phase"]
+        why = ("passage mode: the processor splits a top-level neural_sparse query, not a nested one"
+               if self.stamp.model.passages
+               else "the cluster has no neural-search plugin (2.15+)" if not self.capabilities["native_two_phase"]
                else "its two-phase processor takes the neural_sparse form only" if opts.form != "neural_sparse"
                else "it has no cap on the first phase's tokens (max_first)" if opts.two_phase.max_first
                else "it needs a page size of at least 1" if opts.size < 1 else "")
@@ -168,7 +181,9 @@ class Searcher:
     def native_hybrid_body(self, text: str, tokens: dict[str, float], opts: SearchOptions) -> dict | None:
         """The one request of OpenSearch's ``hybrid`` query (fused by the cluster, neural-search installed), or
         None where the fusion happens client-side (see ``opts.native``)."""
-        why = ("the cluster has no neural-search plugin (2.19+)" if not self.capabilities["native_hybrid"]
+        why = ("passage mode: its nested query is not verified inside the hybrid query"
+               if self.stamp.model.passages
+               else "the cluster has no neural-search plugin (2.19+)" if not self.capabilities["native_hybrid"]
                else "--explain needs each side's score, which a fused answer lacks" if opts.explain else "")
         if not native.use_native(opts.native, not why, why):
             return None
@@ -204,8 +219,9 @@ class Searcher:
             parts = (("bm25", bm25.get(did, 0.0)), ("splade", splade.get(did, 0.0)))
             tokens_part = by_id[did].explain or () if did in by_id else ()
             source = by_id[did].source if did in by_id else sources.get(did, {})
-            splade_score = by_id[did].splade if did in by_id else None
-            hits.append(Hit(did, fused, source, parts + tuple(tokens_part) if opts.explain else None, splade_score))
+            splade_score, passage = (by_id[did].splade, by_id[did].passage) if did in by_id else (None, None)
+            hits.append(Hit(did, fused, source, parts + tuple(tokens_part) if opts.explain else None, splade_score,
+                            passage))
         return hits
 
     def _native_hybrid(self, body: dict, opts: SearchOptions) -> "Hits":

@@ -92,7 +92,7 @@ def verify(client, encoder, p: ReindexPlan, queries: list[str]) -> int:
 
     client.indices.refresh(index=p.target)
     searcher = Searcher(client, encoder, p.target)
-    vectors = StoredVectors(client, p.target, searcher.field, searcher.scale)
+    vectors = StoredVectors(client, p.target, searcher.field, searcher.scale, searcher.stamp.model.passages)
     for text in queries:
         _, used, _ = searcher.build(text)
         exact = dict(zip(vectors.ids, vectors.scores(used).tolist()))
