@@ -30,7 +30,7 @@ from .cluster.local import NodeInfo, NodeSpec
 from .cluster.plugins import PLUGINS as NODE_PLUGINS
 from .cluster.local import down as stop_node, status as node_status, up as start_node
 from .config import (BACKENDS, DEFAULT_DOC_TOP_K, DEFAULT_MODEL, DEFAULT_QUERY_TOP_K, ConnectionConfig, EncoderConfig,
-                     PRECISIONS, PruneConfig, QuantConfig, RetryPolicy)
+                     LONG_DOCUMENTS, PRECISIONS, PruneConfig, QuantConfig, RetryPolicy)
 from .connection.client import DEFAULT_CLAUSE_BUDGET, clause_budget, connect as _connect
 from .connection.engines import ENGINES, capabilities, engine_of, parse_version
 from .connection.failures import as_bridge_error, describe
@@ -58,7 +58,7 @@ __all__ = [
     "build_idf", "cluster_status", "plan_reindex", "reindex", "rollback_alias", "delete_index", "ConnectionConfig", "EncoderConfig",
     "RetryPolicy", "PruneConfig", "QuantConfig", "IndexConfig", "IngestConfig", "IngestSummary", "Outcome", "Edges",
     "SearchOptions", "SEARCH_MODES", "TwoPhase", "Hybrid", "Hit", "Hits", "Searcher", "IndexStamp", "ModelStamp", "ReindexState",
-    "SparseVector", "Document", "Deletion", "BadRecord", "BACKENDS", "PRECISIONS", "DEFAULT_MODEL",
+    "SparseVector", "Document", "Deletion", "BadRecord", "BACKENDS", "PRECISIONS", "LONG_DOCUMENTS", "DEFAULT_MODEL",
     "DEFAULT_DOC_TOP_K", "DEFAULT_QUERY_TOP_K", "DEFAULT_FUSION", "ENGINES", "BridgeError", "ConfigError",
     "MissingExtra", "ClusterError", "ClusterUnreachable", "ClusterRefused", "AuthenticationFailed", "IndexExists",
     "IndexNotFound", "IndexNotBridged", "ModelMismatch", "QueryError", "ModelLoadError", "IngestAborted",

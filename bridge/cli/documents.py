@@ -12,8 +12,8 @@ import click
 from .. import api
 from .logs import say
 from .options import (BACKEND, CHUNK_SIZE, DEAD_LETTER, FORMAT, HYBRID_METHOD, MAX_RETRIES, MODEL, PRECISION, STORAGE,
-                      TRUNCATE, WRITE, connection_options, emit, encoding, model_option, query_top_k_option,
-                      renamed_option, renamed_value, storage, window_option)
+                      WRITE, connection_options, emit, encoding, long_documents, long_documents_options, model_option,
+                      query_top_k_option, renamed_option, renamed_value, storage, window_option)
 
 
 @click.group("index")
@@ -45,25 +45,25 @@ def _index_options(f):
 @index_group.command("create")
 @click.argument("name")
 @_index_options
-@TRUNCATE
+@long_documents_options
 @FORMAT
 @connection_options()
 @click.pass_obj
-def index_create(settings, name, model, backend, precision, truncate, fmt, text_fields, vector_field, field_type, exclude_vector, shards,
+def index_create(settings, name, model, backend, precision, long_documents_mode, truncate, fmt, text_fields, vector_field, field_type, exclude_vector, shards,
                  replicas, top_k, max_ratio, alpha_mass, abs_value, quantize, scale) -> None:
     """Create index NAME with a rank_features field, stamped with the model."""
     cfg = api.IndexConfig(vector_field=vector_field, text_fields=tuple(text_fields),
                           exclude_vector_from_source=exclude_vector, shards=shards, replicas=replicas,
                           **storage(top_k, max_ratio, alpha_mass, abs_value, quantize, scale), field_type=field_type)
-    encoder = api.load_encoder(model, **encoding(backend, precision),
-                               **({"long_documents": "truncate"} if truncate else {}))
+    mode = long_documents(long_documents_mode, truncate)
+    encoder = api.load_encoder(model, **encoding(backend, precision), **({"long_documents": mode} if mode else {}))
     stamp = api.create_index(settings.client(), name, encoder, cfg)
     emit(fmt, {"index": name, "meta": stamp.to_meta()}, f"created {name} (model {stamp.model.model})")
 
 
 def ingest_file(client, name: str, source: str, model: str | None, *, create: bool = True,
                 text_fields=("title", "text"), dead_letter: str | None = None,
-                config: api.IngestConfig | None = None, truncate: bool = False,
+                config: api.IngestConfig | None = None, long_documents_mode: str | None = None,
                 encoder_options: dict | None = None) -> api.IngestSummary:
     """``api.ingest`` of a JSONL file (or ``-``) with a progress bar and the default dead-letter path."""
     from tqdm import tqdm
@@ -74,7 +74,7 @@ def ingest_file(client, name: str, source: str, model: str | None, *, create: bo
     config = config or api.IngestConfig(text_fields=tuple(text_fields))
     with tqdm(total=total, unit="doc", file=sys.stderr, desc=f"ingest {name}", dynamic_ncols=True) as bar:
         return api.ingest(client, name, api.read_records(source), model=model, create=create,
-                          long_documents="truncate" if truncate else None, config=config,
+                          long_documents=long_documents_mode, config=config,
                           dead_letter=dead_letter, progress=bar.update, encoder_options=encoder_options)
 
 
@@ -100,12 +100,12 @@ def ingest_file(client, name: str, source: str, model: str | None, *, create: bo
               help="Initial load: refresh_interval -1 while ingesting, restored afterwards (new documents "
                    "become searchable at the end).")
 @WRITE
-@TRUNCATE
+@long_documents_options
 @FORMAT
 @connection_options()
 @click.pass_obj
 def ingest_cmd(settings, name, source, model, backend, precision, id_field, create, window, chunk_size, max_retries, concurrency,
-               dead_letter, text_fields, skip_unchanged, bulk_load, write, truncate, fmt) -> None:
+               dead_letter, text_fields, skip_unchanged, bulk_load, write, long_documents_mode, truncate, fmt) -> None:
     """Encode SOURCE (a JSONL file, or - for stdin) and bulk-index it into NAME.
 
     Exit code 0: every record indexed (or unchanged); 1: some records rejected (named in the dead-letter
@@ -116,7 +116,8 @@ def ingest_cmd(settings, name, source, model, backend, precision, id_field, crea
                               unique_ids=write == "index")
     summary = ingest_file(settings.client(), name, source, model, create=create and write == "index",
                           dead_letter=dead_letter,
-                          config=config, truncate=truncate, encoder_options=encoding(backend, precision))
+                          config=config, long_documents_mode=long_documents(long_documents_mode, truncate),
+                          encoder_options=encoding(backend, precision))
     if not summary.failed:
         summary.dead_letter = None
     emit(fmt, summary.as_dict(),
@@ -152,7 +153,8 @@ def ingest_cmd(settings, name, source, model, backend, precision, id_field, crea
                    "and hybrid (its hybrid query, fused by the cluster): auto where installed, always (or an "
                    "error saying why not), never (standard DSL, fused client-side). The output says which ran.")
 @query_top_k_option(api.DEFAULT_QUERY_TOP_K)
-@click.option("--explain", is_flag=True, help="Show each hit's top contributing tokens.")
+@click.option("--explain", is_flag=True, help="Show each hit's top contributing tokens (in passage mode, and where the "
+                                             "passage that scored starts).")
 @click.option("--allow-model-mismatch", is_flag=True, help="Query even if the index was built with another model.")
 @click.option("--print-query", is_flag=True, help="Print the request body instead of searching.")
 @click.option("--inference-free", is_flag=True,
@@ -199,7 +201,8 @@ def search_cmd(settings, name, text, model, backend, precision, size, form, filt
         title = str(h.source.get("title") or h.source.get("text") or "")[:70]
         lines.append(f"{rank:>3}. {h.score:8.4f}  {h.id}  {title}")
         if h.explain:
-            lines.append("       " + ", ".join(f"{t}={c:.3f}" for t, c in h.explain))
+            where = f"passage at character {h.passage}: " if h.passage is not None else ""
+            lines.append("       " + where + ", ".join(f"{t}={c:.3f}" for t, c in h.explain))
     emit(fmt, {**hits.as_dict(), "took_ms": took_ms}, "\n".join(lines) or "no hits")
 
 

@@ -9,7 +9,8 @@ import click
 
 from .. import api
 from .options import (BACKEND, CHUNK_SIZE, DEAD_LETTER, DRY_RUN, FORMAT, MAX_RETRIES, MODEL, PRECISION, SLICE,
-                      STORAGE, TRUNCATE, connection_options, emit, encoding, storage, window_option)
+                      STORAGE, connection_options, emit, encoding, long_documents, long_documents_options, storage,
+                      window_option)
 
 
 def _storage_options(f):
@@ -29,19 +30,19 @@ def _storage_options(f):
 @BACKEND
 @PRECISION
 @_storage_options
-@TRUNCATE
+@long_documents_options
 @DRY_RUN
 @FORMAT
 @connection_options()
 @click.pass_obj
 def enable_cmd(settings, name, text_fields, vector_field, field_type, model, backend, precision, top_k, max_ratio,
-               alpha_mass, abs_value, quantize, scale, truncate, dry_run, fmt) -> None:
+               alpha_mass, abs_value, quantize, scale, long_documents_mode, truncate, dry_run, fmt) -> None:
     """Add a SPLADE vector field to the existing index or alias NAME (one PUT _mapping: the vector field, a
     content-hash field and the stamp, merged into its _meta; nothing else changes). Then run `backfill`."""
     cfg = api.IndexConfig(vector_field=vector_field, text_fields=tuple(text_fields), field_type=field_type,
                           **storage(top_k, max_ratio, alpha_mass, abs_value, quantize, scale))
     plan = api.enable_index(settings.client(), name, model=model, config=cfg, dry_run=dry_run,
-                            long_documents="truncate" if truncate else None,
+                            long_documents=long_documents(long_documents_mode, truncate),
                             encoder_options=encoding(backend, precision))
     if dry_run:
         click.echo(json.dumps(plan.as_dict(), indent=None if fmt == "json" else 2))

@@ -64,7 +64,7 @@ def _true(value: str | None) -> bool:
 HINTS = {
     "allow_model_mismatch": "pass --allow-model-mismatch to query anyway",
     "create": "pass --create to create it",
-    "long_documents": "--truncate applies when the index is created",
+    "long_documents": "--long-documents applies when the index is created",
     "skip_unchanged": "rerun with --skip-unchanged to continue",
 }
 

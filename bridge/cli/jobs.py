@@ -11,8 +11,8 @@ import click
 from .. import api
 from .logs import say
 from .documents import ingest_file
-from .options import (BACKEND, FORMAT, HYBRID_METHOD, PRECISION, connection_options, encoding, model_option,
-                      renamed_option, renamed_value)
+from .options import (BACKEND, FORMAT, HYBRID_METHOD, PRECISION, connection_options, encoding, long_documents,
+                      long_documents_options, model_option, renamed_option, renamed_value)
 
 
 @click.command("eval")
@@ -23,6 +23,7 @@ from .options import (BACKEND, FORMAT, HYBRID_METHOD, PRECISION, connection_opti
 @click.option("--split", default="test", show_default=True)
 @click.option("--ingest/--no-ingest", "do_ingest", default=False, show_default=True,
               help="Build the index from corpus.jsonl first (created if missing).")
+@long_documents_options
 @model_option("the index's stamped model", what="Model for --ingest and the queries")
 @BACKEND
 @PRECISION
@@ -39,12 +40,13 @@ from .options import (BACKEND, FORMAT, HYBRID_METHOD, PRECISION, connection_opti
 @FORMAT
 @connection_options()
 @click.pass_obj
-def eval_cmd(settings, dataset, index, split, do_ingest, model, backend, precision, modes, metrics, hybrid_method, hybrid, depth, runs_dir, fmt):
+def eval_cmd(settings, dataset, index, split, do_ingest, long_documents_mode, truncate, model, backend, precision, modes, metrics, hybrid_method, hybrid, depth, runs_dir, fmt):
     """Score BM25, SPLADE, hybrid and exact runs of a BEIR collection through the live cluster."""
     api.require_eval_extra()
     client = settings.client()
     if do_ingest:
         summary = ingest_file(client, index, str(Path(dataset) / "corpus.jsonl"), model,
+                              long_documents_mode=long_documents(long_documents_mode, truncate),
                               encoder_options=encoding(backend, precision))
         say(f"ingested {summary.indexed} documents ({summary.failed} failed) in {summary.seconds:.0f}s")
     started = time.monotonic()

@@ -9,8 +9,8 @@ import os
 import click
 from click.core import ParameterSource
 
-from ..api import (BACKENDS, DEFAULT_DOC_TOP_K, DEFAULT_FUSION, DEFAULT_MODEL, ENGINES, PRECISIONS, ConnectionConfig,
-                   PruneConfig, QuantConfig, RetryPolicy, connect)
+from ..api import (BACKENDS, DEFAULT_DOC_TOP_K, DEFAULT_FUSION, DEFAULT_MODEL, ENGINES, LONG_DOCUMENTS, PRECISIONS,
+                   ConnectionConfig, PruneConfig, QuantConfig, RetryPolicy, connect)
 from .logs import say
 
 
@@ -141,9 +141,25 @@ def encoding(backend: str | None, precision: str | None) -> dict:
     return {k: v for k, v in (("backend", backend), ("precision", precision)) if v}
 
 
-TRUNCATE = click.option("--truncate", is_flag=True,
-                        help="Cut documents at the model's limit (512 tokens) instead of encoding overlapping "
-                             "windows max-pooled into one vector (the default). Recorded in the index stamp.")
+def long_documents_options(f):
+    """``--long-documents`` (and ``--truncate``, its old spelling, hidden): read with ``long_documents``."""
+    f = click.option("--truncate", is_flag=True, hidden=True, help="Old spelling of --long-documents truncate.")(f)
+    return click.option(
+        "--long-documents", "long_documents_mode", type=click.Choice(LONG_DOCUMENTS), default=None,
+        help="How a document longer than the model's input (512 tokens) is encoded: window (overlapping windows "
+             "max-pooled into one vector), truncate (cut at the limit) or passages (one nested passage per "
+             "window, a document scored by its best passage) [default: the index's stamp, else window]. "
+             "Chosen when the index is created and recorded in its stamp.")(f)
+
+
+def long_documents(mode: str | None, truncate: bool) -> str | None:
+    """The long-document mode asked for (None: the index's, or the default)."""
+    if not truncate:
+        return mode
+    if mode not in (None, "truncate"):
+        raise click.UsageError(f"--truncate is the old spelling of --long-documents truncate, not {mode}")
+    say("warning: --truncate is now --long-documents truncate; the old name goes in 0.4", logging.WARNING)
+    return "truncate"
 
 
 def name_environment_variables(group: click.Group, prefix: str = "BRIDGE") -> None:

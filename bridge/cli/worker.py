@@ -9,8 +9,8 @@ import threading
 import click
 
 from .. import api
-from .options import (BACKEND, CHUNK_SIZE, KAFKA, KAFKA_CONFIG, MAX_RETRIES, MODEL, PRECISION, TRUNCATE, WRITE,
-                      connection_options, encoding, window_option)
+from .options import (BACKEND, CHUNK_SIZE, KAFKA, KAFKA_CONFIG, MAX_RETRIES, MODEL, PRECISION, WRITE,
+                      connection_options, encoding, long_documents, long_documents_options, window_option)
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,13 @@ def kafka_properties(bootstrap: str | None, kafka_config: str | None) -> dict:
                    "those go in --kafka-config).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="How the summary printed at exit looks.")
-@TRUNCATE
+@long_documents_options
 @connection_options()
 @click.pass_obj
 def worker_cmd(settings, name, bootstrap, kafka_config, topic, group, dead_letter_topic, model, backend, precision, id_field, id_from_key,
                on_null, errors_tolerance, write, text_fields, batch_size,
-               window, chunk_size, concurrency, max_retries, threads, metrics_port, metrics_host, consumer_options, fmt, truncate):
+               window, chunk_size, concurrency, max_retries, threads, metrics_port, metrics_host, consumer_options, fmt, long_documents_mode,
+               truncate):
     """Consume TOPIC as a member of GROUP and keep index NAME up to date (created like `ingest` does).
 
     Offsets are committed only after the cluster acknowledged (or the dead-letter topic took) every message
@@ -102,7 +103,7 @@ def worker_cmd(settings, name, bootstrap, kafka_config, topic, group, dead_lette
                               refresh=False, unique_ids=False, write=write)
     cluster = settings.client()
     encoder, stamp = api.open_for_ingest(cluster, name, model=model, create=write == "index", text_fields=text_fields,
-                                         long_documents="truncate" if truncate else None,
+                                         long_documents=long_documents(long_documents_mode, truncate),
                                          encoder_options={**encoding(backend, precision),
                                                           **({"threads": threads} if threads else {})})
     metrics = WorkerMetrics()
