@@ -279,7 +279,7 @@ def plan_reindex(client, source: str, alias: str, *, encoder=None, model: str | 
         kept = {k: v for k, v in (source_stamp.model.encoder_options() if source_stamp else {}).items()
                 if k in ("long_documents", "window_overlap", "max_windows", "precision", "backend")}
         options = encoder_options or {}
-        encoder = load_encoder(model, **kept, **options) if model else load_encoder(stamp=source_stamp, **options)
+        encoder = load_encoder(model, **{**kept, **options}) if model else load_encoder(stamp=source_stamp, **options)
     return reindexing.plan(client, source, alias, encoder, tuple(text_fields or ()) or None, delete_old), encoder
 
 

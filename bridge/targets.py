@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from . import mapping
+from . import mapping, passages
 from .errors import ReindexError
 from .indices import stamp_of, write_stamp
 from .searcher import Searcher, SearchOptions
@@ -43,7 +43,10 @@ def source_layout(client, index: str, stamp: IndexStamp | None, settings: dict,
     if stamp is None:
         return mapping.IndexConfig(text_fields=text_fields, shards=shards, replicas=0)
     properties = client.indices.get_mapping(index=index)[index]["mappings"].get("properties", {})
-    field_type = properties.get(stamp.vector_field, {}).get("type", "rank_features")
+    field = properties.get(stamp.vector_field, {})
+    if field.get("type") == "nested":  # passage mode: the weights' type, inside each passage
+        field = (field.get("properties") or {}).get(passages.WEIGHTS, {})
+    field_type = field.get("type", "rank_features")
     return mapping.IndexConfig(vector_field=stamp.vector_field, text_fields=text_fields,
                                exclude_vector_from_source=stamp.source_excludes_vector, shards=shards, replicas=0,
                                prune=stamp.pruning, quant=stamp.quantization, field_type=field_type)
@@ -66,7 +69,14 @@ def copied_body(client, index: str) -> dict:
 
 def create_target(client, p: ReindexPlan, encoder) -> IndexStamp:
     cfg = p.layout
-    body = copied_body(client, p.source_indices[0]) if p.enabled else mapping.build(cfg, encoder.stamp)
+    if p.enabled:  # the user's mapping; the vector field as the target's long-document mode needs it
+        body = copied_body(client, p.source_indices[0])
+        properties = body["mappings"].setdefault("properties", {})
+        if (properties.get(cfg.vector_field, {}).get("type") == "nested") != encoder.stamp.passages:
+            vector = {"type": cfg.field_type}
+            properties[cfg.vector_field] = passages.mapping(vector) if encoder.stamp.passages else vector
+    else:
+        body = mapping.build(cfg, encoder.stamp)
     body["settings"]["index"]["refresh_interval"] = "-1"
     stamp = replace(cfg.stamp(encoder.stamp), reindex=ReindexState("copying", p.source, p.source_indices, p.alias,
                                                                    p.previous), enabled=p.enabled)

@@ -140,7 +140,7 @@ def test_enable_backfill_and_reindex_keep_passages(node_url, client, scifact_dir
                     for k, v in rows.items())
     requests.post(f"{node_url}/_bulk?refresh=true", data=lines.encode(), timeout=120,
                   headers={"content-type": "application/x-ndjson"}).raise_for_status()
-    made = None
+    made = []
     try:
         enabled = cli("index", "enable", name, "--text-field", "title", "--text-field", "body", "--long-documents",
                       "passages", "--model", "splade-tiny", "--url", node_url)
@@ -155,14 +155,24 @@ def test_enable_backfill_and_reindex_keep_passages(node_url, client, scifact_dir
             if index is None:  # the same after a reindex behind an alias
                 proc = cli("reindex", "--source", name, "--alias", alias, "--format", "json", "--url", node_url)
                 assert proc.returncode == 0, proc.stderr
-                made = json.loads(proc.stdout)["plan"]["target"]
-                stamp = client.indices.get_mapping(index=made)[made]["mappings"]["_meta"]["splade_bridge"]
+                made.append(json.loads(proc.stdout)["plan"]["target"])
+                stamp = client.indices.get_mapping(index=made[-1])[made[-1]]["mappings"]["_meta"]["splade_bridge"]
                 assert stamp["model"]["long_documents"].startswith("passages:")
                 index = alias
             found = cli("search", index, target["title"], "--explain", "--format", "json", "--url", node_url)
             hits = json.loads(found.stdout)["hits"]
             assert hits[0]["_id"] == "long" and hits[0]["passage"]["offset"] > len(long_text) // 2, hits[0]
+        # a reindex that changes the mode re-encodes every document into the other field layout
+        proc = cli("reindex", "--source", alias, "--alias", alias, "--long-documents", "window", "--format", "json",
+                   "--url", node_url)
+        assert proc.returncode == 0, proc.stderr
+        made.append(json.loads(proc.stdout)["plan"]["target"])
+        mapping_ = client.indices.get_mapping(index=made[-1])[made[-1]]["mappings"]
+        assert mapping_["properties"]["splade"] == {"type": "rank_features"}
+        assert mapping_["_meta"]["splade_bridge"]["model"]["long_documents"].startswith("window:")
+        found = cli("search", alias, target["title"], "--explain", "--format", "json", "--url", node_url)
+        top = json.loads(found.stdout)["hits"][0]
+        assert top["_id"] == "long" and "passage" not in top
     finally:
-        client.indices.delete(index=name, ignore_unavailable=True)
-        if made:
-            client.indices.delete(index=made, ignore_unavailable=True)
+        for index in (name, *made):
+            client.indices.delete(index=index, ignore_unavailable=True)

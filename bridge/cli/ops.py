@@ -7,8 +7,8 @@ import sys
 import click
 
 from .. import api
-from .options import (BACKEND, DRY_RUN, FORMAT, PRECISION, SLICE, connection_options, emit, encoding, model_option,
-                      window_option)
+from .options import (BACKEND, DRY_RUN, FORMAT, PRECISION, SLICE, connection_options, emit, encoding, long_documents,
+                      long_documents_options, model_option, window_option)
 
 
 @click.command("reindex")
@@ -17,6 +17,7 @@ from .options import (BACKEND, DRY_RUN, FORMAT, PRECISION, SLICE, connection_opt
 @model_option("the source's stamped model", what="Model for the new index")
 @BACKEND
 @PRECISION
+@long_documents_options
 @click.option("--text-field", "text_fields", multiple=True,
               help="Text field(s) to encode (default: the source's stamped fields, else title + text).")
 @window_option(128, "each window is also one bulk request and the unit a rerun resumes from")
@@ -34,7 +35,8 @@ from .options import (BACKEND, DRY_RUN, FORMAT, PRECISION, SLICE, connection_opt
 @FORMAT
 @connection_options()
 @click.pass_obj
-def reindex_cmd(settings, source, alias, model, backend, precision, text_fields, window, sample_queries,
+def reindex_cmd(settings, source, alias, model, backend, precision, long_documents_mode, truncate, text_fields, window,
+                sample_queries,
                 max_write_block, lease_seconds, part, delete_old, yes, dry_run, fmt):
     """Re-encode SOURCE into a new versioned index and swap ALIAS to it with zero downtime.
 
@@ -50,8 +52,10 @@ def reindex_cmd(settings, source, alias, model, backend, precision, text_fields,
     from tqdm import tqdm
 
     client = settings.client()
+    mode = long_documents(long_documents_mode, truncate)  # a new mode: every document is encoded again
+    options = {**encoding(backend, precision), **({"long_documents": mode} if mode else {})}
     plan, encoder = api.plan_reindex(client, source, alias, model=model, text_fields=text_fields,
-                                     delete_old=delete_old, encoder_options=encoding(backend, precision))
+                                     delete_old=delete_old, encoder_options=options)
     if dry_run:
         actions = [{"remove": {"index": i, "alias": alias}} for i in plan.previous] + \
                   [{"add": {"index": plan.target, "alias": alias}}]
