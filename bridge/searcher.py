@@ -137,7 +137,7 @@ class Searcher:
             log.warning("partial results from %s: %s", self.index, hits.describe_partial())
         for h in resp["hits"]["hits"]:
             source = dict(h.get("_source") or {})
-            explained, splade = None, None
+            explained, splade, passage = None, None, None
             if opts.explain:
                 features = source.pop(self.field, None)
                 if features is None:
