@@ -195,32 +195,33 @@ class SpladeEncoder:
         if batch:
             yield batch
 
-    def _tokenize(self, side: _Side, texts: Sequence[str], windows: bool
+    def _tokenize(self, side: _Side, texts: Sequence[str], windows: bool, starts: bool = False
                   ) -> tuple[list[list[int]], list[int], list[int]]:
-        """Token ids per model input row, the text each row belongs to and the character its text starts at.
-        With ``windows``, a text longer than the model's limit becomes overlapping windows (the tokenizer's
-        overflow with ``stride``)."""
+        """Token ids per model input row, the text each row belongs to and (``starts``: passage mode, which needs
+        a fast tokenizer's offsets) the character its text starts at, else 0. With ``windows``, a text longer
+        than the model's limit becomes overlapping windows (the tokenizer's overflow with ``stride``)."""
         if not windows and len(texts) == 1 and side.one_text is not None:
             return [side.one_text(texts[0])], [0], [0]
         if not windows:
             enc = side.tokenizer(texts, truncation=True, max_length=side.max_length)
             return enc["input_ids"], list(range(len(texts))), [0] * len(texts)
         enc = side.tokenizer(texts, truncation=True, max_length=side.max_length, stride=self.config.window_overlap,
-                             return_overflowing_tokens=True, return_offsets_mapping=True)
-        ids, owners, starts, seen = [], [], [], [0] * len(texts)
-        for row, owner, spans in zip(enc["input_ids"], enc["overflow_to_sample_mapping"], enc["offset_mapping"]):
+                             return_overflowing_tokens=True, return_offsets_mapping=starts)
+        ids, owners, firsts, seen = [], [], [], [0] * len(texts)
+        spans_of = enc["offset_mapping"] if starts else [()] * len(enc["input_ids"])
+        for row, owner, spans in zip(enc["input_ids"], enc["overflow_to_sample_mapping"], spans_of):
             seen[owner] += 1
             if seen[owner] <= self.config.max_windows:
                 ids.append(row)
                 owners.append(owner)
                 # the first real token's start (special tokens span (0, 0)), less the prompt
                 first = next((a for a, b in spans if b > a), 0)
-                starts.append(max(0, first - len(side.prompt)))
+                firsts.append(max(0, first - len(side.prompt)))
         for owner, n in enumerate(seen):
             if n > self.config.max_windows:
                 log.warning("text %d of the batch has %d windows; encoding the first %d (max_windows)",
                             owner, n, self.config.max_windows)
-        return ids, owners, starts
+        return ids, owners, firsts
 
     @torch.inference_mode()
     def _encode(self, side: _Side, texts: Sequence[str], windows: bool = False,
@@ -228,7 +229,7 @@ class SpladeEncoder:
         if not texts:
             return
         texts = [side.prompt + t for t in texts]
-        ids, owners, starts = self._tokenize(side, texts, windows)
+        ids, owners, starts = self._tokenize(side, texts, windows, starts=passages)
         rows: list[SparseVector | None] = [None] * len(ids)
         for batch in self._batches([len(x) for x in ids]):
             if len(batch) == 1:  # nothing to pad (a query, most often)

@@ -225,8 +225,8 @@ def test_one_query_is_tokenized_as_the_tokenizer_does(encoder):
     texts = [d["title"] + "\n" + d["text"] for d in load_jsonl(SAMPLE)] + ["vitamin d", ""]
     assert any(len(side.tokenizer(t)["input_ids"]) > side.max_length for t in texts)
     for text in texts:
-        ids, owners = encoder._tokenize(side, [text], windows=False)
-        assert owners == [0] and ids[0] == side.tokenizer([text], truncation=True, max_length=side.max_length)[
+        ids, owners, starts = encoder._tokenize(side, [text], windows=False)
+        assert owners == [0] and starts == [0] and ids[0] == side.tokenizer([text], truncation=True, max_length=side.max_length)[
             "input_ids"][0]
 
 
