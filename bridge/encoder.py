@@ -151,10 +151,10 @@ class SpladeEncoder:
         return f"{c.long_documents}:{self._doc.max_length}:{c.window_overlap}:{c.max_windows}"
 
     def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
-        """One vector per text; a text over the model's limit is split into overlapping windows whose
-        vectors are max-pooled (``long_documents="window"``, the default), or kept one per window as the
-        vector's ``passages`` (``"passages"``, each with the character offset its text starts at), or the text
-        is truncated (``"truncate"``)."""
+        """One vector per text; a text over the model's limit is split into overlapping windows, each kept as
+        one of the vector's ``passages`` (``long_documents="passages"``, the default; each with the character
+        offset its text starts at, the vector itself their max), or max-pooled into the vector (``"window"``), or
+        the text is truncated (``"truncate"``)."""
         mode = self.config.long_documents
         return list(self._encode(self._doc, texts, windows=mode != "truncate", passages=mode == "passages"))
 

@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from ..api import (BACKENDS, DEFAULT_DOC_TOP_K, DEFAULT_FUSION, DEFAULT_MODEL, ENGINES, LONG_DOCUMENTS, PRECISIONS,
-                   ConnectionConfig, PruneConfig, QuantConfig, RetryPolicy, connect)
+                   ConnectionConfig, EncoderConfig, PruneConfig, QuantConfig, RetryPolicy, connect)
 from .logs import say
 
 
@@ -146,9 +146,10 @@ def long_documents_options(f):
     f = click.option("--truncate", is_flag=True, hidden=True, help="Old spelling of --long-documents truncate.")(f)
     return click.option(
         "--long-documents", "long_documents_mode", type=click.Choice(LONG_DOCUMENTS), default=None,
-        help="How a document longer than the model's input (512 tokens) is encoded: window (overlapping windows "
-             "max-pooled into one vector), truncate (cut at the limit) or passages (one nested passage per "
-             "window, a document scored by its best passage) [default: the index's stamp, else window]. "
+        help="How a document longer than the model's input (512 tokens) is encoded: passages (one nested passage "
+             "per window, a document scored by its best passage), window (overlapping windows max-pooled into one "
+             "vector) or truncate (cut at the limit) "
+             f"[default: the index's stamp, else {EncoderConfig.long_documents}]. "
              "Chosen when the index is created and recorded in its stamp.")(f)
 
 
