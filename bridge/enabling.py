@@ -82,17 +82,18 @@ def _change(index: str, current: dict, properties: dict, cfg: IndexConfig, stamp
     vector = {"type": cfg.field_type}
     wanted = {cfg.vector_field: passages.mapping(vector) if stamp.model.passages else vector,
               HASH_FIELD: {"type": "keyword"}}
+    if existing is not None:  # enabled before: the same options change nothing, others need a reindex
+        stamped = IndexStamp.from_meta(existing)
+        if stamped.content_key() != stamp.content_key() or stamped.text_fields != stamp.text_fields:
+            raise ConfigError(f"index {index!r} already holds SPLADE vectors made otherwise (model "
+                              f"{stamped.model.model!r}, field {stamped.vector_field!r}); to change how they are "
+                              "made, reindex it into a new index")
     for name, spec in wanted.items():
         have = properties.get(name)
         if have is not None and have.get("type") != spec["type"]:
             raise ConfigError(f"index {index!r} has a field {name!r} of type {have.get('type') or 'object'}; "
                               f"splade-bridge needs it as {spec['type']} (choose another vector field name)")
     if existing is not None:
-        stamped = IndexStamp.from_meta(existing)
-        if stamped.content_key() != stamp.content_key() or stamped.text_fields != stamp.text_fields:
-            raise ConfigError(f"index {index!r} already holds SPLADE vectors made otherwise (model "
-                              f"{stamped.model.model!r}, field {stamped.vector_field!r}); to change how they are "
-                              "made, reindex it into a new index")
         return {}
     add = {name: spec for name, spec in wanted.items() if name not in properties}
     return {"properties": add, "_meta": {**meta, META_KEY: stamp.to_meta()}}

@@ -77,7 +77,9 @@ def encoder(tiny_model):
     from bridge.config import EncoderConfig
     from bridge.encoder import SpladeEncoder
 
-    return SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2))
+    # windows max-pooled: the flat rank_features layout these tests read and score by hand; passage mode (the
+    # default) has its own tests (test_passages*.py) and is what every CLI-driven test runs
+    return SpladeEncoder(EncoderConfig(model="splade-tiny", threads=2, long_documents="window"))
 
 
 def load_jsonl(path: Path, limit: int | None = None) -> list[dict]:

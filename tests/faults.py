@@ -89,8 +89,15 @@ def compare_vectors(client, index: str, reference: str, field: str = "splade") -
     many documents are bit-identical (batch composition changes the last float bits)."""
     from opensearchpy.helpers import scan
 
+    from bridge import passages
+
+    def weights(value) -> dict:  # token weights; in passage mode keyed by (passage offset, token)
+        if passages.is_stored(value):
+            return {(offset, token): w for offset, part in passages.read(value) for token, w in part.items()}
+        return value
+
     def load(name):
-        return {h["_id"]: h["_source"][field] for h in scan(client, index=name, _source=[field], size=1000)}
+        return {h["_id"]: weights(h["_source"][field]) for h in scan(client, index=name, _source=[field], size=1000)}
 
     got, want = load(index), load(reference)
     worst, identical = 0.0, 0

@@ -128,7 +128,9 @@ def test_case(catalogue, case):
         assert not by_line, by_line
         stored = _stored(catalogue["url"], catalogue["index"], case.id)
         assert stored is not None, f"{case.name}: {case.id} was not indexed"
-        assert isinstance(stored["splade"], dict) and stored["splade"], "indexed without a vector"
+        passages = stored["splade"]  # the default layout: a list of passages, each with its weights
+        assert isinstance(passages, list) and passages and all(p["weights"] for p in passages), \
+            "indexed without a vector"
 
 
 def test_every_good_record_is_indexed_once_and_counts_add_up(catalogue, client):

@@ -56,29 +56,47 @@ def sources(client, index: str) -> dict[str, dict]:
     return {d.id: d.source for d in read_documents(client, index)}
 
 
-def fresh_features(encoder, stamp, texts: list[str]) -> list[dict[str, float]]:
+def fresh_features(encoder, stamp, texts: list[str]) -> list:
+    """Each text's vector as the index stores it, decoded: token weights, or in passage mode (offset, token
+    weights) per passage."""
+    from bridge import passages
     from bridge.sparse import from_features, prune, quantize, to_features
 
-    return [from_features(to_features(quantize(prune(v, stamp.pruning), stamp.quantization), encoder.vocab))
-            for v in encoder.encode_documents(texts)]
+    def features(v):
+        return to_features(quantize(prune(v, stamp.pruning), stamp.quantization), encoder.vocab)
+
+    if stamp.model.passages:
+        return [[(offset, from_features(w)) for offset, w in passages.read(passages.stored(v, features))]
+                for v in encoder.encode_documents(texts)]
+    return [from_features(features(v)) for v in encoder.encode_documents(texts)]
 
 
 def assert_vectors_current(client, encoder, index: str) -> int:
-    """Every document's stored vector equals a fresh encoding of its stored text (max |delta| <= 1e-4)."""
-    from bridge.api import open_index
+    """Every document's stored vector (each passage's, in passage mode) equals a fresh encoding of its stored
+    text (max |delta| <= 1e-4); ``encoder`` is used for its model, in the index's long-document mode."""
+    from bridge import passages
+    from bridge.api import load_encoder, open_index
     from bridge.records import text_of
     from bridge.sparse import from_features
 
     stamp = open_index(client, index)
+    encoder = load_encoder(encoder.config.model, stamp=stamp, threads=2)
     stored = sources(client, index)
     ids = sorted(stored)
     texts = [text_of(stored[i], stamp.text_fields) for i in ids]
     worst = 0.0
     for doc_id, want in zip(ids, fresh_features(encoder, stamp, texts)):
         assert stamp.vector_field in stored[doc_id], f"{doc_id} has no vector"
-        have = from_features(stored[doc_id][stamp.vector_field])
-        assert set(have) == set(want), doc_id
-        worst = max(worst, max(abs(have[t] - want[t]) for t in want))
+        value = stored[doc_id][stamp.vector_field]
+        if stamp.model.passages:
+            have = [(offset, from_features(w)) for offset, w in passages.read(value)]
+            assert [o for o, _ in have] == [o for o, _ in want], doc_id
+            pairs = [(h, w) for (_, h), (_, w) in zip(have, want)]
+        else:
+            pairs = [(from_features(value), want)]
+        for have, w in pairs:
+            assert set(have) == set(w), doc_id
+            worst = max(worst, max(abs(have[t] - w[t]) for t in w))
     assert worst <= 1e-4, worst
     return len(ids)
 
@@ -110,7 +128,9 @@ def test_enable_then_sliced_backfill_changes_nothing_else(node_url, client, enco
                    "--url", node_url)
         assert proc.returncode == 0, proc.stderr
         after = client.indices.get_mapping(index=index)[index]["mappings"]
-        added = {"splade": {"type": "rank_features"}, "content_hash": {"type": "keyword"}}
+        passages = {"type": "nested", "properties": {"offset": {"type": "integer"},  # the default mode's layout
+                                                     "weights": {"type": "rank_features"}}}
+        added = {"splade": passages, "content_hash": {"type": "keyword"}}
         assert after["properties"] == {**before_mapping["properties"], **added}
         assert {k: v for k, v in after["_meta"].items() if k != "splade_bridge"} == META
         assert without(after, "_meta", "properties") == without(before_mapping, "_meta", "properties")

@@ -1,5 +1,5 @@
-"""Long documents on the real node: the only relevant passage lies beyond token 512; windows (default) and
-passages find it (passages naming where it starts), truncate does not."""
+"""Long documents on the real node: the only relevant passage lies beyond token 512; passages (the default) and
+windows find it (passages naming where it starts), truncate does not."""
 from __future__ import annotations
 
 import json
@@ -25,7 +25,7 @@ def test_passage_beyond_512_tokens_is_found(node_url, client, encoder, tmp_path)
     try:
         ranks = {}
         for mode, index in names.items():
-            flags = [] if mode == "window" else ["--long-documents", mode]
+            flags = [] if mode == "passages" else ["--long-documents", mode]  # passages: the default
             out = cli("--url", node_url, "ingest", index, str(src), "--model", "splade-tiny", *flags, cwd=tmp_path)
             assert out.returncode == 0, out.stderr[-2000:]
             stamp = client.indices.get_mapping(index=index)[index]["mappings"]["_meta"]["splade_bridge"]

@@ -20,7 +20,9 @@ def neural(tmp_path_factory):
     client.indices.delete(index=INDEX, ignore_unavailable=True)
     src = tmp_path_factory.mktemp("neural") / "docs.jsonl"
     src.write_text("".join(line for _, line in zip(range(40), open(SAMPLE))))
-    ingest = cli("--url", url, "ingest", INDEX, str(src), "--model", "splade-tiny", "--format", "json")
+    # windows max-pooled: the plugin's native two-phase and hybrid read one flat vector (not passage mode's)
+    ingest = cli("--url", url, "ingest", INDEX, str(src), "--model", "splade-tiny", "--format", "json",
+                 "--long-documents", "window")
     assert ingest.returncode == 0, ingest.stderr[-2000:]
     yield url, client
     client.indices.delete(index=INDEX, ignore_unavailable=True)
@@ -70,17 +72,25 @@ def test_neural_sparse_two_phase_and_hybrid_say_which_path_ran(neural):
 
 
 def test_asking_for_native_search_where_the_plugin_is_missing_says_why(neural, node_url, tmp_path):
-    """On the plain 2.19.6 node: --native always is refused in one line naming the plugin, exit 2."""
+    """On the plain 2.19.6 node: --native always is refused in one line naming the plugin, exit 2; on the plugin's
+    node, for a passage index, naming passage mode."""
+    url, _ = neural
     index = "test-neural-missing"
     src = tmp_path / "docs.jsonl"
     src.write_text("".join(line for _, line in zip(range(5), open(SAMPLE))))
     try:
-        assert cli("--url", node_url, "ingest", index, str(src), "--model", "splade-tiny").returncode == 0
+        assert cli("--url", node_url, "ingest", index, str(src), "--model", "splade-tiny",
+                   "--long-documents", "window").returncode == 0
         out = cli("--url", node_url, "search", index, "vitamin", "--mode", "hybrid", "--native", "always")
         assert out.returncode == 2
         assert "native search asked for, but the cluster has no neural-search plugin" in out.stderr
+        # a passage index (the default mode) is refused for its nested query, whatever the plugins
+        assert cli("--url", url, "ingest", index, str(src), "--model", "splade-tiny").returncode == 0
+        out = cli("--url", url, "search", index, "vitamin", "--mode", "hybrid", "--native", "always")
+        assert out.returncode == 2 and "native search asked for, but passage mode" in out.stderr, out.stderr
     finally:
         make_client(ConnectionConfig(urls=(node_url,))).indices.delete(index=index, ignore_unavailable=True)
+        make_client(ConnectionConfig(urls=(url,))).indices.delete(index=index, ignore_unavailable=True)
 
 
 def test_the_service_returns_the_native_hybrid_request_and_says_how_it_searched(neural):

@@ -168,7 +168,8 @@ def test_a_strict_boundary_with_one_error_shape(node_url, alias_on_tiny):
             assert "Traceback" not in r.text and isinstance(r.json().get("error", ""), str), r.text
             assert r.status_code == status and needle in r.json()["error"], (payload, r.status_code, r.text)
         # a filter in the language that the cluster refuses: 400 with the cluster's reason, the caller's mistake
-        r = httpx.post(base + "/search", json={"text": "cells", "filters": [{"term": {"splade": "abc"}}]})
+        # (the index is in passage mode, the default: its weights are the nested field's rank_features)
+        r = httpx.post(base + "/search", json={"text": "cells", "filters": [{"term": {"splade.weights": "abc"}}]})
         assert r.status_code == 400 and "rank_features" in r.json()["error"], r.text
         for method, path in (("GET", "/nowhere"), ("GET", "/search"), ("DELETE", "/expand")):
             r = httpx.request(method, base + path)

@@ -38,14 +38,15 @@ def count(client, index: str) -> int:
     return client.count(index=index)["count"]
 
 
-def test_three_workers_one_killed_mid_stream(client, encoder, node_url):
+def test_three_workers_one_killed_mid_stream(client, node_url):
     docs = titles()
     assert len(docs) >= 5000
     topic, index, reference = new_topic(3, "scale"), "test-workers-scale", "test-workers-reference"
     for name in (index, reference):
         client.indices.delete(index=name, ignore_unavailable=True)
     produce(topic, ((d["_id"], d) for d in docs))
-    bridge.ingest(client, reference, docs, encoder=encoder)  # the plain-ingest reference, in process
+    bridge.ingest(client, reference, docs, model="splade-tiny")  # the plain-ingest reference, in process, in the
+    # default long-document mode, as the workers
     group, port = f"g-{topic}", free_port()
     workers = [start_worker(node_url, index, topic, group, "--batch-size", "200", *(("--metrics-port", str(port))
                                                                                    if i == 0 else ()))
