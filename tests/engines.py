@@ -1,5 +1,6 @@
 """The live engines CI starts (scripts/test.sh): name -> env var holding its URL."""
 import os
+from pathlib import Path
 
 from tests.conftest import reachable, unavailable
 
@@ -16,3 +17,20 @@ def engine_url(name: str) -> str:
     if not url or not reachable(url):
         unavailable(f"no {name} node at {var}={url!r} (scripts/test.sh starts one)")
     return url
+
+
+def index_collection(name: str, index: str, encoder, corpus: Path):
+    """(client, ingest summary): ``corpus`` (a BEIR corpus.jsonl) ingested into a fresh ``index`` on engine
+    ``name``, through the whole pipeline, with ``encoder``'s stamp and the default index options."""
+    from bridge import indexing, mapping, records
+    from bridge.config import ConnectionConfig
+    from bridge.connection.client import connect
+    from bridge.stamp import IndexStamp
+
+    client = connect(ConnectionConfig(urls=(engine_url(name),), timeout=120))
+    client.indices.delete(index=index, ignore_unavailable=True)
+    body = mapping.build(mapping.IndexConfig(), encoder.stamp)
+    client.indices.create(index=index, body=body)
+    stamp = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
+    with open(corpus, "rb") as lines:
+        return client, indexing.run(client, encoder, index, records.read_jsonl(lines), stamp)

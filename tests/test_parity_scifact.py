@@ -7,13 +7,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bridge import evaluation, indexing, mapping, records
-from bridge.connection.client import connect as make_client
-from bridge.config import ConnectionConfig
+from bridge import evaluation
 from bridge.fusion import Hybrid
 from bridge.searcher import Searcher, SearchOptions
-from bridge.stamp import IndexStamp
-from tests.engines import ENGINES, NEURAL, engine_url
+from tests.engines import ENGINES, NEURAL, index_collection
 
 pytestmark = [pytest.mark.integration, pytest.mark.model, pytest.mark.slow]
 
@@ -48,14 +45,7 @@ def caching_encoder(encoder):
 
 @pytest.fixture(scope="module", params=[*ENGINES, NEURAL])
 def engine(request, caching_encoder, scifact_dir):
-    url = engine_url(request.param)
-    client = make_client(ConnectionConfig(urls=(url,), timeout=120))
-    client.indices.delete(index=INDEX, ignore_unavailable=True)
-    body = mapping.build(mapping.IndexConfig(), caching_encoder.stamp)
-    client.indices.create(index=INDEX, body=body)
-    meta = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
-    with open(scifact_dir / "corpus.jsonl", "rb") as lines:
-        summary = indexing.run(client, caching_encoder, INDEX, records.read_jsonl(lines), meta)
+    client, summary = index_collection(request.param, INDEX, caching_encoder, scifact_dir / "corpus.jsonl")
     print(f"\n{request.param}: ingested {summary.indexed} docs in {summary.seconds:.1f}s "
           f"({summary.docs_per_s:.1f} docs/s)")
     assert (summary.read, summary.indexed, summary.failed) == (5183, 5183, 0)

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bridge import evaluation, indexing, mapping, records
-from bridge.config import ConnectionConfig, EncoderConfig
-from bridge.connection.client import connect as make_client
+from bridge import evaluation, records
+from bridge.config import EncoderConfig
 from bridge.searcher import Searcher, SearchOptions
 from bridge.sparse import prune
-from bridge.stamp import IndexStamp
 from tests.conftest import DATASETS, unavailable
-from tests.engines import ENGINES, NEURAL, engine_url
+from tests.engines import ENGINES, NEURAL, index_collection
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 
@@ -61,13 +59,7 @@ def passage_encoder(tiny_model):
 
 @pytest.fixture(scope="module", params=[*ENGINES, NEURAL])
 def engine(request, passage_encoder, long_medline):
-    client = make_client(ConnectionConfig(urls=(engine_url(request.param),), timeout=120))
-    client.indices.delete(index=INDEX, ignore_unavailable=True)
-    body = mapping.build(mapping.IndexConfig(), passage_encoder.stamp)
-    client.indices.create(index=INDEX, body=body)
-    stamp = IndexStamp.from_meta(body["mappings"]["_meta"][mapping.META_KEY])
-    with open(long_medline / "corpus.jsonl", "rb") as lines:
-        summary = indexing.run(client, passage_encoder, INDEX, records.read_jsonl(lines), stamp)
+    client, summary = index_collection(request.param, INDEX, passage_encoder, long_medline / "corpus.jsonl")
     assert (summary.indexed, summary.failed) == (233, 0)
     # on the neural-search node the queries go out as neural_sparse, inside the nested query as well
     yield request.param, client, ("neural_sparse" if request.param == NEURAL else None)
