@@ -12,6 +12,7 @@ import pytest
 
 from bridge import evaluation, records
 from bridge.config import EncoderConfig
+from bridge.fusion import Hybrid
 from bridge.searcher import Searcher, SearchOptions
 from bridge.sparse import prune
 from tests.conftest import DATASETS, unavailable
@@ -95,6 +96,25 @@ def test_scores_are_the_best_passage_dot_product(engine, passage_encoder, long_m
         assert top.score == pytest.approx(own, rel=TOLERANCE), (name, qid)
     assert swaps <= 2 * len(collection.queries) // 10, swaps  # near-ties only
     print(f"\n{name} passages {mode}: {len(collection.queries)} queries, {swaps} near-tie swaps")
+
+
+def test_hybrid_fuses_bm25_with_the_best_passage_scores(engine, passage_encoder, long_medline):
+    """Hybrid on a passage index (client-side: the plugin's hybrid query is not used for passages) is the RRF of
+    the BM25 hits and the passage-scored SPLADE hits, each fetched alone at the fusion depth."""
+    name, client, form = engine
+    searcher = Searcher(client, passage_encoder, INDEX)
+    depth = 50
+    opts = SearchOptions(size=10, source=False, mode="hybrid", form=form, hybrid=Hybrid(method="rrf", depth=depth))
+    for text in list(evaluation.load_beir(long_medline).queries.values())[:10]:
+        fused = searcher.search(text, opts)
+        assert fused.fusion == "client-side rrf" and len(fused) == 10, (name, fused.fusion)
+        want: dict[str, float] = {}
+        for mode in ("bm25", "splade"):
+            for rank, hit in enumerate(searcher.search(text, replace(opts, mode=mode, size=depth)), 1):
+                want[hit.id] = want.get(hit.id, 0.0) + 1 / (60 + rank)
+        best = sorted(want.values(), reverse=True)[:10]
+        assert [h.score for h in fused] == pytest.approx(best, rel=1e-9), (name, text)
+        assert all(h.score == pytest.approx(want[h.id], rel=1e-9) for h in fused), (name, text)
 
 
 def test_explain_names_the_passage_that_scored(engine, passage_encoder, long_medline):
