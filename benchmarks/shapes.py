@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backends import dense, latency
 from corpus import first_documents
 from machine import cpu_model
 
@@ -115,28 +116,15 @@ def measure(path: str, backend: str, precision: str, texts: list[str], queries: 
                                   long_documents="truncate")
         size = len(enc.vocab)
 
-        def docs(t):
-            out = []
-            for v in enc.encode_documents(t):
-                row = np.zeros(size, dtype=np.float32)
-                row[v.indices] = v.values
-                out.append(row)
-            return out
+        docs = lambda t: [dense(v, size) for v in enc.encode_documents(t)]
         query = enc.encode_query
     docs(texts[:16])  # warm up (and export, for onnx/openvino)
     started = time.perf_counter()
     got = np.stack(docs(texts))
     seconds = time.perf_counter() - started
     np.save(vectors, got)
-    for q in queries[:20]:
-        query(q)
-    ms = []
-    for q in queries:
-        started = time.perf_counter()
-        query(q)
-        ms.append((time.perf_counter() - started) * 1000)
-    return {"docs_s": len(texts) / seconds, "tokens_s_core": tokens / seconds / threads,
-            "p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
+    p50, p95 = latency(query, queries)
+    return {"docs_s": len(texts) / seconds, "tokens_s_core": tokens / seconds / threads, "p50": p50, "p95": p95,
             "peak_mb": peak_mb(),
             "terms": float((got > 0).sum(axis=1).mean())}
 
