@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Callable, Iterator
 
 
-from . import catchup, copying, indexing, lease, scan, slices
+from . import catchup, copying, disk, indexing, lease, scan, slices
 from .aliases import alias_indices, resolve, swap_alias
 from .actions import HASH_FIELD, content_hash
 from .records import text_of
@@ -154,6 +154,9 @@ def _run(client, encoder, p, cfg, sample_queries, progress, confirm_delete, catc
         if stamp is None or stamp.reindex is None:
             raise ConfigError(f"{p.target} has no reindex checkpoint to resume from")
     else:
+        room = disk.check_room(client, p.source_indices, p.replicas)
+        if room:
+            log.warning(room)
         stamp = create_target(client, p, encoder)
     announce_model(client, p.source_indices, encoder.stamp)
     icfg, drop = copying.settings(client, p, cfg)
