@@ -3,7 +3,9 @@
 Needs a node (``splade-bridge cluster up``; ``BRIDGE_URL`` elsewhere), SciFact in ../shared/datasets, and
 ``pip install -e '.[bench]'``. Prints one table with the goal beside each ratio; ``--json`` writes it too.
 
-    python benchmarks/run.py [--docs 1000] [--plot benchmarks/pruning.png] [--json out.json]
+    python benchmarks/run.py [--docs 1000] [--json out.json]
+
+The pruning defaults have their own benchmark: ``benchmarks/pruning.py``.
 """
 from __future__ import annotations
 
@@ -193,78 +195,12 @@ def sizes(client, index: str) -> None:
     client.indices.delete(index=text_index)
 
 
-def pruning_sweep(client, tiny: Path, index: str, queries, qrels, plot: Path | None, name: str = "SciFact") -> None:
-    from bridge import evaluation, mapping
-    from bridge.connection.engines import helpers
-    from bridge.config import EncoderConfig, PruneConfig
-    from bridge.encoder import SpladeEncoder
-    from bridge.searcher import Searcher, SearchOptions
-
-    h = helpers(client)
-    enc = SpladeEncoder(EncoderConfig(model=str(tiny), threads=2))
-    stored = [(d["_id"], d["_source"]) for d in h.scan(client, index=index)]
-    print("\n  doc top_k  query top_k   nDCG@10   search p50 ms   index MB")
-    points = []
-    for doc_k in (None, 128, 64, 32):
-        name = f"{index}-prune-{doc_k or 'none'}"
-        client.indices.delete(index=name, ignore_unavailable=True)
-        body = mapping.build(mapping.IndexConfig(prune=PruneConfig(top_k=doc_k)), enc.stamp)
-        client.indices.create(index=name, body=body)
-
-        def actions():
-            for _id, src in stored:
-                feats = sorted(src["splade"].items(), key=lambda kv: -kv[1])[:doc_k]
-                yield {"_index": name, "_id": _id, "_source": {**src, "splade": dict(feats)}}
-        h.bulk(client, actions(), chunk_size=500)
-        mb = store_bytes(client, name) / 1e6
-        searcher = Searcher(client, enc, name)
-        expanded = {q: searcher.expand(t) for q, t in queries.items()}
-        for q_k in (None, 32, 16, 8):
-            run, lat = {}, []
-            for qid, tokens in expanded.items():
-                kept = dict(sorted(tokens.items(), key=lambda kv: -kv[1])[:q_k])
-                body, _, factor = searcher.build_tokens(kept, SearchOptions(size=100, source=False))
-                resp, dt = timed(lambda: client.search(index=name, body=body))
-                lat.append(dt)
-                run[qid] = {x["_id"]: x["_score"] / factor for x in resp["hits"]["hits"]}
-            ndcg = evaluation.score(run, qrels, ["nDCG@10"])["nDCG@10"]
-            points.append((doc_k, q_k, ndcg, pct(lat, 50), mb))
-            print(f"  {str(doc_k or 'all'):>9}  {str(q_k or 'all'):>11}   {ndcg:.4f}   {pct(lat, 50):13.2f}   "
-                  f"{mb:8.1f}", flush=True)
-        client.indices.delete(index=name)
-    if plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for doc_k in (None, 128, 64, 32):
-            pts = [p for p in points if p[0] == doc_k]
-            ax.plot([p[3] for p in pts], [p[2] for p in pts], marker="o",
-                    label=f"doc top_k {doc_k or 'all'} ({pts[0][4]:.0f} MB)")
-            for p in pts:
-                ax.annotate(f"q{p[1] or 'all'}", (p[3], p[2]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.set_xlabel("search p50 latency (ms), OpenSearch 2.19 single node")
-        ax.set_ylabel(f"{name} nDCG@10")
-        ax.set_title("SPLADE-tiny pruning: quality vs latency")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(plot, dpi=120)
-        print(f"  plot written to {plot}")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=1000, help="SciFact docs for the sentence-transformers comparison")
     ap.add_argument("--index", default="bench-scifact")
-    ap.add_argument("--plot", type=Path, default=REPO / "benchmarks" / "pruning.png")
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--only", type=int, choices=range(1, 6), default=None, help="run one section")
-    ap.add_argument("--dataset", type=Path, default=SCIFACT,
-                    help="BEIR folder for the pruning sweep (section 5; its --index built from it, e.g. by "
-                         "`splade-bridge eval --ingest`)")
+    ap.add_argument("--only", type=int, choices=range(1, 5), default=None, help="run one section")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(2)
@@ -281,14 +217,11 @@ def main() -> None:
     corpus = [json.loads(line) for line in open(SCIFACT / "corpus.jsonl")]
     texts = [f"{d['title']}\n{d['text']}" for d in corpus][: args.docs]
     collection = evaluation.load_beir(SCIFACT, "test")
-    sweep = evaluation.load_beir(args.dataset, "test") if args.dataset != SCIFACT else collection
     sections = [
         ("document encoding", lambda: encoding(texts, tiny)),
         ("ingest", lambda: ingest_vs_encode(client, SCIFACT / "corpus.jsonl", tiny, args.index)),
         ("query path", lambda: query_path(client, tiny, args.index, collection.queries, collection.qrels)),
         ("index size", lambda: sizes(client, args.index)),
-        ("pruning sweep", lambda: pruning_sweep(client, tiny, args.index, sweep.queries, sweep.qrels, args.plot,
-                                                args.dataset.name.capitalize())),
     ]
     for n, (title, run) in enumerate(sections, 1):
         if args.only in (None, n):

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 import pytest
 
+from bridge.api import DEFAULT_DOC_TOP_K
 from bridge.cli import main_group
 from bridge.cli.reference import reference
 
@@ -135,7 +136,7 @@ def test_every_documented_command_line_exists_with_its_defaults(doc):
 def test_the_checker_catches_drift():
     """What the test above would let through if the checker were blind."""
     assert _check(["index", "create", "docs", "[--top-k", "256]"]) == [
-        "splade-bridge index create [--top-k 256]: the default is 128"]
+        f"splade-bridge index create [--top-k 256]: the default is {DEFAULT_DOC_TOP_K}"]
     assert _check(["expand", "x", "--hybrid"]) == ["splade-bridge expand has no option --hybrid"]
     assert _check(["eval", "--hybrid", "rrf"]) == ["splade-bridge eval has no option --hybrid"]  # the old name
     assert _check(["eval", "--modes", "x", "--hybrid-method", "mean"]) == [

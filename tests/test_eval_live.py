@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from bridge.config import PruneConfig
+from bridge.config import DEFAULT_DOC_TOP_K, DEFAULT_QUERY_TOP_K, PruneConfig
 from bridge.sparse import prune
 from tests.conftest import cli, load_jsonl
 
@@ -65,12 +65,13 @@ def test_eval_cli_metrics_match_an_independent_computation(node_url, scifact_sli
             mine = sum(_ndcg10(run.get(q, []), qrels[q]) for q in qrels) / len(qrels)
             assert out["results"][mode]["nDCG@10"] == pytest.approx(mine, abs=1e-6), mode
         # exact mode is the in-memory dot product: recompute one query's top documents from scratch, with the
-        # pruning defaults (the query's 32 largest weights, each document's 128 largest per window)
+        # pruning defaults (the query's DEFAULT_QUERY_TOP_K largest weights, each document's DEFAULT_DOC_TOP_K largest
+        # per window)
         docs = {d["_id"]: d for d in load_jsonl(scifact_slice / "corpus.jsonl")}
         qid, text = next((q["_id"], q["text"]) for q in load_jsonl(scifact_slice / "queries.jsonl"))
-        qv = prune(encoder.encode_query(text), PruneConfig(top_k=32))
+        qv = prune(encoder.encode_query(text), PruneConfig(top_k=DEFAULT_QUERY_TOP_K))
         ids = list(docs)
-        vecs = [prune(v, PruneConfig(top_k=128))
+        vecs = [prune(v, PruneConfig(top_k=DEFAULT_DOC_TOP_K))
                 for v in encoder.encode_documents([docs[i]["title"] + "\n" + docs[i]["text"] for i in ids])]
         scores = sorted(((qv.dot(v), i) for v, i in zip(vecs, ids)), reverse=True)[:5]
         assert _read_trec(runs / "exact.trec")[qid][:5] == [i for _, i in scores]

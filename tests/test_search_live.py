@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bridge import indexing, mapping
-from bridge.config import PruneConfig, QuantConfig
+from bridge.config import DEFAULT_DOC_TOP_K, DEFAULT_QUERY_TOP_K, PruneConfig, QuantConfig
 from bridge.errors import ModelMismatch, QueryError
 from bridge.searcher import Searcher, SearchOptions, plan_query
 from bridge.sparse import KeyCodec, prune
@@ -39,23 +39,30 @@ def sample_index(client, encoder):
 
 
 def test_cluster_scores_equal_splade_dot_products(client, encoder, sample_index):
-    """By default the index keeps each document's 128 largest weights and a search the query's 32 largest (the
-    pruning defaults): the score is the dot product of those pruned vectors."""
+    """By default the index keeps each document's DEFAULT_DOC_TOP_K largest weights and a search the query's
+    DEFAULT_QUERY_TOP_K largest (the pruning defaults): the score is the dot product of those pruned vectors."""
     docs = {d["_id"]: d for d in load_jsonl(SAMPLE)}
     searcher = Searcher(client, encoder, sample_index)
-    assert searcher.stamp.pruning == PruneConfig(top_k=128)
-    assert SearchOptions().query_prune == PruneConfig(top_k=32)
-    for text in ("vitamin D and bone health", "stem cells differentiation", "mortality in elderly patients"):
+    assert searcher.stamp.pruning == PruneConfig(top_k=DEFAULT_DOC_TOP_K)
+    assert SearchOptions().query_prune == PruneConfig(top_k=DEFAULT_QUERY_TOP_K)
+    pruned = 0
+    long_query = ("does vitamin D supplementation lower the risk of hip fractures and falls in elderly women living in "
+                  "nursing homes with low bone mineral density")  # expands to more terms than the query budget
+    for text in ("vitamin D and bone health", "stem cells differentiation", "mortality in elderly patients", long_query):
         hits = searcher.search(text, SearchOptions(size=5))
         assert len(hits) == 5
         full = encoder.encode_query(text)
-        q = prune(full, PruneConfig(top_k=32))
-        assert len(q) == min(32, len(full)) and len(searcher.expand(text, SearchOptions().query_prune)) == len(q)
+        q = prune(full, PruneConfig(top_k=DEFAULT_QUERY_TOP_K))
+        pruned += len(q) < len(full)
+        assert len(q) == min(DEFAULT_QUERY_TOP_K, len(full))
+        assert len(searcher.expand(text, SearchOptions().query_prune)) == len(q)
         for h in hits:
             d = docs[h.id]
-            exact = q.dot(prune(encoder.encode_documents([d["title"] + "\n" + d["text"]])[0], PruneConfig(top_k=128)))
+            vector = encoder.encode_documents([d["title"] + "\n" + d["text"]])[0]
+            exact = q.dot(prune(vector, PruneConfig(top_k=DEFAULT_DOC_TOP_K)))
             assert h.score == pytest.approx(exact, rel=5e-3)
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert pruned  # the query budget bites on these queries
 
 
 def test_two_phase_hits_carry_exact_splade_scores(client, encoder, sample_index):

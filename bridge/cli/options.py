@@ -260,8 +260,8 @@ WRITE = click.option("--write", type=click.Choice(["index", "update", "upsert"])
 STORAGE = [
     click.option("--top-k", type=click.IntRange(0), default=DEFAULT_DOC_TOP_K, show_default=True,
                  help="Document pruning: keep the k largest weights per model window (a long document of n "
-                      "windows keeps k x n; 0 keeps all; the default won the pruning sweep on three "
-                      "collections, BENCHMARKS.md)."),
+                      "windows keeps k x n; 0 keeps all; the default is chosen by the pruning rule in "
+                      "BENCHMARKS.md)."),
     click.option("--max-ratio", type=float, default=None, help="Pruning: keep w >= ratio * max(w)."),
     click.option("--alpha-mass", type=float, default=None, help="Pruning: keep this fraction of mass."),
     click.option("--abs-value", type=float, default=None, help="Pruning: keep w >= value."),
