@@ -6,6 +6,10 @@ checks every response against the library's own expansion of the same text, and 
 p50/p99 latency and the on/off ratio. Stops by itself.
 
     python benchmarks/load_serve.py [--clients 16] [--seconds 20] [--max-requests 20000]
+    python benchmarks/load_serve.py --shapes tiny small distilbert base    # capacity per model size
+
+``--shapes``: the service with each model shape of ``shapes.py`` (random weights, a trained model's cost), batching
+on only: requests/s and requests/s per core, the query-side capacity of a model size.
 """
 from __future__ import annotations
 
@@ -38,9 +42,9 @@ def queries() -> list[str]:
     return [json.loads(line)["title"] for line in open(REPO / "bridge" / "samples" / "scifact-200.jsonl")]
 
 
-def start(max_batch: int) -> tuple[subprocess.Popen, str]:
+def start(max_batch: int, model: str = "splade-tiny") -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bridge", "serve", "--port", str(port), "--model", "splade-tiny",
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "serve", "--port", str(port), "--model", model,
                              "--max-batch", str(max_batch), "--max-wait-ms", "2", "--cache-size", "0"],
                             env=dict(os.environ, HF_HUB_OFFLINE="1"), stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -92,12 +96,15 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--max-requests", type=int, default=20000)
+    ap.add_argument("--shapes", nargs="+", default=None, help="model shapes of shapes.py, batching on only")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    texts = queries()
+    if args.shapes:
+        return by_shape(args, texts)
     from bridge.config import EncoderConfig
     from bridge.encoder import SpladeEncoder
 
-    texts = queries()
     enc = SpladeEncoder(EncoderConfig(model="splade-tiny"))
     expected = {t: enc.tokens(v) for t, v in zip(texts, enc.encode_query(texts))}
     del enc
@@ -119,6 +126,45 @@ def main() -> None:
     print(f"throughput ratio on/off: {on['rps'] / off['rps']:.2f}x; p99 ratio on/off: "
           f"{on['p99_ms'] / off['p99_ms']:.2f}x")
     if any(r["errors"] or r["mismatches"] for r in results.values()):
+        raise SystemExit("some responses failed or differed from the library's output")
+
+
+def expected_tokens(model: str, texts: list[str]) -> dict:
+    """The library's own expansion of each text: what every response must equal."""
+    from bridge.config import EncoderConfig
+    from bridge.encoder import SpladeEncoder
+
+    enc = SpladeEncoder(EncoderConfig(model=model))
+    return {t: enc.tokens(v) for t, v in zip(texts, enc.encode_query(texts))}
+
+
+def by_shape(args, texts: list[str]) -> None:
+    import tempfile
+
+    from machine import cpu_model
+    from shapes import SHAPES, build, texts_of
+
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores (the clients share them); {args.clients} concurrent "
+          f"clients, {args.seconds:.0f} s per shape, POST /expand, cache off, --max-batch 32")
+    print("| shape | requests | req/s | req/s per core | p50 ms | p99 ms | errors | mismatches |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|")
+    calibration, _ = texts_of(REPO.parent / "shared" / "datasets" / "scifact", 16, 0)  # as shapes.py calibrates
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp:
+        for shape in args.shapes:
+            model = str(build(shape, Path(tmp) / shape, calibration, 300))
+            expected = expected_tokens(model, texts)
+            proc, base = start(32, model)
+            try:
+                asyncio.run(drive(base, texts, args.clients, 2.0, 200, expected))  # warm-up
+                r = asyncio.run(drive(base, texts, args.clients, args.seconds, args.max_requests, expected))
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            failed |= bool(r["errors"] or r["mismatches"])
+            print(f"| {shape} ({SHAPES[shape][4]}) | {r['requests']} | {r['rps']:.1f} | {r['rps'] / os.cpu_count():.1f} | "
+                  f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {r['mismatches']} |", flush=True)
+    if failed:
         raise SystemExit("some responses failed or differed from the library's output")
 
 
