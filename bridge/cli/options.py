@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 
 import click
 from click.core import ParameterSource
@@ -274,3 +275,19 @@ def storage(top_k, max_ratio, alpha_mass, abs_value, quantize, scale) -> dict:
     """``IndexConfig`` pruning and quantization from the ``STORAGE`` options."""
     return {"prune": PruneConfig(top_k or None, max_ratio, alpha_mass, abs_value),
             "quant": QuantConfig(kind=quantize, scale=scale)}
+
+
+def applied(options: list):
+    """A decorator applying ``options`` (click options) in the order listed, as the help shows them."""
+    def decorate(f):
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+    return decorate
+
+
+def jvm_options(what: str, java_default: str) -> list:
+    """``--heap`` and ``--java-home`` of a local process ``up`` runs on a JVM (a node, the broker)."""
+    return [click.option("--heap", default="512m", show_default=True, help="JVM heap (-Xms/-Xmx)."),
+            click.option("--java-home", type=click.Path(path_type=Path), default=None,
+                         help=f"JDK to run the {what} with (default: {java_default}).")]
