@@ -38,8 +38,12 @@ SUPPORTED = {"openvino": ("fp32", "bf16"), "onnx": ("fp32", "int8"), "torch": ("
 # auto's order on the CPU (BENCHMARKS.md): ONNX Runtime starts a short query faster and keeps its memory flat;
 # OpenVINO runs a long batch's body faster, but caches a compiled kernel per input shape
 AUTO_ORDER = ("onnx", "openvino", "torch")
-# inputs up to this many tokens run on one thread on the query side of ONNX Runtime (OnnxBody.for_queries)
+# inputs up to this many tokens run on one thread on the query side of ONNX Runtime (OnnxBody.for_queries)...
 FEW_TOKENS = 256
+# ... when the body is small: up to this many weights per token (its parameters less the embeddings). SPLADE-tiny's
+# 0.4 M wake a second thread for less than it adds; a query through BERT-base's 85 M took 48.9 ms p50 on one thread
+# and 33.5 on two, BERT-small's 12.6 M 9.1 and 8.8 (SciFact queries, 2 cores, BENCHMARKS.md)
+SMALL_BODY = 2_000_000
 # the attention the body is loaded with for export (encoder._load): traced from SDPA, the graph builds its mask
 # with Where/IsNaN and ran a 16 x 512-token SciFact batch 1.6x slower on ONNX Runtime (136 vs 84 ms, 2 threads)
 EXPORT_ATTENTION = "eager"
@@ -110,13 +114,15 @@ class _Exportable(torch.nn.Module):
 class OnnxBody:
     """The same body on ONNX Runtime's CPU provider; takes and returns torch tensors (CPU, fp32).
 
-    ``for_queries()`` adds a one-thread session of the same graph for inputs of up to ``FEW_TOKENS`` tokens (a
-    query, a small micro-batch), opened on first use: that small, waking a second thread costs more than it adds
-    (one 24-token query: 0.37 ms on one thread, 0.49 on two; 16 x 128 tokens: 19.8 vs 14.0 ms, BENCHMARKS.md).
+    ``for_queries()`` adds, for a small body (``weights`` per token up to ``SMALL_BODY``), a one-thread session of the
+    same graph for inputs of up to ``FEW_TOKENS`` tokens (a query, a small micro-batch), opened on first use: that
+    small, waking a second thread costs more than it adds (SPLADE-tiny, one 24-token query: 0.37 ms on one thread,
+    0.49 on two; 16 x 128 tokens: 19.8 vs 14.0 ms, BENCHMARKS.md). A bigger body's queries keep every thread.
     """
 
-    def __init__(self, path: Path, threads: int | None = None, session=None, few_tokens: int = 0):
-        self.path = path
+    def __init__(self, path: Path, threads: int | None = None, session=None, few_tokens: int = 0,
+                 weights: int = 0):
+        self.path, self.weights = path, weights
         self.threads = threads or torch.get_num_threads()
         self.session = session or self._open(self.threads)
         self.few_tokens = few_tokens if self.threads > 1 else 0
@@ -135,8 +141,10 @@ class OnnxBody:
         return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
 
     def for_queries(self) -> "OnnxBody":
-        """This body (its session shared), running inputs of up to ``FEW_TOKENS`` tokens on one thread."""
-        return OnnxBody(self.path, self.threads, self.session, FEW_TOKENS)
+        """This body (its session shared), running inputs of up to ``FEW_TOKENS`` tokens on one thread if it is
+        small."""
+        few = FEW_TOKENS if self.weights <= SMALL_BODY else 0
+        return OnnxBody(self.path, self.threads, self.session, few, self.weights)
 
     def _session_for(self, tokens: int):
         if tokens > self.few_tokens:
@@ -183,7 +191,12 @@ def body(backend: str, model: torch.nn.Module, revision: str, precision: str = "
     path = graph(model, revision)
     if backend == "openvino":
         return OpenVinoBody(path, threads, precision)
-    return OnnxBody(quantized(path) if precision == "int8" else path, threads)
+    return OnnxBody(quantized(path) if precision == "int8" else path, threads, weights=body_weights(model))
+
+
+def body_weights(model: torch.nn.Module) -> int:
+    """The weights a token goes through in ``model``'s body: its parameters less the embedding tables."""
+    return sum(p.numel() for name, p in model.named_parameters() if "embeddings" not in name)
 
 
 def for_queries(body: TorchBody | OnnxBody | OpenVinoBody) -> TorchBody | OnnxBody | OpenVinoBody:

@@ -251,6 +251,23 @@ def test_small_inputs_run_on_a_one_thread_session_on_the_query_side(encoder, mon
     assert runs == [] and queries._few is None  # over FEW_TOKENS: the shared session, nothing opened
 
 
+def test_a_big_body_keeps_every_thread_for_queries(encoder):
+    """The one-thread session is for small bodies (SPLADE-tiny's 0.4 M weights per token); a body past SMALL_BODY
+    (BERT-small's 12.6 M, BERT-base's 85 M) runs a query faster on all its threads."""
+    from bridge import runtime
+
+    documents = encoder._doc.body
+    assert 0 < documents.weights <= runtime.SMALL_BODY  # SPLADE-tiny's body, measured from the model
+    big = runtime.OnnxBody(documents.path, documents.threads, documents.session, weights=runtime.SMALL_BODY + 1)
+    assert big.for_queries().few_tokens == 0 and big.for_queries().session is documents.session
+    layer = torch.nn.Linear(512, 512)
+    embeddings = torch.nn.Module()
+    embeddings.table = torch.nn.Embedding(1000, 512)
+    model = torch.nn.Module()
+    model.layer, model.embeddings = layer, embeddings
+    assert runtime.body_weights(model) == 512 * 512 + 512  # the embedding table does not count
+
+
 def _top(vec, k: int = 10) -> set[int]:
     return set(vec.indices[np.argsort(-vec.values)[:k]].tolist())
 
