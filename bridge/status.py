@@ -11,7 +11,7 @@ from .indices import stamp_of
 
 def cluster_status(client) -> dict:
     """Engine, version, capabilities, clause budget, splade-bridge indices (model, revision, reindex state,
-    counts; enabled indices: ``with_vector``, the share of documents holding one — stale ones are found by
+    counts: ``documents``, where ``docs.count`` also counts passages; enabled indices: ``with_vector``, the share of documents holding one — stale ones are found by
     ``check_backfill``; an unfinished reindex target no running reindex writes: ``abandoned``), aliases, and the
     reindexes running (their leases: one per alias, one per slice of a
     shared reindex, with its progress)."""
@@ -26,10 +26,12 @@ def cluster_status(client) -> dict:
                  "revision": stamp.model.revision if stamp else None,
                  "reindex_state": stamp.reindex.state if stamp and stamp.reindex else None,
                  "reindex_catchup": stamp.reindex.catchup if stamp and stamp.reindex else None}
+        if stamp:  # _cat's docs.count also counts nested documents: each passage of a passage-mode index
+            entry["documents"] = client.count(index=row["index"])["count"]
         if entry["reindex_state"] == "copying":  # an unfinished target no running reindex writes
             entry["abandoned"] = row["index"] not in writing
         if stamp and stamp.enabled:
-            total = client.count(index=row["index"])["count"]  # _cat's docs.count includes nested documents
+            total = entry["documents"]
             with_vector = client.count(index=row["index"], body={"query": {"exists": {"field": HASH_FIELD}}})["count"]
             entry.update(enabled=True, with_vector=round(with_vector / total, 4) if total else 1.0)
         indices.append(entry)

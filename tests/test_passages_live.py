@@ -98,6 +98,16 @@ def test_scores_are_the_best_passage_dot_product(engine, passage_encoder, long_m
     print(f"\n{name} passages {mode}: {len(collection.queries)} queries, {swaps} near-tie swaps")
 
 
+def test_status_counts_documents_not_passages(engine):
+    """The engine's own count of a passage index (_cat's docs.count) includes every nested passage; status says
+    how many documents it holds."""
+    from bridge import api
+
+    name, client, _ = engine
+    row = next(r for r in api.cluster_status(client)["indices"] if r["index"] == INDEX)
+    assert row["documents"] == 233 and int(row["docs.count"]) > 400
+
+
 def test_hybrid_fuses_bm25_with_the_best_passage_scores(engine, passage_encoder, long_medline):
     """Hybrid on a passage index (client-side: the plugin's hybrid query is not used for passages) is the RRF of
     the BM25 hits and the passage-scored SPLADE hits, each fetched alone at the fusion depth."""

@@ -136,7 +136,7 @@ def status_cmd(settings, fmt):
     click.echo(f"{out['engine']} {out['version']}; clause budget {out['clause_budget']}; "
                f"query forms: {', '.join(out['capabilities']['query_forms'])}")
     for r in out["indices"]:
-        click.echo(f"  {r['index']:<40} {r['docs.count']:>9} docs  {r['store.size']:>8}  "
+        click.echo(f"  {r['index']:<40} {r.get('documents', r['docs.count']):>9} docs  {r['store.size']:>8}  "
                    f"{r['model'] or '-'}@{(r['revision'] or '-')[:8]}"
                    + (f"  [{r['reindex_state']}]" if r["reindex_state"] else "")
                    + (f"  [abandoned: splade-bridge index delete {r['index']}]" if r.get("abandoned") else "")
