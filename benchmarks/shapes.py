@@ -43,7 +43,10 @@ SHAPES = {
 # (label, backend, precision): ours, then sentence-transformers' torch fp32 (its fastest exact backend here)
 ENCODERS = [("bridge torch fp32", "torch", "fp32"), ("bridge onnx fp32", "onnx", "fp32"),
             ("bridge openvino fp32", "openvino", "fp32"), ("bridge torch bf16", "torch", "bf16"),
-            ("bridge onnx int8", "onnx", "int8"), ("ST torch fp32", "st", "fp32")]
+            ("bridge onnx int8", "onnx", "int8"), ("ST torch fp32", "st", "fp32"),
+            ("ST onnx fp32", "st-onnx", "fp32"), ("ST openvino fp32", "st-openvino", "fp32")]
+# sentence-transformers' onnx and openvino backends need optimum, which needs transformers < 5: they run in the
+# interpreter --st-python names (a virtualenv with them), and are left out without it
 
 
 def texts_of(dataset: Path, docs: int, queries: int) -> tuple[list[str], list[str]]:
@@ -102,10 +105,12 @@ def measure(path: str, backend: str, precision: str, texts: list[str], queries: 
     torch.set_num_threads(threads)
     tokens = sum(len(ids) for ids in AutoTokenizer.from_pretrained(path)(texts, truncation=True,
                                                                            max_length=512)["input_ids"])
-    if backend == "st":
+    if backend.startswith("st"):
         from sentence_transformers import SparseEncoder
 
-        st = SparseEncoder(path, device="cpu")
+        kind = backend.partition("-")[2] or "torch"  # openvino at f32: its default is bf16 where the CPU has it
+        kwargs = {"ov_config": {"INFERENCE_PRECISION_HINT": "f32"}} if kind == "openvino" else {}
+        st = SparseEncoder(path, device="cpu", backend=kind, model_kwargs=kwargs)
         st.max_seq_length = 512
         docs = lambda t: [r.to_dense().float().numpy() for r in st.encode_document(t, convert_to_tensor=True)]
         query = st.encode_query
@@ -158,6 +163,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=1, help="alternating-order rounds; each figure is their median")
     ap.add_argument("--terms", type=int, default=300, help="non-zero terms per document a built shape keeps")
+    ap.add_argument("--st-python", default=None,
+                    help="Python of a virtualenv with sentence-transformers[onnx,openvino] (transformers < 5) for "
+                         "its onnx and openvino rows")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -169,10 +177,10 @@ def main() -> None:
 
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {args.threads} threads; torch {torch.__version__}, "
           f"transformers {transformers.__version__}", flush=True)
-    print("| shape (stands for) | encoder | docs/s | tokens/s/core | vs ST torch | query p50 ms | query p95 ms "
-          "| peak MB | max abs diff | terms/doc |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    chosen = [e for e in ENCODERS if e[0] in args.encoders]
+    print("| shape (stands for) | encoder | docs/s | tokens/s/core | vs ST torch | vs ST fastest fp32 | query p50 ms "
+          "| query p95 ms | peak MB | max abs diff | terms/doc |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    chosen = [e for e in ENCODERS if e[0] in args.encoders and (args.st_python or e[1] not in ("st-onnx", "st-openvino"))]
     with tempfile.TemporaryDirectory() as work:
         for shape in args.shapes:
             docs = args.docs or SHAPES[shape][3]
@@ -182,7 +190,8 @@ def main() -> None:
             for r in range(args.rounds):
                 for label, backend, precision in (chosen if r % 2 == 0 else chosen[::-1]):
                     vectors = Path(work) / f"{shape}-{label.replace(' ', '-')}.npy"
-                    out = subprocess.run([sys.executable, __file__, "--dataset", str(args.dataset), "--docs",
+                    python = args.st_python if backend in ("st-onnx", "st-openvino") else sys.executable
+                    out = subprocess.run([python, __file__, "--dataset", str(args.dataset), "--docs",
                                           str(docs), "--queries", str(args.queries), "--threads", str(args.threads),
                                           "--child", str(path), backend, precision, str(vectors)],
                                          capture_output=True, text=True)
@@ -205,13 +214,18 @@ def report(shape: str, runs: dict[str, list[dict]], work: Path) -> None:
             print(f"| {shape} | {label} | not run: {rows[0]['error'] if rows else '-'} |||||||")
     reference = np.load(done["bridge torch fp32"][0]["vectors"]) if "bridge torch fp32" in done else None
     st = median(done["ST torch fp32"], "docs_s") if "ST torch fp32" in done else None
+    differs = {label: float(np.abs(np.load(rows[0]["vectors"]) - reference).max()) if reference is not None else None
+               for label, rows in done.items()}
+    exact_st = [median(rows, "docs_s") for label, rows in done.items()  # its fp32 rows with the same vectors
+                if label.startswith("ST") and differs[label] is not None and differs[label] <= 1e-4]
+    fastest = max(exact_st, default=None)
     arch, layers, hidden, _, stands_for = SHAPES[shape]
     for label, rows in done.items():
-        got = np.load(rows[0]["vectors"])
-        diff = f"{np.abs(got - reference).max():.1e}" if reference is not None else "-"
+        diff = f"{differs[label]:.1e}" if differs[label] is not None else "-"
         speed = median(rows, "docs_s")
         print(f"| {shape} {layers}x{hidden} ({stands_for}) | {label} | {speed:.1f} | "
               f"{median(rows, 'tokens_s_core'):.0f} | {f'{speed / st:.2f}x' if st else '-'} | "
+              f"{f'{speed / fastest:.2f}x' if fastest else '-'} | "
               f"{median(rows, 'p50'):.1f} | {median(rows, 'p95'):.1f} | {max(r['peak_mb'] for r in rows):.0f} | "
               f"{diff} | {rows[0]['terms']:.0f} |", flush=True)
 
