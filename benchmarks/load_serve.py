@@ -162,7 +162,8 @@ def by_shape(args, texts: list[str]) -> None:
                 proc.terminate()
                 proc.wait(timeout=30)
             failed |= bool(r["errors"] or r["mismatches"])
-            print(f"| {shape} ({SHAPES[shape][4]}) | {r['requests']} | {r['rps']:.1f} | {r['rps'] / os.cpu_count():.1f} | "
+            print(f"| {shape} ({SHAPES[shape][4]}) | {r['requests']} | {r['rps']:.1f} | "
+                  f"{r['rps'] / os.cpu_count():.1f} | "
                   f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {r['mismatches']} |", flush=True)
     if failed:
         raise SystemExit("some responses failed or differed from the library's output")

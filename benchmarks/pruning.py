@@ -153,7 +153,8 @@ def table(rows: list[dict]) -> None:
     hybrid = "hybrid" in rows[0]
     print(f"\n{rows[0]['collection']}: nDCG@10 (vs no pruning) | top-10 agreement | postings stored | postings read p50"
           + (" | hybrid nDCG@10 (vs no pruning)" if hybrid else ""))
-    print("| doc top_k | query top_k | SPLADE nDCG@10 | agreement | stored | read p50 |" + (" hybrid |" if hybrid else ""))
+    print("| doc top_k | query top_k | SPLADE nDCG@10 | agreement | stored | read p50 |"
+          + (" hybrid |" if hybrid else ""))
     print("|---|---|---:|---:|---:|---:|" + ("---:|" if hybrid else ""))
     for r in rows:
         line = (f"| {label(r['doc_k'])} | {label(r['query_k'])} | {r['ndcg']:.4f} ({100 * r['loss']:+.1f}%) | "
@@ -249,7 +250,8 @@ def main() -> None:
 
         info = client.info()["version"]
         print(f"\nlive: {info.get('distribution', 'elasticsearch')} {info['number']}\n"
-              "| collection | doc top_k | query top_k | nDCG@10 | index MB | search p50 ms |\n|---|---|---|---:|---:|---:|")
+              "| collection | doc top_k | query top_k | nDCG@10 | index MiB | search p50 ms |\n"
+              "|---|---|---|---:|---:|---:|")
         for dataset in args.datasets:
             live(client, dataset, encoder, evaluation.load_beir(dataset, "test"),
                  [(None, None), (128, 32), (DEFAULT_DOC_TOP_K, DEFAULT_QUERY_TOP_K)])

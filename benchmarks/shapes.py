@@ -180,7 +180,8 @@ def main() -> None:
     print("| shape (stands for) | encoder | docs/s | tokens/s/core | vs ST torch | vs ST fastest fp32 | query p50 ms "
           "| query p95 ms | peak MB | max abs diff | terms/doc |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    chosen = [e for e in ENCODERS if e[0] in args.encoders and (args.st_python or e[1] not in ("st-onnx", "st-openvino"))]
+    chosen = [e for e in ENCODERS
+              if e[0] in args.encoders and (args.st_python or e[1] not in ("st-onnx", "st-openvino"))]
     with tempfile.TemporaryDirectory() as work:
         for shape in args.shapes:
             docs = args.docs or SHAPES[shape][3]

@@ -11,10 +11,10 @@ from .indices import stamp_of
 
 def cluster_status(client) -> dict:
     """Engine, version, capabilities, clause budget, splade-bridge indices (model, revision, reindex state,
-    counts: ``documents``, where ``docs.count`` also counts passages; enabled indices: ``with_vector``, the share of documents holding one — stale ones are found by
-    ``check_backfill``; an unfinished reindex target no running reindex writes: ``abandoned``), aliases, and the
-    reindexes running (their leases: one per alias, one per slice of a
-    shared reindex, with its progress)."""
+    counts: ``documents``, where ``docs.count`` also counts passages; enabled indices: ``with_vector``, the share
+    of documents holding one — stale ones are found by ``check_backfill``; an unfinished reindex target no running
+    reindex writes: ``abandoned``), aliases, and the reindexes running (their leases: one per alias, one per slice
+    of a shared reindex, with its progress)."""
     info = client.info()
     indices, reindexes = [], lease.records(client)
     writing = lease.written(reindexes)

@@ -159,7 +159,10 @@ def test_reindex_under_writers_killed_twice_loses_nothing(node_url, client, enco
         summary = json.loads(out)
         assert summary["plan"]["target"] == target and summary["swapped"]
         print("catch-up:", summary["catchup"], "searches:", searches[0])
-        assert summary["catchup"]["write_block_seconds"] < 1.0, summary["catchup"]
+        # short next to --max-write-block (10 s): alone this block takes 0.7 s with the default 320 weights per
+        # passage; under the whole suite on 2 cores it took 1.8 s once (the last pass re-encodes and indexes what
+        # changed meanwhile, on cores the four writers and three other nodes share)
+        assert summary["catchup"]["write_block_seconds"] < 3.0, summary["catchup"]
         time.sleep(2)
     finally:
         stop.set()

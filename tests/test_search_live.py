@@ -48,7 +48,8 @@ def test_cluster_scores_equal_splade_dot_products(client, encoder, sample_index)
     pruned = 0
     long_query = ("does vitamin D supplementation lower the risk of hip fractures and falls in elderly women living in "
                   "nursing homes with low bone mineral density")  # expands to more terms than the query budget
-    for text in ("vitamin D and bone health", "stem cells differentiation", "mortality in elderly patients", long_query):
+    for text in ("vitamin D and bone health", "stem cells differentiation", "mortality in elderly patients",
+                 long_query):
         hits = searcher.search(text, SearchOptions(size=5))
         assert len(hits) == 5
         full = encoder.encode_query(text)
@@ -63,6 +64,9 @@ def test_cluster_scores_equal_splade_dot_products(client, encoder, sample_index)
             assert h.score == pytest.approx(exact, rel=5e-3)
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert pruned  # the query budget bites on these queries
+    stored = client.search(index=sample_index, body={"size": 200, "_source": [searcher.field]})["hits"]["hits"]
+    lengths = [len(h["_source"][searcher.field]) for h in stored]
+    assert lengths.count(DEFAULT_DOC_TOP_K) >= 10  # and the document budget: a quarter of these have more terms
 
 
 def test_two_phase_hits_carry_exact_splade_scores(client, encoder, sample_index):

@@ -9,8 +9,8 @@ import click
 
 from .. import api
 from .options import (BACKEND, CHUNK_SIZE, DEAD_LETTER, DRY_RUN, FORMAT, MAX_RETRIES, MODEL, PRECISION, SLICE,
-                      STORAGE, applied, connection_options, emit, encoding, long_documents, long_documents_options, storage,
-                      window_option)
+                      STORAGE, applied, connection_options, emit, encoding, long_documents, long_documents_options,
+                      storage, window_option)
 
 
 _storage_options = applied(STORAGE)
