@@ -39,23 +39,6 @@ MIN_AGREEMENT = 0.95  # mean share of the unpruned top 10 kept, on every collect
 DEPTH = 100
 
 
-def top_k_rows(matrix: sparse.csr_matrix, k: int | None) -> sparse.csr_matrix:
-    """Each row's k largest weights (all when k is None), as ``sparse.prune`` keeps them per window."""
-    if k is None:
-        return matrix
-    rows = []
-    for i in range(matrix.shape[0]):
-        lo, hi = matrix.indptr[i], matrix.indptr[i + 1]
-        idx, val = matrix.indices[lo:hi], matrix.data[lo:hi]
-        if len(val) > k:
-            keep = np.argpartition(-val, k - 1)[:k]
-            idx, val = idx[keep], val[keep]
-        rows.append((idx, val))
-    indptr = np.cumsum([0] + [len(v) for _, v in rows])
-    return sparse.csr_matrix((np.concatenate([v for _, v in rows]), np.concatenate([i for i, _ in rows]), indptr),
-                             shape=matrix.shape)
-
-
 def encoded(dataset: Path, encoder, collection) -> dict:
     """One collection's unpruned passage vectors (a row each, with its document's number) and query vectors."""
     docs = [json.loads(line) for line in open(dataset / "corpus.jsonl") if line.strip()]
@@ -67,11 +50,17 @@ def encoded(dataset: Path, encoder, collection) -> dict:
             owner.append(n)
     qids = list(collection.queries)
     queries = encoder.encode_query([collection.queries[q] for q in qids])
-    return {"ids": [d["_id"] for d in docs], "docs": docs, "passages": to_csr(rows, len(encoder.vocab)),
-            "owner": np.array(owner), "qids": qids, "queries": to_csr(queries, len(encoder.vocab))}
+    return {"ids": [d["_id"] for d in docs], "docs": docs, "passages": rows, "owner": np.array(owner),
+            "qids": qids, "queries": queries, "width": len(encoder.vocab)}
 
 
-def to_csr(vectors, width: int) -> sparse.csr_matrix:
+def pruned(vectors, k: int | None, width: int) -> sparse.csr_matrix:
+    """``vectors`` pruned to their ``k`` largest weights each (all when k is None), as the bridge prunes a window
+    (``sparse.prune``), one row each."""
+    from bridge.config import PruneConfig
+    from bridge.sparse import prune
+
+    vectors = [prune(v, PruneConfig(top_k=k)) for v in vectors]
     indptr = np.cumsum([0] + [len(v) for v in vectors])
     return sparse.csr_matrix((np.concatenate([v.values for v in vectors]).astype(np.float64),
                               np.concatenate([v.indices for v in vectors]), indptr), shape=(len(vectors), width))
@@ -117,10 +106,10 @@ def sweep(name: str, data: dict, collection, bm25_run: dict | None) -> list[dict
     from bridge import evaluation
 
     rows = []
-    qmats = {qk: top_k_rows(data["queries"], qk) for qk in QUERY_KS}
+    qmats = {qk: pruned(data["queries"], qk, data["width"]) for qk in QUERY_KS}
     reference = None
     for dk in DOC_KS:
-        passages = top_k_rows(data["passages"], dk)
+        passages = pruned(data["passages"], dk, data["width"])
         df = np.diff(passages.tocsc().indptr)                        # posting length of each term
         for qk in QUERY_KS:
             q = qmats[qk]
