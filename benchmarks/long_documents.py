@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index_size import store_bytes
 from machine import cpu_model
 
 MODES = ("truncate", "window", "passages")
@@ -39,9 +40,7 @@ def measure(client, url: str, dataset: Path, mode: str, model: str) -> dict:
     out = subprocess.run(cli, capture_output=True, text=True, check=True)
     results = json.loads(out.stdout)["results"]
     seconds = time.monotonic() - started
-    client.indices.forcemerge(index=index, max_num_segments=1)
-    client.indices.refresh(index=index)
-    size = client.indices.stats(index=index, metric="store")["indices"][index]["primaries"]["store"]["size_in_bytes"]
+    size = store_bytes(client, index)
     searcher = bridge.open_searcher(client, index)
     queries = [json.loads(line)["text"] for line in open(dataset / "queries.jsonl") if line.strip()][:300]
     expanded = [searcher.expand(q, bridge.SearchOptions().query_prune) for q in queries]

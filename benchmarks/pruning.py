@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from index_size import store_bytes
 from machine import cpu_model
 
 DOC_KS = (None, 384, 320, 256, 192, 128, 96, 64)
@@ -181,9 +182,7 @@ def live(client, dataset: Path, encoder, collection, settings) -> list[dict]:
         bridge.create_index(client, index, encoder, IndexConfig(prune=PruneConfig(top_k=doc_k)))
         summary = bridge.ingest(client, index, bridge.read_records(collection.corpus), encoder=encoder)
         assert all(e["reason"].startswith("no text") for e in summary.errors), summary.errors  # Cranfield's 2 empty
-        client.indices.forcemerge(index=index, max_num_segments=1)
-        client.indices.refresh(index=index)
-        stats = client.indices.stats(index=index, metric="store")["indices"][index]["primaries"]
+        size = store_bytes(client, index)
         searcher = bridge.open_searcher(client, index, encoder=encoder)
         expanded = {q: searcher.expand(t, PruneConfig(top_k=query_k)) for q, t in collection.queries.items()}
         opts = bridge.SearchOptions(size=DEPTH, source=False)
@@ -196,7 +195,7 @@ def live(client, dataset: Path, encoder, collection, settings) -> list[dict]:
             times.append(time.perf_counter() - started)
             run[qid] = {h.id: h.score for h in hits}
         client.indices.delete(index=index)
-        out.append({"doc_k": doc_k, "query_k": query_k, "size_mb": stats["store"]["size_in_bytes"] / 2**20,
+        out.append({"doc_k": doc_k, "query_k": query_k, "size_mb": size / 2**20,
                     "p50_ms": 1000 * float(np.median(times)),
                     "ndcg": evaluation.score(run, collection.qrels, ["nDCG@10"])["nDCG@10"]})
         print(f"| {dataset.name} | {label(doc_k)} | {label(query_k)} | {out[-1]['ndcg']:.4f} | "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index_size import store_bytes
 from machine import cpu_model
 import torch
 from bridge.stamp import IndexStamp
@@ -167,14 +168,6 @@ def query_path(client, tiny: Path, index: str, queries: dict[str, str], qrels) -
            for m, s in (("model", searcher), ("free", free))}
     row("SciFact nDCG@10: model queries -> inference-free", f"{res['model']:.4f} -> {res['free']:.4f} "
         f"({res['free'] - res['model']:+.4f})")
-
-
-def store_bytes(client, index: str) -> int:
-    client.indices.refresh(index=index)
-    client.indices.forcemerge(index=index, max_num_segments=1)
-    client.indices.flush(index=index)
-    client.indices.refresh(index=index)
-    return client.indices.stats(index=index, metric="store")["indices"][index]["primaries"]["store"]["size_in_bytes"]
 
 
 def sizes(client, index: str) -> None:

@@ -23,6 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
+from index_size import store_bytes
 from machine import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,10 +187,7 @@ def ceiling_and_size(client, docs: list[dict]) -> None:
     print("4. index size", flush=True)
     client.indices.delete(index="bench-size", ignore_unavailable=True)
     bridge.ingest(client, "bench-size", docs, encoder=encoder)
-    client.indices.forcemerge(index="bench-size", max_num_segments=1)
-    client.indices.refresh(index="bench-size")  # until then the merged-away segments still count
-    stats = client.indices.stats(index="bench-size")["indices"]["bench-size"]["primaries"]
-    per_doc = stats["store"]["size_in_bytes"] / len(docs)  # docs.count also counts each nested passage
+    per_doc = store_bytes(client, "bench-size") / len(docs)  # docs.count would also count each nested passage
     row("index bytes per document (abstracts, default pruning and layout, force-merged, primaries)", f"{per_doc:.0f}")
 
 
